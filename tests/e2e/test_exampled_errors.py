@@ -1,12 +1,14 @@
 """Start-up failures reach the starting command: a non-zero exit and the daemon's own message
 on its stderr (daemon-rules.md P5) -- and nothing is left running."""
 
+import os
+import signal
 import socket
 import time
 
 import pytest
 
-from conftest import fetch, have_ipv6_loopback, wait_for
+from conftest import fetch, have_ipv6_loopback, proc_stat, wait_for
 
 
 def _nothing_left(exampled, procs):
@@ -104,3 +106,29 @@ def test_readiness_timeout_short_option(exampled, procs):
     assert r.rc != 0, r
     assert "timed out" in r.err, r
     assert r.elapsed < 2.9, r
+
+
+def test_daemon_dying_before_readiness_fails_the_start(exampled, procs):
+    """The daemon vanishes without a word during start-up: the starting command notices the
+    closed pipe and fails at once, instead of waiting for the 60 s timeout."""
+    exampled.write_config(extra=["startup_delay = 30"])
+    t0 = time.monotonic()
+    starter, out, err = procs.spawn(exampled.args())
+
+    def grandchild():
+        for pid in procs.leftovers():
+            if pid == starter.pid:
+                continue
+            try:
+                st = proc_stat(pid)
+            except FileNotFoundError:
+                continue
+            if st["session"] not in (pid, os.getsid(0)):
+                return pid
+        return None
+    daemon = wait_for(grandchild, what="the daemon (grandchild) to appear")
+    os.kill(daemon, signal.SIGKILL)
+    rc = starter.wait(timeout=20)
+    elapsed = time.monotonic() - t0
+    assert rc != 0, f"the start succeeded although the daemon died: {err.read_text()!r}"
+    assert elapsed < 15, f"the starting command waited {elapsed:.1f}s for a dead daemon"
