@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PORTIER_CONF_ATTR_H
+#define PORTIER_CONF_ATTR_H
+
+/*
+ * attr — the attribute table: for each attribute name, where it may appear (service,
+ * defaults), how many values it takes, whether it accepts += and -= (and may repeat), and its
+ * value parser. attr_apply() applies one parsed line to a service (or to the defaults) with
+ * xinetd's rules, reporting through the context.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/arena.h"
+#include "conf/conf.h"
+#include "conf/parser.h"
+
+typedef struct ConfCtx {
+        Arena *arena;           /* the Config's arena: everything kept is copied here */
+        ConfDiag *diag;
+        unsigned flags;         /* CONF_LOAD_* */
+        const char *file;       /* of the item being applied (arena string) */
+        const char *label;      /* service id for diagnostics, NULL for defaults */
+        bool in_defaults;
+        ConfSeverity severity;  /* of value errors: ERROR, or WARNING in a disabled service */
+        const char *error;      /* first error in the current service: its skip reason */
+
+        /* defaults-only attributes, read by the loader */
+        uint32_t max_connections;
+        bool enabled_set;
+        char **enabled;
+        size_t n_enabled;
+        char **disabled;
+        size_t n_disabled;
+} ConfCtx;
+
+/**
+ * attr_apply() - apply one attribute line to @s.
+ * Return: 0 (applied, or ignored with a warning), 1 (a value error, reported; the service
+ * cannot run), -ENOMEM.
+ */
+int attr_apply(ConfCtx *c, ConfService *s, const ParseAttr *a);
+
+/** attr_lookup() - the id of an attribute name (either spelling), -1 if unknown. */
+int attr_lookup(const char *name);
+
+/** attr_prefill() - copy the defaults' cumulative attributes into a new service (xinetd). */
+void attr_prefill(ConfService *s, const ConfService *def);
+
+/** attr_inherit() - after parsing: take from @def every attribute @s does not set. */
+void attr_inherit(ConfService *s, const ConfService *def);
+
+/** attr_service_init() - the built-in defaults of a fresh service. */
+void attr_service_init(ConfService *s);
+
+/** conf_error() - report an error at @line/@col for the current service; records the reason. */
+void conf_error(ConfCtx *c, unsigned line, unsigned col, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+/** conf_warn() - report a warning at @line/@col for the current service. */
+void conf_warn(ConfCtx *c, unsigned line, unsigned col, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PORTIER_CONF_H
+#define PORTIER_CONF_H
+
+/*
+ * conf — portier's configuration language: xinetd.conf(5) syntax (service blocks, defaults,
+ * include, includedir, the operators =, += and -=), portier's own attributes, and the classic
+ * inetd.conf format. The result of conf_load() is an immutable, fully resolved Config: every
+ * service read, with its effective attributes after defaults, its source positions and, when
+ * it cannot run, the reason.
+ *
+ * Thread safety: conf_load() keeps no global state and uses only re-entrant lookups
+ * (getpwnam_r, getgrnam_r, getservbyname_r, getprotobyname_r, getaddrinfo), so it may run on a
+ * worker thread while the event loop serves. A Config is never modified after conf_load()
+ * returns it, so any number of threads may read it.
+ *
+ * Diagnostics are not printed: they are collected, in input order, in a ConfDiag owned by the
+ * caller. conf_diag_print() formats them as
+ *
+ *      FILE:LINE[:COL]: [warning: ][service 'ID': ]MESSAGE
+ *
+ * Errors are exactly the cases in which the daemon does not run a service (DESIGN.md
+ * decision 6); warnings never stop a service from running.
+ */
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/* --- limits ---------------------------------------------------------------------------- */
+
+#define CONF_MAX_FILE_SIZE      (16u << 20)     /* bytes in one file */
+#define CONF_MAX_LINE           (64u << 10)     /* bytes in one line */
+#define CONF_MAX_INCLUDE_DEPTH  16              /* nested include/includedir */
+#define CONF_MAX_FILES          100000u         /* files read in one load */
+#define CONF_MAX_SERVICES       100000u         /* service blocks in one load */
+#define CONF_MAX_DIAG           1000u           /* diagnostics kept (the rest are counted) */
+
+#define CONF_UNLIMITED          UINT32_MAX      /* instances, per_source */
+
+/* --- diagnostics ----------------------------------------------------------------------- */
+
+typedef enum ConfSeverity {
+        CONF_WARNING = 1,
+        CONF_ERROR = 2,
+} ConfSeverity;
+
+typedef struct ConfDiagEntry {
+        char *file;             /* NULL when not tied to a file */
+        unsigned line;          /* 1-based, 0 when unknown */
+        unsigned col;           /* 1-based, 0 when not useful */
+        ConfSeverity severity;
+        char *service;          /* the service id (or name), NULL outside a service */
+        char *message;
+} ConfDiagEntry;
+
+typedef struct ConfDiag {
+        ConfDiagEntry *entries;
+        size_t n_entries;
+        size_t allocated;
+        size_t n_errors;        /* counted even when entries were dropped */
+        size_t n_warnings;
+        size_t n_dropped;       /* entries not kept because of CONF_MAX_DIAG */
+} ConfDiag;
+
+#define CONF_DIAG_NULL ((ConfDiag) { 0 })
+
+/**
+ * conf_diag_add() - append one diagnostic (printf format).
+ * @d: the list
+ * @sev: CONF_WARNING or CONF_ERROR
+ * @file: file name or NULL
+ * @line: line (0: none)
+ * @col: column (0: none)
+ * @service: service id or NULL
+ * @fmt: message format
+ *
+ * Return: 0, or -ENOMEM (the diagnostic is then counted but lost).
+ */
+int conf_diag_add(ConfDiag *d, ConfSeverity sev, const char *file, unsigned line, unsigned col,
+                  const char *service, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+/**
+ * conf_diag_format() - format one diagnostic in the FILE:LINE[:COL]: form.
+ * @e: the entry
+ * @f: the stream; one line ending in a newline is written
+ */
+void conf_diag_format(const ConfDiagEntry *e, FILE *f);
+
+/**
+ * conf_diag_print() - print every diagnostic of @d, one per line, and a last line counting
+ * dropped ones if any were dropped.
+ */
+void conf_diag_print(const ConfDiag *d, FILE *f);
+
+/** conf_diag_deinit() - free the entries; @d is reset to CONF_DIAG_NULL. NULL is accepted. */
+void conf_diag_deinit(ConfDiag *d);
+
+/* --- attributes ------------------------------------------------------------------------ */
+
+/* Every attribute name the parser knows, xinetd's first, then portier's. */
+typedef enum ConfAttrId {
+        CONF_ATTR_ID,
+        CONF_ATTR_TYPE,
+        CONF_ATTR_FLAGS,
+        CONF_ATTR_DISABLE,
+        CONF_ATTR_SOCKET_TYPE,
+        CONF_ATTR_PROTOCOL,
+        CONF_ATTR_WAIT,
+        CONF_ATTR_USER,
+        CONF_ATTR_GROUP,
+        CONF_ATTR_GROUPS,
+        CONF_ATTR_INSTANCES,
+        CONF_ATTR_PER_SOURCE,
+        CONF_ATTR_CPS,
+        CONF_ATTR_MAX_LOAD,
+        CONF_ATTR_NICE,
+        CONF_ATTR_SERVER,
+        CONF_ATTR_SERVER_ARGS,
+        CONF_ATTR_LIBWRAP,
+        CONF_ATTR_ONLY_FROM,
+        CONF_ATTR_NO_ACCESS,
+        CONF_ATTR_ACCESS_TIMES,
+        CONF_ATTR_LOG_TYPE,
+        CONF_ATTR_LOG_ON_SUCCESS,
+        CONF_ATTR_LOG_ON_FAILURE,
+        CONF_ATTR_RPC_VERSION,
+        CONF_ATTR_RPC_NUMBER,
+        CONF_ATTR_ENV,
+        CONF_ATTR_PASSENV,
+        CONF_ATTR_PORT,
+        CONF_ATTR_REDIRECT,
+        CONF_ATTR_BIND,                 /* also spelt 'interface' */
+        CONF_ATTR_BANNER,
+        CONF_ATTR_BANNER_SUCCESS,
+        CONF_ATTR_BANNER_FAIL,
+        CONF_ATTR_UMASK,
+        CONF_ATTR_RLIMIT_AS,
+        CONF_ATTR_RLIMIT_CPU,
+        CONF_ATTR_RLIMIT_DATA,
+        CONF_ATTR_RLIMIT_RSS,
+        CONF_ATTR_RLIMIT_STACK,
+        CONF_ATTR_RLIMIT_FILES,
+        CONF_ATTR_DENY_TIME,
+        CONF_ATTR_V6ONLY,
+        CONF_ATTR_ENABLED,              /* defaults only */
+        CONF_ATTR_DISABLED,             /* defaults only */
+        CONF_ATTR_LEAKY_BUCKET,         /* xinetd parses it; portier warns and ignores it */
+        CONF_ATTR_MDNS,                 /* obsolete: warning */
+        /* portier's own (DESIGN.md, "portier's own names") */
+        CONF_ATTR_MAX_CONNECTIONS,      /* defaults only */
+        CONF_ATTR_BACKLOG,
+        CONF_ATTR_PER_SOURCE_CPS,
+        CONF_ATTR_AT_LIMIT,
+        CONF_ATTR_LISTEN_FDS,
+        CONF_ATTR_NO_NEW_PRIVS,
+        CONF_ATTR_CHROOT,
+        _CONF_ATTR_MAX,
+} ConfAttrId;
+
+/** conf_attr_name() - the configuration-file name of @id ("bind" for CONF_ATTR_BIND). */
+const char *conf_attr_name(ConfAttrId id);
+
+/* type = ... */
+enum {
+        CONF_TYPE_RPC           = 1u << 0,
+        CONF_TYPE_INTERNAL      = 1u << 1,
+        CONF_TYPE_TCPMUX        = 1u << 2,
+        CONF_TYPE_TCPMUXPLUS    = 1u << 3,
+        CONF_TYPE_UNLISTED      = 1u << 4,
+        CONF_TYPE_SPECIAL       = 1u << 5,
+};
+
+/* flags = ... */
+enum {
+        CONF_FLAG_INTERCEPT     = 1u << 0,
+        CONF_FLAG_NORETRY       = 1u << 1,
+        CONF_FLAG_IDONLY        = 1u << 2,
+        CONF_FLAG_NAMEINARGS    = 1u << 3,
+        CONF_FLAG_NODELAY       = 1u << 4,
+        CONF_FLAG_KEEPALIVE     = 1u << 5,
+        CONF_FLAG_NOLIBWRAP     = 1u << 6,
+        CONF_FLAG_SENSOR        = 1u << 7,
+        CONF_FLAG_IPV4          = 1u << 8,
+        CONF_FLAG_IPV6          = 1u << 9,
+        CONF_FLAG_LABELED       = 1u << 10,
+        CONF_FLAG_REUSE         = 1u << 11,
+};
+
+/* log_on_success = ... and log_on_failure = ... */
+enum {
+        CONF_LOG_PID            = 1u << 0,
+        CONF_LOG_HOST           = 1u << 1,
+        CONF_LOG_USERID         = 1u << 2,
+        CONF_LOG_EXIT           = 1u << 3,
+        CONF_LOG_DURATION       = 1u << 4,
+        CONF_LOG_TRAFFIC        = 1u << 5,
+        CONF_LOG_ATTEMPT        = 1u << 6,
+};
+
+/* --- values ---------------------------------------------------------------------------- */
+
+typedef struct ConfPos {
+        const char *file;       /* owned by the Config; NULL when the value is a default */
+        unsigned line;
+        unsigned col;
+} ConfPos;
+
+typedef enum ConfAddrKind {
+        CONF_ADDR_NET,          /* family/addr/prefix: dotted, .0 wildcards, CIDR, IPv6, resolved names */
+        CONF_ADDR_HOST,         /* a host name, kept unresolved (CONF_LOAD_NO_RESOLVE) */
+        CONF_ADDR_DOMAIN,       /* ".example.org": matched by reverse lookup of the client */
+} ConfAddrKind;
+
+typedef struct ConfAddr {
+        ConfAddrKind kind;
+        int family;             /* AF_INET or AF_INET6 for CONF_ADDR_NET */
+        uint8_t addr[16];       /* network byte order, masked to prefix */
+        uint8_t prefix;         /* bits */
+        const char *text;       /* as written (one word; a factorized form yields several) */
+} ConfAddr;
+
+typedef struct ConfAddrList {
+        ConfAddr *addrs;
+        size_t n_addrs;
+        bool set;               /* specified (an empty set only_from means nobody) */
+} ConfAddrList;
+
+typedef struct ConfTimeRange {
+        uint16_t start;         /* minutes after midnight */
+        uint16_t end;           /* inclusive; end < start wraps past midnight */
+} ConfTimeRange;
+
+typedef enum ConfLogKind {
+        CONF_LOG_NONE,
+        CONF_LOG_SYSLOG,
+        CONF_LOG_FILE,
+} ConfLogKind;
+
+typedef struct ConfLogType {
+        ConfLogKind kind;
+        int facility;           /* LOG_DAEMON, ... (SYSLOG) */
+        int level;              /* LOG_INFO by default (SYSLOG) */
+        const char *path;       /* FILE */
+        uint64_t soft_limit;    /* bytes, 0: none (FILE) */
+        uint64_t hard_limit;    /* bytes, 0: none (FILE) */
+} ConfLogType;
+
+typedef enum ConfRlimit {
+        CONF_RLIMIT_AS,
+        CONF_RLIMIT_CPU,
+        CONF_RLIMIT_DATA,
+        CONF_RLIMIT_RSS,
+        CONF_RLIMIT_STACK,
+        CONF_RLIMIT_FILES,
+        _CONF_RLIMIT_MAX,
+} ConfRlimit;
+
+typedef struct ConfRlimitValue {
+        bool set;
+        rlim_t value;           /* RLIM_INFINITY for UNLIMITED */
+} ConfRlimitValue;
+
+typedef enum ConfKind {
+        CONF_KIND_SERVER,       /* exec 'server' */
+        CONF_KIND_INTERNAL,     /* a built-in named by 'builtin' */
+        CONF_KIND_REDIRECT,     /* in-process proxy to 'redirect' */
+        CONF_KIND_SENSOR,       /* flags = SENSOR */
+} ConfKind;
+
+typedef enum ConfServiceState {
+        CONF_SERVICE_ACTIVE,    /* to be served */
+        CONF_SERVICE_DISABLED,  /* disable = yes, or the defaults' enabled/disabled lists */
+        CONF_SERVICE_SKIPPED,   /* broken or unsupported; 'reason' says why */
+} ConfServiceState;
+
+typedef enum ConfAtLimit {
+        CONF_AT_LIMIT_REFUSE,
+        CONF_AT_LIMIT_DEFER,
+} ConfAtLimit;
+
+#define CONF_DENY_FOREVER (-1)  /* deny_time = FOREVER; NEVER is 0 */
+
+/*
+ * One service, with every attribute resolved: values from defaults applied, implied values
+ * filled in (protocol from socket_type and back, port from /etc/services, group from the
+ * user's primary group, argv[0]), and names resolved.
+ */
+typedef struct ConfService {
+        const char *name;               /* as in 'service NAME' */
+        const char *id;                 /* 'id', defaulting to the name */
+        ConfServiceState state;
+        const char *reason;             /* why DISABLED or SKIPPED (first error), else NULL */
+        bool from_inetd;                /* read from inetd.conf */
+
+        ConfPos pos;                    /* the 'service' line (inetd.conf: the line) */
+        ConfPos open_pos;               /* the '{' */
+        ConfPos close_pos;              /* the '}' */
+        ConfPos attr_pos[_CONF_ATTR_MAX];  /* first line setting each attribute in this
+                                              service; line 0: not set here */
+
+        ConfKind kind;
+        const char *builtin;            /* CONF_KIND_INTERNAL: "echo", "chargen", ... */
+        unsigned type;                  /* CONF_TYPE_* */
+        unsigned flags;                 /* CONF_FLAG_* */
+
+        int socket_type;                /* SOCK_STREAM, ... */
+        int protocol;                   /* IPPROTO_TCP, ... */
+        const char *protocol_name;
+        bool wait;
+        uint16_t port;                  /* host byte order */
+        int family;                     /* AF_INET or AF_INET6 */
+        bool has_bind;
+        struct sockaddr_storage bind_addr;  /* port 0; family decides v4/v6 */
+        socklen_t bind_addr_len;
+        const char *bind_text;
+        int v6only;                     /* -1: not given, 0, 1 */
+
+        bool has_user;                  /* user and group below are meaningful */
+        const char *user;
+        uid_t uid;
+        const char *group;
+        gid_t gid;
+        bool groups;                    /* initgroups() */
+
+        uint32_t instances;             /* CONF_UNLIMITED by default */
+        uint32_t per_source;
+        uint32_t cps_rate;              /* connections per second; 0: no limit */
+        uint32_t cps_wait;              /* seconds off */
+        double max_load;                /* 0: none */
+        bool has_nice;
+        int nice;
+
+        const char *server;
+        char **argv;                    /* NULL-terminated; argv[0] is the basename of 'server'
+                                           unless NAMEINARGS */
+        size_t argc;
+        const char *libwrap;            /* hosts_access daemon name, NULL: the service id */
+
+        ConfAddrList only_from;
+        ConfAddrList no_access;
+        ConfTimeRange *access_times;
+        size_t n_access_times;
+
+        ConfLogType log_type;
+        unsigned log_on_success;        /* CONF_LOG_* */
+        unsigned log_on_failure;
+
+        uint32_t rpc_version_min, rpc_version_max, rpc_number;
+
+        char **env;                     /* NULL-terminated "NAME=value" */
+        size_t n_env;
+        char **passenv;                 /* NULL-terminated names */
+        size_t n_passenv;
+
+        const char *redirect_host;      /* CONF_KIND_REDIRECT */
+        uint16_t redirect_port;
+        struct sockaddr_storage redirect_addr;  /* resolved once, port included */
+        socklen_t redirect_addr_len;    /* 0: not resolved (CONF_LOAD_NO_RESOLVE) */
+
+        const char *banner, *banner_success, *banner_fail;
+        int umask;                      /* -1: not set */
+        ConfRlimitValue rlimits[_CONF_RLIMIT_MAX];
+        int deny_time;                  /* minutes; 0 NEVER; CONF_DENY_FOREVER */
+
+        /* portier's own */
+        int backlog;                    /* 0: SOMAXCONN */
+        uint32_t per_source_cps_rate;   /* 0: none */
+        uint32_t per_source_cps_seconds;
+        ConfAtLimit at_limit;
+        bool listen_fds;
+        const char *listen_fds_name;    /* LISTEN_FDNAMES, NULL: the service id */
+        bool no_new_privs;
+        const char *chroot;
+
+        const char **raw;               /* SKIPPED only: the block's lines as read */
+        size_t n_raw;
+} ConfService;
+
+typedef struct Config {
+        ConfService **services;         /* every service read, in file order, inetd.conf last */
+        size_t n_services;
+        size_t n_active, n_disabled, n_skipped;
+        uint32_t max_connections;       /* defaults 'max_connections'; 0: size from RLIMIT_NOFILE */
+        const char *path;               /* the main file */
+        const char **files;             /* every file read, in order */
+        size_t n_files;
+        void *arena;                    /* private: owns every string and array above */
+} Config;
+
+/* --- loading --------------------------------------------------------------------------- */
+
+enum {
+        CONF_LOAD_NO_INCLUDE    = 1u << 0,  /* include/includedir are errors (fuzzing) */
+        CONF_LOAD_NO_RESOLVE    = 1u << 1,  /* no DNS: host names kept as written */
+        CONF_LOAD_NO_FS_CHECKS  = 1u << 2,  /* do not check that servers are executable */
+};
+
+typedef struct ConfLoadOptions {
+        const char *path;               /* main file (xinetd syntax) */
+        const char *buffer;             /* if not NULL, the main file's contents (path is
+                                           then only its name in diagnostics) */
+        size_t buffer_size;
+        const char *inetd_path;         /* inetd.conf to read after, NULL: none */
+        const char *inetd_buffer;       /* as buffer, for inetd_path */
+        size_t inetd_buffer_size;
+        unsigned flags;                 /* CONF_LOAD_* */
+} ConfLoadOptions;
+
+/**
+ * conf_load() - read, validate and resolve a configuration.
+ * @o: what to read
+ * @ret: on success, the new Config (free with config_free())
+ * @diag: receives every warning and error, in input order
+ *
+ * A broken service does not fail the load: it is kept with state CONF_SERVICE_SKIPPED and its
+ * reason, and an error is added to @diag. The daemon serves the ACTIVE services; `portierd -n`
+ * fails when @diag has errors.
+ *
+ * Return: 0 when a Config was built (look at @diag->n_errors); -ENOENT, -EACCES, ... when the
+ * main file could not be read (also in @diag); -ENOMEM.
+ */
+int conf_load(const ConfLoadOptions *o, Config **ret, ConfDiag *diag);
+
+/** config_free() - free @c and everything in it. NULL is accepted. Return: NULL. */
+Config *config_free(Config *c);
+
+/**
+ * config_find() - the service with id @id, NULL if none. A disabled or skipped service is
+ * returned too.
+ */
+const ConfService *config_find(const Config *c, const char *id);
+
+/**
+ * conf_dump() - print @c in xinetd syntax: every service with its effective attributes, one
+ * block per service. Disabled services have 'disable = yes'; a skipped service is printed as
+ * written, preceded by a comment with the reason. The output parses back to the same Config.
+ * Return: 0, or -errno from the stream.
+ */
+int conf_dump(const Config *c, FILE *f);
+
+#endif

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PORTIER_CONF_RESOLVE_H
+#define PORTIER_CONF_RESOLVE_H
+
+/*
+ * resolve — re-entrant name lookups for the configuration (users, groups, services,
+ * protocols, addresses). Each may block on NSS or DNS: call them off the event loop. No
+ * static buffers: safe on any thread.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/** resolve_user() - uid and primary gid of a name or number. Return: 0, -ENOENT, -errno. */
+int resolve_user(const char *name, uid_t *ret_uid, gid_t *ret_gid, bool *ret_has_gid);
+/** resolve_group() - gid of a name or number. Return: 0, -ENOENT, -errno. */
+int resolve_group(const char *name, gid_t *ret_gid);
+/** resolve_service() - port (host order) of @name/@proto in /etc/services. -ENOENT if none. */
+int resolve_service(const char *name, const char *proto, uint16_t *ret_port);
+/** resolve_protocol() - number of a protocol name from /etc/protocols. -ENOENT if none. */
+int resolve_protocol(const char *name, int *ret_proto);
+/**
+ * resolve_address() - a numeric address, or a host name when @allow_dns, to a sockaddr with
+ * @port. @family is AF_UNSPEC or a preference. Return: 0, -EINVAL, -ENOENT.
+ */
+int resolve_address(const char *host, uint16_t port, int family, bool allow_dns,
+                    struct sockaddr_storage *ret, socklen_t *ret_len);
+
+#endif
