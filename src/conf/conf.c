@@ -267,8 +267,11 @@ static int load_path(Loader *L, const char *path, const char *from, unsigned fro
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
-                diag(L, CONF_ERROR, from, from_line, from ? "include '%s': %s" : "'%s': %s",
-                     path, err ? err : strerror(-r));
+                if (from)
+                        diag(L, CONF_ERROR, from, from_line, "include '%s': %s", path,
+                             err ? err : strerror(-r));
+                else
+                        diag(L, CONF_ERROR, path, 0, "%s", err ? err : strerror(-r));
                 return from ? 0 : r;
         }
         for (size_t i = 0; i < L->depth; i++)
