@@ -343,7 +343,7 @@ class ProcTracker:
     def leftovers(self):
         """Pids of live processes whose command line mentions this test's directory."""
         found = []
-        needle = self.tag.encode()
+        needle = self.tag.encode() + b"/"
         me = os.getpid()
         for name in os.listdir("/proc"):
             if not name.isdigit() or int(name) == me:

@@ -12,7 +12,7 @@ import termios
 import time
 
 from conftest import (clean_env, fetch, pid_alive, proc_cwd, proc_fds, proc_stat, proc_status,
-                      read_pidfile, sig_mask, wait_greeting)
+                      read_pidfile, sig_mask, wait_for, wait_greeting)
 
 
 def test_start_returns_after_readiness(exampled):
@@ -37,7 +37,7 @@ def test_default_greeting_and_each_connection_closed(exampled):
         assert fetch(exampled.port) == b"hello from exampled\n"
 
 
-def test_daemon_is_a_clean_grandchild(exampled):
+def test_daemon_is_a_clean_grandchild(exampled, procs):
     exampled.write_config(greeting="g")
     r, pid = exampled.start()
     st = proc_stat(pid)
@@ -49,6 +49,8 @@ def test_daemon_is_a_clean_grandchild(exampled):
     fds = proc_fds(pid)
     for fd in (0, 1, 2):
         assert fds.get(fd) == "/dev/null", f"fd {fd} of the daemon is {fds.get(fd)!r}"
+    # The intermediate child (the session leader) is gone: the daemon is all that is left.
+    wait_for(lambda: procs.leftovers() == [pid], what=f"only the daemon {pid} to remain")
 
 
 def _start_on_pty(procs, argv):

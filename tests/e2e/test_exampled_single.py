@@ -108,3 +108,26 @@ def test_restart_after_stop(exampled, procs):
     _, pid2 = exampled.start()
     assert pid2 != pid1
     assert fetch(exampled.port) == b"two\n"
+
+
+def test_simultaneous_starts_exactly_one_wins(exampled, procs):
+    """Starts racing for one pid file: the lock is taken before forking, so exactly one
+    succeeds and the others are refused -- never two daemons, never a torn pid file."""
+    starters = []
+    for n in range(4):
+        conf = exampled.write_config(path=exampled.dir / f"race{n}.conf", greeting=f"racer {n}",
+                                     port=free_port())
+        starters.append(procs.spawn(exampled.args(conf=conf)))
+    results = []
+    for p, out, err in starters:
+        results.append((p.wait(timeout=60), err.read_text()))
+    winners = [r for r in results if r[0] == 0]
+    assert len(winners) == 1, f"{len(winners)} starts succeeded: {results}"
+    for rc, err in results:
+        if rc != 0:
+            assert "exampled: already running" in err, results
+    content = read_pidfile(exampled.pidfile)
+    assert content is not None and content.endswith("\n") and content[:-1].isdigit(), content
+    pid = procs.adopt(int(content))
+    assert pid_alive(pid)
+    wait_for(lambda: procs.leftovers() == [pid], what="a single daemon to remain")
