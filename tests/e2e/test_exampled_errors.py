@@ -15,6 +15,7 @@ def _nothing_left(exampled, procs):
     """No process of this test survives a failed start, and the pid file lock is free again:
     a correct start with the same pid file then works."""
     wait_for(lambda: not procs.leftovers(), what="the failed daemon to go away")
+    assert not exampled.pidfile.exists(), "the failed start left its pid file behind"
     exampled.write_config(greeting="recovered", path=exampled.dir / "good.conf")
     _, pid = exampled.start(conf=exampled.dir / "good.conf")
     assert fetch(exampled.port) == b"recovered\n"
