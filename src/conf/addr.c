@@ -66,7 +66,7 @@ static int parse_factorized(Arena *a, const char *word, ConfAddr **ret, size_t *
         unsigned nparts = 0;
         const char *p = word;
 
-        if (!rb || rb < lb || rb[1] || lb == word || lb[-1] != '.' ||
+        if (!lb || !rb || rb < lb || rb[1] || lb == word || lb[-1] != '.' ||
             strchr(lb + 1, '{') || strchr(rb + 1, '}')) {
                 *ret_err = "a factorized address is written a.b.c.{x,y,...}";
                 return -EINVAL;

@@ -485,10 +485,9 @@ static int p_bind(ConfCtx *c, ConfService *s, const ParseAttr *a)
                                 &s->bind_addr, &s->bind_addr_len);
         if (r == -EINVAL && (c->flags & CONF_LOAD_NO_RESOLVE)) {
                 /* a name we may not resolve now: keep it, assume IPv4 */
-                struct sockaddr_in *in = (struct sockaddr_in *) &s->bind_addr;
                 memset(&s->bind_addr, 0, sizeof(s->bind_addr));
-                in->sin_family = AF_INET;
-                s->bind_addr_len = sizeof(*in);
+                s->bind_addr.ss_family = AF_INET;
+                s->bind_addr_len = 0;
         } else if (r < 0)
                 return VERR(c, a, 0, "%s: cannot resolve '%s'", a->name, host);
         s->has_bind = true;

@@ -317,7 +317,7 @@ typedef struct ConfService {
         int family;                     /* AF_INET or AF_INET6 */
         bool has_bind;
         struct sockaddr_storage bind_addr;  /* port 0; family decides v4/v6 */
-        socklen_t bind_addr_len;
+        socklen_t bind_addr_len;        /* 0: a name not resolved (CONF_LOAD_NO_RESOLVE) */
         const char *bind_text;
         int v6only;                     /* -1: not given, 0, 1 */
 
@@ -439,7 +439,8 @@ const ConfService *config_find(const Config *c, const char *id);
 /**
  * conf_dump() - print @c in xinetd syntax: every service with its effective attributes, one
  * block per service. Disabled services have 'disable = yes'; a skipped service is printed as
- * written, preceded by a comment with the reason. The output parses back to the same Config.
+ * written but commented out, after a comment with the reason. Read back, the output gives the
+ * same active and disabled services.
  * Return: 0, or -errno from the stream.
  */
 int conf_dump(const Config *c, FILE *f);

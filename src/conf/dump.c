@@ -104,11 +104,12 @@ static void dump_service(const ConfService *s, FILE *f)
         fprintf(f, "# %s:%u%s\n", s->pos.file ? s->pos.file : "?", s->pos.line,
                 s->from_inetd ? " (inetd.conf)" : "");
         if (s->state == CONF_SERVICE_SKIPPED) {
+                /* commented out: the dump read back gives exactly the services that run */
                 fprintf(f, "# skipped: %s\n", s->reason);
-                fprintf(f, "service %s\n{\n", s->name);
+                fprintf(f, "#service %s\n#{\n", s->name);
                 for (size_t i = 0; i < s->n_raw; i++)
-                        fprintf(f, "\t%s\n", s->raw[i]);
-                fputs("}\n\n", f);
+                        fprintf(f, "#\t%s\n", s->raw[i]);
+                fputs("#}\n\n", f);
                 return;
         }
         if (s->state == CONF_SERVICE_DISABLED)

@@ -73,11 +73,11 @@ def test_dump_shows_effective_values(tmp_path):
     assert "log_on_success  = PID HOST EXIT\n" in echo
     assert "only_from       = 10.0.0.0/8 192.168.1.0/24 192.168.2.0/24\n" in echo
     assert "# disabled: disable = yes (" in text
-    off = text[text.index("service off"):text.index("service broken")]
+    off = text[text.index("service off"):text.index("#service broken")]
     assert "disable         = yes\n" in off
     assert "# skipped: " in text and "instances: expected a number" in text
-    broken = text[text.index("service broken"):]
-    assert "\tinstances = lots\n" in broken          # as written
+    broken = text[text.index("#service broken"):]
+    assert "#\tinstances = lots\n" in broken         # as written, commented out
     assert "instances: expected a number" in p.stderr
 
 

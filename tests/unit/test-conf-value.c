@@ -211,6 +211,9 @@ static void test_addr_forms(void **state)
         parse1(a, "192.168.{}", &n, -EINVAL);
         parse1(a, "{1,2}.3", &n, -EINVAL);
         parse1(a, "1.2.3.4.{5}", &n, -EINVAL);
+        parse1(a, "1.2.3}", &n, -EINVAL);              /* found by fuzz-conf */
+        parse1(a, "}", &n, -EINVAL);
+        parse1(a, "1.{2}}", &n, -EINVAL);
         parse1(a, "fe80::zz", &n, -EINVAL);
         parse1(a, ".", &n, -EINVAL);
         parse1(a, "bad!name", &n, -EINVAL);
