@@ -92,7 +92,7 @@ endif
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
 FUZZ_BINS   := $(patsubst fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all run check check-deps unit e2e fuzz fuzz-build install uninstall clean
+.PHONY: all run run-exampled check check-deps unit e2e fuzz fuzz-build install uninstall clean
 .DELETE_ON_ERROR:
 
 all: $(LIBPORTIER_A) $(LIBPORTIER_SO) $(PROGRAMS) $(B)/libportier.pc
@@ -132,7 +132,13 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(INTERNAL_LIBS)
 
 # --- running -------------------------------------------------------------------------------
 
-run: $(B)/exampled
+run: all
+	@mkdir -p $(B)/run
+	@sed 's|@EXAMPLES@|$(CURDIR)/examples|g' examples/portier.conf > $(B)/run/portier.conf
+	$(B)/portierd -dontfork -f $(B)/run/portier.conf -pidfile $(B)/run/portierd.pid
+
+# The example daemon built with libportier, in the foreground.
+run-exampled: $(B)/exampled
 	@mkdir -p $(B)/run
 	$(B)/exampled --foreground -f examples/exampled.conf -p $(B)/run/exampled.pid
 

@@ -24,6 +24,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -341,6 +342,14 @@ static int run(Exampled *e, PortierDaemon *d)
 
         r = portier_listen_fds(true, NULL);
         if (r > 0 && portier_is_socket(PORTIER_LISTEN_FDS_START, 0, SOCK_STREAM, 1) > 0) {
+                /* The loop accepts until EAGAIN: the passed socket must not block. (Its file
+                 * status flags are shared with the manager's copy; managers expect this.) */
+                int fl = fcntl(PORTIER_LISTEN_FDS_START, F_GETFL);
+
+                if (fl < 0 || fcntl(PORTIER_LISTEN_FDS_START, F_SETFL, fl | O_NONBLOCK) < 0) {
+                        snprintf(err, sizeof(err), "cannot use the passed socket: %m");
+                        goto fail;
+                }
                 e->listen_fd = PORTIER_LISTEN_FDS_START;
                 e->passed_socket = true;
                 snprintf(addr, sizeof(addr), "the socket passed by the service manager");
@@ -406,7 +415,9 @@ static char *default_pidfile(void)
         return asprintf(&r, "%s/exampled.pid", dir) < 0 ? NULL : r;
 }
 
-int main(int argc, char **argv)
+/* The command line. Return: -1 to go on, or the exit status to leave with at once. */
+static int parse_args(int argc, char **argv, Exampled *e, PortierDaemonOptions *opts,
+                      const char **config, const char **pidfile)
 {
         static const struct option longopts[] = {
                 { "config", required_argument, NULL, 'f' },
@@ -420,29 +431,21 @@ int main(int argc, char **argv)
                 { "version", no_argument, NULL, 'V' },
                 {}
         };
-        PortierDaemonOptions opts = { .keep_listen_fds = true };
-        _cleanup_free_ char *config = NULL, *pidpath = NULL;
-        const char *config_arg = "/etc/exampled.conf", *pid_arg = NULL;
-        Exampled e = { .listen_fd = -1, .signal_fd = -1, .epoll_fd = -1 };
-        PortierDaemon *d = NULL;
-        pid_t other = 0;
-        int c, r;
+        int c;
 
-        if (portier_log_new(&e.log, "exampled", LOG_DAEMON) < 0)
-                return 1;
         while ((c = getopt_long(argc, argv, "f:p:du:t:l:hV", longopts, NULL)) != -1) {
                 char *end;
                 long v;
 
                 switch (c) {
                 case 'f':
-                        config_arg = optarg;
+                        *config = optarg;
                         break;
                 case 'p':
-                        pid_arg = optarg;
+                        *pidfile = optarg;
                         break;
                 case 'd':
-                        opts.foreground = true;
+                        opts->foreground = true;
                         break;
                 case 'u':
                         errno = 0;
@@ -452,8 +455,8 @@ int main(int argc, char **argv)
                                         optarg);
                                 return EXIT_USAGE;
                         }
-                        opts.umask = (mode_t)v;
-                        opts.umask_set = true;
+                        opts->umask = (mode_t)v;
+                        opts->umask_set = true;
                         break;
                 case 't':
                         errno = 0;
@@ -463,16 +466,16 @@ int main(int argc, char **argv)
                                         "86400)\n", optarg);
                                 return EXIT_USAGE;
                         }
-                        opts.timeout_ms = (int)v * 1000;
+                        opts->timeout_ms = (int)v * 1000;
                         break;
                 case 'l':
-                        if (set_log_target(e.log, optarg) < 0) {
+                        if (set_log_target(e->log, optarg) < 0) {
                                 fprintf(stderr, "exampled: bad log target '%s': %m\n", optarg);
                                 return EXIT_USAGE;
                         }
                         break;
                 case 'S':
-                        if (portier_log_set_syslog_socket(e.log, optarg) < 0)
+                        if (portier_log_set_syslog_socket(e->log, optarg) < 0)
                                 return 1;
                         break;
                 case 'h':
@@ -491,11 +494,30 @@ int main(int argc, char **argv)
                         argv[optind]);
                 return EXIT_USAGE;
         }
+        return -1;
+}
+
+int main(int argc, char **argv)
+{
+        PortierDaemonOptions opts = { .keep_listen_fds = true };
+        char *config = NULL, *pidpath = NULL;
+        const char *config_arg = "/etc/exampled.conf", *pid_arg = NULL;
+        Exampled e = { .listen_fd = -1, .signal_fd = -1, .epoll_fd = -1 };
+        PortierDaemon *d = NULL;
+        pid_t other = 0;
+        int r;
+
+        if (portier_log_new(&e.log, "exampled", LOG_DAEMON) < 0)
+                return 1;
+        r = parse_args(argc, argv, &e, &opts, &config_arg, &pid_arg);
+        if (r >= 0)
+                goto out;
 
         config = absolute(config_arg);
         pidpath = pid_arg ? strdup(pid_arg) : default_pidfile();
+        r = 1;
         if (!config || !pidpath)
-                return 1;
+                goto out;
         e.config_path = config;
 
         /* Lock before detaching, so that a second start is refused on the terminal. */
@@ -506,27 +528,33 @@ int main(int argc, char **argv)
                 else
                         fprintf(stderr, "exampled: already running (pid file '%s' is locked)\n",
                                 pidpath);
-                return 1;
+                r = 1;
+                goto out;
         }
         if (r < 0) {
                 fprintf(stderr, "exampled: cannot open pid file '%s': %s\n", pidpath, strerror(-r));
-                return 1;
+                r = 1;
+                goto out;
         }
 
         opts.pidfile = e.pidfile;
+        opts.log = e.log;
         r = portier_daemon_start(&opts, &d);
         if (r < 0) {
                 fprintf(stderr, "exampled: cannot start: %s\n", strerror(-r));
-                return 1;
+                r = 1;
+                goto out;
         }
         r = run(&e, d);
-
         (void)portier_pidfile_remove(e.pidfile);
+out:
         portier_pidfile_free(e.pidfile);
         portier_daemon_free(d);
         (void)safe_close(e.listen_fd);
         (void)safe_close(e.signal_fd);
         (void)safe_close(e.epoll_fd);
         portier_log_free(e.log);
+        free(config);
+        free(pidpath);
         return r;
 }

@@ -21,6 +21,7 @@
 
 #include <portier/daemon.h>
 #include <portier/listenfds.h>
+#include <portier/log.h>
 #include <portier/notify.h>
 #include <portier/pidfile.h>
 
@@ -268,7 +269,7 @@ static void move_listen_pid(void)
 /* The descriptors a detached daemon keeps, besides 0, 1 and 2. */
 static int *keep_list(const PortierDaemonOptions *o, int report_fd, int n_listen, size_t *ret_n)
 {
-        size_t n = o->n_keep_fds + (size_t)n_listen + 2, k = 0;
+        size_t n = o->n_keep_fds + (size_t)n_listen + 4, k = 0;
         int *v = malloc(n * sizeof(int));
 
         if (!v)
@@ -280,6 +281,7 @@ static int *keep_list(const PortierDaemonOptions *o, int report_fd, int n_listen
         v[k++] = report_fd;
         if (o->pidfile)
                 v[k++] = portier_pidfile_fd(o->pidfile);
+        k += portier_log_fds(o->log, v + k, 2);
         *ret_n = k;
         return v;
 }
@@ -341,7 +343,7 @@ static void become_daemon(const PortierDaemonOptions *o, int report_fd, int n_li
  * timeout passes. The daemon returns here: a new process that is not a session leader, with
  * default signal dispositions and an empty mask, the umask set, in @opts->directory, with
  * 0/1/2 on /dev/null and only the descriptors of the except-list open (@opts->keep_fds, the
- * pid file, LISTEN_FDS sockets with @opts->keep_listen_fds). The pid file gets the daemon's
+ * pid file, the log sink's file and socket, LISTEN_FDS sockets with @opts->keep_listen_fds). The pid file gets the daemon's
  * pid. In the foreground, nothing forks and 0/1/2 and other descriptors stay as they are.
  *
  * Standard I/O buffers are flushed before forking.

@@ -239,6 +239,28 @@ uint64_t portier_log_dropped(const PortierLog *log)
         return log->dropped;
 }
 
+/**
+ * portier_log_fds() - the descriptors a sink holds open (its file, its syslog socket)
+ * @log: the sink
+ * @fds: receives them
+ * @n: room in @fds (2 is always enough)
+ *
+ * For code that closes descriptors wholesale; portier_daemon_start() keeps these when given
+ * the sink in its options.
+ *
+ * Return: how many were stored.
+ */
+size_t portier_log_fds(const PortierLog *log, int *fds, size_t n)
+{
+        size_t k = 0;
+
+        if (log && log->file_fd >= 0 && k < n)
+                fds[k++] = log->file_fd;
+        if (log && log->syslog_fd >= 0 && k < n)
+                fds[k++] = log->syslog_fd;
+        return k;
+}
+
 /* Is fd 2 open on something a person or a supervisor reads (not /dev/null, not closed)? */
 static bool stderr_is_useful(struct stat *st)
 {
@@ -308,8 +330,13 @@ static int syslog_send(PortierLog *log, const char *line, size_t len)
                         return -EIO;
                 if (errno == EAGAIN || errno == ENOBUFS || errno == EMSGSIZE)
                         return -errno;
-                /* syslogd went away (ECONNREFUSED, ENOTCONN, EPIPE, ...): reconnect once. */
-                log->syslog_fd = safe_close(log->syslog_fd);
+                /* syslogd went away (ECONNREFUSED, ENOTCONN, EPIPE, ...): reconnect once.
+                 * EBADF: someone closed our descriptor; its number may be another file's
+                 * now, so forget it rather than close it. */
+                if (errno == EBADF)
+                        log->syslog_fd = -1;
+                else
+                        log->syslog_fd = safe_close(log->syslog_fd);
         }
         return -ECONNREFUSED;
 }
@@ -340,7 +367,9 @@ static size_t format_line(const PortierLog *log, PortierLogTarget t, bool journa
         }
         switch (t) {
         case PORTIER_LOG_SYSLOG:
-                n = snprintf(buf, size, "<%d>%s %s[%d]: %s", log->facility | (level & LOG_PRIMASK),
+                n = snprintf(buf, size, "<%d>%s %s[%d]: %s",
+                             ((level & LOG_FACMASK) ? (level & LOG_FACMASK) : log->facility) |
+                                     (level & LOG_PRIMASK),
                              stamp, log->ident, (int)getpid(), msg);
                 break;
         case PORTIER_LOG_FILE:
@@ -391,7 +420,8 @@ static int emit(PortierLog *log, int level, const char *msg)
 /**
  * portier_logv() - log a message, va_list form
  * @log: the sink (NULL: the message is dropped)
- * @level: LOG_ERR, LOG_WARNING, LOG_INFO, ...
+ * @level: LOG_ERR, LOG_WARNING, LOG_INFO, ...; as with syslog(3), a facility may be or-ed
+ *         in (LOG_LOCAL0 | LOG_NOTICE) to override the sink's for this message
  * @fmt: a printf format; "%m" is strerror(errno) of the caller's errno
  * @ap: the arguments
  *

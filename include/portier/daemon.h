@@ -25,6 +25,7 @@ extern "C" {
 #define PORTIER_DAEMON_EXIT_NOREPORT 1
 
 typedef struct PortierPidfile PortierPidfile;
+typedef struct PortierLog PortierLog;
 
 typedef struct PortierDaemonOptions {
         bool foreground;        /* do not fork, setsid or touch 0/1/2; the rest still applies */
@@ -36,6 +37,7 @@ typedef struct PortierDaemonOptions {
         size_t n_keep_fds;
         bool keep_listen_fds;   /* keep sockets passed with LISTEN_FDS (and follow LISTEN_PID) */
         PortierPidfile *pidfile; /* locked pid file: kept open, the daemon's pid written to it */
+        PortierLog *log;        /* a log sink whose file and socket stay open */
 } PortierDaemonOptions;
 
 typedef struct PortierDaemon PortierDaemon;

@@ -11,6 +11,7 @@
  */
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <syslog.h>
 
@@ -37,6 +38,7 @@ void portier_log_set_facility(PortierLog *log, int facility);
 void portier_log_set_max_level(PortierLog *log, int level);
 int portier_log_reopen(PortierLog *log);
 uint64_t portier_log_dropped(const PortierLog *log);
+size_t portier_log_fds(const PortierLog *log, int *fds, size_t n);
 int portier_log_facility_from_name(const char *name);
 int portier_log_level_from_name(const char *name);
 

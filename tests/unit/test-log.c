@@ -110,6 +110,11 @@ static void test_syslog_line_format(void **state)
         assert_int_equal(portier_log(log, LOG_NOTICE, "START: echo pid=0"), 0);
         recv_line(rx, buf, sizeof(buf));
         assert_matches(buf, "^<133>.* tester\\[[0-9]+\\]: START: echo pid=0$");
+
+        /* A facility in the level overrides the sink's for that message only. */
+        assert_int_equal(portier_log(log, LOG_LOCAL3 | LOG_ERR, "override"), 0);
+        recv_line(rx, buf, sizeof(buf));
+        assert_matches(buf, "^<155>.*: override$");
         portier_log_free(log);
         close(rx);
 }

@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon.c — portierd's life: start, signals, stop, state dump.
+ *
+ * Start: logs set up; RLIMIT_NOFILE raised to its hard limit (servers get the original
+ * back); the pid file locked before detaching; the first configuration loaded and applied;
+ * readiness reported only once the services listen — or the start fails with every bind
+ * error when none could listen (unless -stayalive).
+ *
+ * Signals arrive on a signalfd: SIGHUP and SIGUSR2 reload (generation.c), SIGUSR1 dumps the
+ * state, SIGCHLD reaps, SIGTERM and SIGINT stop, SIGQUIT exits at once.
+ *
+ * Stop: every listener closes at once; the servers portierd started get SIGTERM, and
+ * SIGKILL after a grace period (xinetd leaves external servers running: DESIGN.md
+ * decision 9); the pid file is removed once they are gone.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "util.h"
+
+#define EXIT_NOTCONFIGURED 6            /* LSB: program is not configured */
+#define STOP_GRACE_USEC (5 * EV_USEC_PER_SEC)
+#define STOP_KILL_WAIT_USEC (2 * EV_USEC_PER_SEC)
+
+static char *default_pidfile(void)
+{
+        const char *dir = getenv("XDG_RUNTIME_DIR");
+        char *r;
+
+        if (geteuid() == 0 || !dir || !*dir)
+                return strdup("/run/portierd.pid");
+        return asprintf(&r, "%s/portierd.pid", dir) < 0 ? NULL : r;
+}
+
+static int open_logs(Daemon *d)
+{
+        const Options *o = d->opts;
+        const char *ident = o->log_ident ? o->log_ident : "portierd";
+        int facility = o->syslog_facility ? portier_log_facility_from_name(o->syslog_facility)
+                                          : LOG_DAEMON;
+        int r;
+
+        if ((r = portier_log_new(&d->log, ident, facility)) < 0 ||
+            (r = portier_log_new(&d->syslog, ident, facility)) < 0)
+                return r;
+        if (o->syslog_socket && ((r = portier_log_set_syslog_socket(d->log, o->syslog_socket)) < 0 ||
+                                 (r = portier_log_set_syslog_socket(d->syslog, o->syslog_socket)) < 0))
+                return r;
+        (void)portier_log_set_target(d->syslog, PORTIER_LOG_SYSLOG, NULL);
+        if (o->filelog_path) {
+                r = portier_log_set_target(d->log, PORTIER_LOG_FILE, o->filelog_path);
+                if (r < 0) {
+                        fprintf(stderr, "portierd: cannot open log file '%s': %s\n",
+                                o->filelog_path, strerror(-r));
+                        return r;
+                }
+        } else if (o->syslog_facility) {
+                (void)portier_log_set_target(d->log, PORTIER_LOG_SYSLOG, NULL);
+        } else if (o->debug) {
+                (void)portier_log_set_target(d->log, PORTIER_LOG_STDERR, NULL);
+        }
+        if (o->debug)
+                portier_log_set_max_level(d->log, LOG_DEBUG);
+        return logset_new(&d->logs, d->syslog, d->log);
+}
+
+/* Servers inherit the limit portierd started with; portierd itself may use all it can. */
+static void raise_nofile(Daemon *d)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &d->nofile) < 0)
+                return;
+        rl = d->nofile;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                portier_log(d->log, LOG_WARNING, "cannot raise the descriptor limit: %m");
+}
+
+static int stop_finish(EvTimer *t)
+{
+        Daemon *d = container_of(t, Daemon, stop_timer);
+
+        if (d->running > 0)
+                portier_log(d->log, LOG_WARNING, "%u servers did not exit after SIGKILL",
+                            d->running);
+        return EV_EXIT;
+}
+
+static int stop_kill(EvTimer *t)
+{
+        Daemon *d = container_of(t, Daemon, stop_timer);
+
+        portier_log(d->log, LOG_WARNING, "%u servers still running after %llu s; killing them",
+                    d->running, (unsigned long long)(STOP_GRACE_USEC / EV_USEC_PER_SEC));
+        server_kill_all(d, SIGKILL);
+        ev_timer_arm_in(d->loop, &d->stop_timer, STOP_KILL_WAIT_USEC, stop_finish);
+        return 0;
+}
+
+/* SIGTERM / SIGINT: stop listening now, end the servers, exit when they are gone. */
+static int begin_stop(Daemon *d)
+{
+        (void)portier_notify(false, "STOPPING=1");
+        portier_log(d->log, LOG_NOTICE, "Exiting...");
+        d->stopping = true;
+        for (size_t i = 0; i < d->n_services; i++)
+                service_close(d->services[i]);
+        if (d->running == 0)
+                return EV_EXIT;
+        server_kill_all(d, SIGTERM);
+        ev_timer_arm_in(d->loop, &d->stop_timer, STOP_GRACE_USEC, stop_kill);
+        return 0;
+}
+
+static char *dump_path(const Daemon *d, const char *pidpath)
+{
+        _cleanup_free_ char *copy = strdup(pidpath);
+        char *r;
+
+        if (!copy)
+                return NULL;
+        return asprintf(&r, "%s/portierd.dump", dirname(copy)) < 0 ? NULL : r;
+}
+
+/**
+ * daemon_dump_state() - write the state dump (SIGUSR1): portierd.dump next to the pid file
+ * @d: the daemon
+ */
+void daemon_dump_state(Daemon *d)
+{
+        _cleanup_free_ char *path = dump_path(d, d->pidfile_path);
+        FILE *f;
+
+        if (!path)
+                return;
+        f = fopen(path, "we");
+        if (!f) {
+                portier_log(d->log, LOG_ERR, "cannot write the state dump '%s': %m", path);
+                return;
+        }
+        fprintf(f, "portierd %s, pid %d, up %lld s, configuration generation %u ('%s')\n",
+                PORTIER_VERSION, (int)getpid(),
+                (long long)((ev_clock_now() - d->started_usec) / EV_USEC_PER_SEC),
+                d->gen ? d->gen->number : 0, d->config_path);
+        fprintf(f, "servers running: %u%s\n\n", d->running, d->stopping ? " (stopping)" : "");
+        for (size_t i = 0; i < d->n_services + d->n_retired; i++) {
+                Service *s = i < d->n_services ? d->services[i] : d->retired[i - d->n_services];
+                const ServiceCounters *c = &s->counters;
+
+                fprintf(f, "service %s\n", s->conf->id);
+                fprintf(f, "\tkey = %s\n\tstate = %s\n\tfd = %d\n\trunning = %u\n", s->key,
+                        service_state_name(s->state), s->fd, s->running);
+                if (s->bind_error[0])
+                        fprintf(f, "\tbind error = %s\n", s->bind_error);
+                fprintf(f, "\taccepted = %llu\n\tstarted = %llu\n\texited = %llu\n"
+                        "\tspawn failed = %llu\n", (unsigned long long)c->accepted,
+                        (unsigned long long)c->started, (unsigned long long)c->exited,
+                        (unsigned long long)c->spawn_failed);
+                for (int r = 0; r < _REFUSE_MAX; r++)
+                        if (c->refused[r])
+                                fprintf(f, "\trefused %s = %llu\n", refusal_reason(r),
+                                        (unsigned long long)c->refused[r]);
+                for (Server *srv = s->servers; srv; srv = srv->next)
+                        fprintf(f, "\tserver pid %d, started %lld s ago\n", (int)srv->pid,
+                                (long long)(time(NULL) - srv->started));
+        }
+        if (fclose(f) != 0)
+                portier_log(d->log, LOG_ERR, "cannot write the state dump '%s': %m", path);
+        else
+                portier_log(d->log, LOG_NOTICE, "generated state dump in file %s", path);
+}
+
+static int on_signal(EvFile *f, uint32_t events)
+{
+        Daemon *d = container_of(f, Daemon, signal_ev);
+        PortierSignal sig;
+        bool reaped = false;
+
+        while (portier_signalfd_read(d->signal_fd, &sig) > 0) {
+                switch (sig.signo) {
+                case SIGCHLD:
+                        reaped = true;
+                        break;
+                case SIGHUP:
+                case SIGUSR2:
+                        if (!d->stopping)
+                                (void)reload_start(d);
+                        break;
+                case SIGUSR1:
+                        daemon_dump_state(d);
+                        break;
+                case SIGQUIT:
+                        portier_log(d->log, LOG_NOTICE, "quitting at once (SIGQUIT)");
+                        return EV_EXIT;
+                case SIGTERM:
+                case SIGINT:
+                        if (!d->stopping) {
+                                int r = begin_stop(d);
+
+                                if (r != 0)
+                                        return r;
+                        }
+                        break;
+                }
+        }
+        if (reaped) {
+                server_reap(d);
+                if (d->stopping && d->running == 0)
+                        return EV_EXIT;
+        }
+        return 0;
+}
+
+static void before_sleep(void *userdata)
+{
+        Daemon *d = userdata;
+
+        logset_flush(d->logs);
+}
+
+/* The first configuration: apply it, and fail the start when nothing at all can listen. */
+static int first_configuration(Daemon *d, char *err, size_t errsize)
+{
+        Generation *g = NULL;
+        size_t listening = 0;
+        int r;
+
+        d->next_generation = 1;
+        r = generation_load(d, 1, &g);
+        if (r < 0) {
+                if (g) {
+                        generation_log_diag(d, &g->diag);
+                        generation_unref(g);
+                }
+                snprintf(err, errsize, "cannot read configuration '%s': %s", d->config_path,
+                         strerror(-r));
+                return -EXIT_NOTCONFIGURED;
+        }
+        r = generation_apply(d, g, true);
+        if (r < 0) {
+                snprintf(err, errsize, "cannot apply the configuration: %s", strerror(-r));
+                return -1;
+        }
+        for (size_t i = 0; i < d->n_services; i++)
+                listening += d->services[i]->fd >= 0;
+        if (listening > 0 || d->opts->stayalive)
+                return 0;
+
+        /* Nothing listens: say why, for every service, and fail (DESIGN.md decision 6). */
+        size_t len = (size_t)snprintf(err, errsize, d->n_services ? "no service could listen"
+                                                                 : "no service is configured");
+        for (size_t i = 0; i < d->n_services && len < errsize; i++)
+                len += (size_t)snprintf(err + len, errsize - len, "%s service '%s': %s",
+                                        i ? ";" : ":", d->services[i]->conf->id,
+                                        d->services[i]->bind_error);
+        return -1;
+}
+
+static void daemon_deinit(Daemon *d)
+{
+        reload_deinit(d);
+        for (size_t i = 0; i < d->n_services; i++)
+                service_close(d->services[i]);
+        /* Servers that outlived the stop are forgotten with their services (their records
+         * go with the pid table). */
+        while (d->n_retired > 0)
+                service_free(d->retired[0]);
+        for (size_t i = 0; i < d->n_services; i++) {
+                d->services[i]->servers = NULL;
+                service_free(d->services[i]);
+        }
+        free(d->services);
+        free(d->retired);
+        generation_unref(d->gen);
+        server_table_deinit(d);
+        ev_file_remove(&d->signal_ev);
+        (void)safe_close(d->signal_fd);
+        ev_loop_free(d->loop);
+        logset_free(d->logs);
+        portier_log_free(d->syslog);
+        portier_log_free(d->log);
+}
+
+/**
+ * daemon_run() - run portierd until it is stopped
+ * @o: the command line
+ *
+ * Return: the process exit status.
+ */
+int daemon_run(const Options *o)
+{
+        static const int sigs[] = { SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGQUIT, SIGCHLD };
+        PortierDaemonOptions dopts = { .foreground = o->debug || o->dontfork,
+                                       .keep_listen_fds = true };
+        Daemon d = { .opts = o, .signal_fd = -1, .reload_fd = -1,
+                     .signal_ev = EV_FILE_NULL, .stop_timer = EV_TIMER_NULL };
+        _cleanup_free_ char *config = NULL, *pidpath = NULL;
+        PortierPidfile *pf = NULL;
+        char err[4096];
+        pid_t other = 0;
+        int r, status = 1;
+
+        /* Paths are used after chdir("/"): make them absolute now. */
+        config = realpath(o->config_path, NULL);
+        if (!config)
+                config = strdup(o->config_path);
+        pidpath = o->pidfile_path ? strdup(o->pidfile_path) : default_pidfile();
+        if (!config || !pidpath)
+                return 1;
+        d.config_path = config;
+        d.pidfile_path = pidpath;
+        d.as_root = geteuid() == 0;
+        if (open_logs(&d) < 0)
+                goto out;
+
+        r = portier_pidfile_open(pidpath, 0644, &pf, &other);
+        if (r == -EEXIST) {
+                fprintf(stderr, "portierd: already running (pid %d)\n", (int)other);
+                goto out;
+        }
+        if (r < 0) {
+                fprintf(stderr, "portierd: cannot open pid file '%s': %s\n", pidpath,
+                        strerror(-r));
+                goto out;
+        }
+        dopts.pidfile = pf;
+        dopts.log = d.log;
+        r = portier_daemon_start(&dopts, &d.startup);
+        if (r < 0) {
+                fprintf(stderr, "portierd: cannot start: %s\n", strerror(-r));
+                goto out;
+        }
+
+        d.started_usec = ev_clock_now();
+        d.started_wall = time(NULL);
+        raise_nofile(&d);
+        (void)signal(SIGPIPE, SIG_IGN);
+        if ((r = ev_loop_new(&d.loop)) < 0 || (r = server_table_init(&d)) < 0 ||
+            (r = portier_signalfd_open(sigs, ELEMENTSOF(sigs), &d.signal_fd)) < 0 ||
+            (r = ev_file_add(d.loop, &d.signal_ev, d.signal_fd, EPOLLIN, on_signal)) < 0 ||
+            (r = reload_init(&d)) < 0) {
+                snprintf(err, sizeof(err), "cannot set up the event loop: %s", strerror(-r));
+                goto fail;
+        }
+        ev_loop_set_before_sleep(d.loop, before_sleep, &d);
+        if (!d.as_root)
+                portier_log(d.log, LOG_NOTICE, "not running as root: servers run as uid %d; "
+                            "'user' and 'group' are ignored", (int)geteuid());
+
+        r = first_configuration(&d, err, sizeof(err));
+        if (r < 0) {
+                status = r == -EXIT_NOTCONFIGURED ? EXIT_NOTCONFIGURED : 1;
+                goto fail;
+        }
+        portier_log(d.log, LOG_NOTICE, "portierd %s started (pid %d)", PORTIER_VERSION,
+                    (int)getpid());
+        (void)portier_notifyf(false, "STATUS=serving %zu services", d.n_services);
+        (void)portier_daemon_ready(d.startup);
+
+        r = ev_loop_run(d.loop);
+        status = r < 0 ? 1 : 0;
+        if (r < 0)
+                portier_log(d.log, LOG_ERR, "event loop failed: %s", strerror(-r));
+        goto out;
+fail:
+        portier_log(d.log, LOG_ERR, "%s", err);
+        (void)portier_daemon_fail(d.startup, status, "%s", err);
+out:
+        if (d.startup)
+                (void)portier_pidfile_remove(pf);
+        portier_pidfile_free(pf);
+        portier_daemon_free(d.startup);
+        daemon_deinit(&d);
+        return status;
+}

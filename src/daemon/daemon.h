@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PORTIERD_DAEMON_H
+#define PORTIERD_DAEMON_H
+
+/*
+ * daemon — portierd's state, the one context object (STYLE.md 7), and the table of contents
+ * of the modules that work on it:
+ *
+ *   daemon.c      start, the loop's signal handling, stop, state dump
+ *   generation.c  configuration generations: loaded (with spawn templates) on a worker
+ *                 thread, never on the loop, and applied by diff (reload)
+ *   service.c     a service at run time: its listener, accept, admission, dispatch
+ *   server.c      running servers: the pid table, reaping, EXIT lines, ending them
+ *
+ * Ownership: the Daemon owns its Services; a Service holds a reference on the Generation its
+ * configuration comes from and owns its running Servers' records. A Service removed by a
+ * reload while servers of it still run is "retired": it stays, without a listener, until its
+ * last server is reaped, so that the EXIT line is still written with its settings.
+ */
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <portier/portier.h>
+
+#include "conf/conf.h"
+#include "daemon/ev.h"
+#include "daemon/logline.h"
+#include "daemon/options.h"
+#include "daemon/spawn.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Why a connection was refused: xinetd's FAIL reasons, plus portier's. One counter each. */
+typedef enum Refusal {
+        REFUSE_ADDRESS,
+        REFUSE_TIME,
+        REFUSE_FORK,
+        REFUSE_SERVICE_LIMIT,
+        REFUSE_PER_SOURCE_LIMIT,
+        REFUSE_PROCESS_LIMIT,
+        REFUSE_LIBWRAP,
+        REFUSE_LOAD,
+        REFUSE_CPS,
+        _REFUSE_MAX,
+} Refusal;
+
+const char *refusal_reason(Refusal r);
+
+/* A loaded configuration and what is prepared from it off the loop. */
+typedef struct Generation {
+        unsigned refs;
+        unsigned number;                /* 1 for the first configuration, +1 per reload */
+        Config *config;
+        ConfDiag diag;
+        SpawnTemplate **templates;      /* per config->services index; NULL where not exec'd */
+} Generation;
+
+Generation *generation_ref(Generation *g);
+Generation *generation_unref(Generation *g);
+
+typedef enum ServiceState {
+        SERVICE_LISTENING,      /* watching its socket */
+        SERVICE_SUSPENDED,      /* wait = yes: a server has the socket */
+        SERVICE_BIND_RETRY,     /* the socket could not be opened; retried on a timer */
+        SERVICE_RETIRED,        /* removed by a reload; waits for its servers to exit */
+} ServiceState;
+
+typedef struct Server Server;
+typedef struct Daemon Daemon;
+
+typedef struct ServiceCounters {
+        uint64_t accepted;
+        uint64_t started;
+        uint64_t refused[_REFUSE_MAX];
+        uint64_t spawn_failed;
+        uint64_t exited;
+} ServiceCounters;
+
+typedef struct Service {
+        Daemon *d;
+        Generation *gen;
+        const ConfService *conf;
+        const SpawnTemplate *spawn;
+        LogTarget log;
+        char key[512];
+        ServiceState state;
+        int fd;                         /* the listening socket, -1 when closed */
+        EvFile ev;
+        EvTimer retry;                  /* bind retry */
+        char bind_error[256];           /* the last bind failure */
+        uint32_t running;               /* servers running now */
+        Server *servers;                /* their records (doubly linked) */
+        ServiceCounters counters;
+        bool matched;                   /* scratch, during a reload */
+} Service;
+
+struct Server {
+        Service *svc;
+        pid_t pid;
+        time_t started;                 /* wall clock, for duration= */
+        Server *next, *prev;            /* in the service's list */
+        Server *hash_next;              /* in the daemon's pid table */
+};
+
+struct Daemon {
+        const Options *opts;
+        EvLoop *loop;
+        PortierLog *log;                /* portierd's own messages */
+        PortierLog *syslog;             /* per-connection SYSLOG lines */
+        LogSet *logs;
+        PortierDaemon *startup;         /* the start-up report, until ready */
+        const char *config_path;        /* absolute */
+        const char *pidfile_path;
+        bool as_root;
+        struct rlimit nofile;           /* RLIMIT_NOFILE as found at start, for servers */
+
+        Generation *gen;                /* the current configuration */
+        Service **services;
+        size_t n_services;
+        Service **retired;
+        size_t n_retired;
+
+        Server **pid_table;             /* open hashing on pid */
+        size_t pid_table_size;
+        uint32_t running;               /* servers running, all services (-limit) */
+
+        int signal_fd;
+        EvFile signal_ev;
+
+        /* Reload: a worker thread builds the next generation; an eventfd wakes the loop. */
+        int reload_fd;
+        EvFile reload_ev;
+        pthread_t reload_thread;
+        bool reload_running;
+        bool reload_again;
+        Generation *reload_result;
+        int reload_error;
+
+        bool stopping;
+        EvTimer stop_timer;
+        uint64_t started_usec;
+        time_t started_wall;
+        unsigned next_generation;
+};
+
+/* daemon.c */
+int daemon_run(const Options *o);
+void daemon_dump_state(Daemon *d);
+
+/* generation.c */
+int generation_load(Daemon *d, unsigned number, Generation **ret);
+void generation_log_diag(Daemon *d, const ConfDiag *diag);
+int reload_start(Daemon *d);
+int reload_init(Daemon *d);
+void reload_deinit(Daemon *d);
+int generation_apply(Daemon *d, Generation *g, bool initial);
+
+/* service.c */
+Service *service_new(Daemon *d, Generation *g, size_t index);
+Service *service_free(Service *s);
+int service_listen(Service *s);
+void service_close(Service *s);
+void service_update(Service *s, Generation *g, size_t index);
+void service_retire(Service *s);
+void service_server_exited(Service *s, Server *srv, int status);
+const char *service_state_name(ServiceState st);
+
+/* server.c */
+int server_table_init(Daemon *d);
+void server_table_deinit(Daemon *d);
+Server *server_add(Daemon *d, Service *s, pid_t pid);
+void server_reap(Daemon *d);
+void server_kill_service(Service *s, int sig);
+void server_kill_all(Daemon *d, int sig);
+
+#endif

@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * generation.c — configuration generations: loading off the loop, and reload by diff.
+ *
+ * Loading a configuration may wait on the disk and on NSS (users, groups, services, host
+ * names): it runs on a worker thread, which also prepares the spawn templates (argv,
+ * environment, supplementary groups). The loop learns that it is done through an eventfd and
+ * applies the result; a SIGHUP that arrives meanwhile starts one more load afterwards.
+ *
+ * Applying (DESIGN.md decision 6) matches services by key — id, protocol, address, port:
+ *   - same key: the service takes the new definition and keeps its socket;
+ *   - new key: a new service opens its socket;
+ *   - gone: the socket is closed and the service's servers are ended (as xinetd does);
+ *   - a service that serves now and whose new definition is broken keeps the old one,
+ *     with the error logged: a reload never loses a working service.
+ * A load that fails as a whole (the main file unreadable) changes nothing.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "daemon/listener.h"
+#include "util.h"
+
+#define INETD_CONF "/etc/inetd.conf"
+
+Generation *generation_ref(Generation *g)
+{
+        if (g)
+                g->refs++;
+        return g;
+}
+
+static void generation_free(Generation *g)
+{
+        if (g->config)
+                for (size_t i = 0; i < g->config->n_services; i++)
+                        spawn_template_free(g->templates[i]);
+        free(g->templates);
+        config_free(g->config);
+        conf_diag_deinit(&g->diag);
+        free(g);
+}
+
+Generation *generation_unref(Generation *g)
+{
+        if (g && --g->refs == 0)
+                generation_free(g);
+        return NULL;
+}
+
+/**
+ * generation_load() - read the configuration and prepare it (callable off the loop)
+ * @d: the daemon (only its immutable settings are read)
+ * @number: the generation's number
+ * @ret: the generation, with its diagnostics; returned even when the load failed as a
+ *       whole, so that the caller can log why (config is then NULL)
+ *
+ * Return: 0, or -errno when the main file could not be read (*ret is still set), or -ENOMEM.
+ */
+int generation_load(Daemon *d, unsigned number, Generation **ret)
+{
+        ConfLoadOptions lo = {
+                .path = d->config_path,
+                .inetd_path = d->opts->inetd_compat ? INETD_CONF : NULL,
+        };
+        Generation *g = calloc(1, sizeof(*g));
+        int r;
+
+        if (!g)
+                return -ENOMEM;
+        g->refs = 1;
+        g->number = number;
+        r = conf_load(&lo, &g->config, &g->diag);
+        if (r < 0) {
+                g->config = NULL;
+                *ret = g;
+                return r;
+        }
+        g->templates = calloc(g->config->n_services ? g->config->n_services : 1,
+                              sizeof(SpawnTemplate *));
+        if (!g->templates) {
+                generation_free(g);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < g->config->n_services; i++) {
+                ConfService *cs = g->config->services[i];
+
+                if (cs->state != CONF_SERVICE_ACTIVE || cs->kind != CONF_KIND_SERVER)
+                        continue;
+                r = spawn_template_new(cs, d->as_root, &d->nofile, &g->templates[i]);
+                if (r < 0) {
+                        /* The Config is immutable for everyone else; until it is published,
+                         * the loader may still mark a service it cannot prepare. */
+                        cs->state = CONF_SERVICE_SKIPPED;
+                        cs->reason = "cannot prepare its server";
+                        conf_diag_add(&g->diag, CONF_ERROR, cs->pos.file, cs->pos.line, 0, cs->id,
+                                      "cannot prepare the server: %s", strerror(-r));
+                }
+        }
+        *ret = g;
+        return 0;
+}
+
+void generation_log_diag(Daemon *d, const ConfDiag *diag)
+{
+        for (size_t i = 0; i < diag->n_entries; i++) {
+                const ConfDiagEntry *e = &diag->entries[i];
+                char *text = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&text, &len);
+
+                if (!f)
+                        continue;
+                conf_diag_format(e, f);
+                fclose(f);
+                if (len > 0 && text[len - 1] == '\n')
+                        text[--len] = '\0';
+                portier_log(d->log, e->severity == CONF_ERROR ? LOG_ERR : LOG_WARNING, "%s", text);
+                free(text);
+        }
+        if (diag->n_dropped)
+                portier_log(d->log, LOG_WARNING, "%zu more diagnostics not shown",
+                            diag->n_dropped);
+}
+
+static void log_listening(Daemon *d, const Service *s)
+{
+        struct sockaddr_storage ss;
+        socklen_t len;
+        char host[INET6_ADDRSTRLEN];
+
+        listener_address(s->conf, &ss, &len);
+        (void)spawn_format_addr((struct sockaddr *)&ss, host, sizeof(host), NULL);
+        portier_log(d->log, LOG_INFO, ss.ss_family == AF_INET6 ? "service '%s': listening on "
+                    "[%s]:%u/%s" : "service '%s': listening on %s:%u/%s", s->conf->id, host,
+                    s->conf->port, s->conf->protocol_name ? s->conf->protocol_name : "?");
+}
+
+/* A small open-addressing index of the current services by key, for the diff. */
+typedef struct KeyIndex {
+        Service **slots;
+        size_t size;
+} KeyIndex;
+
+static uint64_t hash_str(const char *s)
+{
+        uint64_t h = 1469598103934665603ULL;
+
+        while (*s)
+                h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+        return h;
+}
+
+static int index_build(KeyIndex *ix, Service **v, size_t n)
+{
+        ix->size = 16;
+        while (ix->size < n * 2)
+                ix->size *= 2;
+        ix->slots = calloc(ix->size, sizeof(Service *));
+        if (!ix->slots)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                size_t h = hash_str(v[i]->key) & (ix->size - 1);
+
+                while (ix->slots[h])
+                        h = (h + 1) & (ix->size - 1);
+                ix->slots[h] = v[i];
+        }
+        return 0;
+}
+
+static Service *index_find(const KeyIndex *ix, const char *key)
+{
+        for (size_t h = hash_str(key) & (ix->size - 1); ix->slots[h]; h = (h + 1) & (ix->size - 1))
+                if (!ix->slots[h]->matched && strcmp(ix->slots[h]->key, key) == 0)
+                        return ix->slots[h];
+        return NULL;
+}
+
+/* The current service with this id (for a broken new definition), or NULL. */
+static Service *find_by_id(Daemon *d, const char *id)
+{
+        for (size_t i = 0; i < d->n_services; i++)
+                if (!d->services[i]->matched && strcmp(d->services[i]->conf->id, id) == 0)
+                        return d->services[i];
+        return NULL;
+}
+
+/**
+ * generation_apply() - make a loaded generation the current one
+ * @d: the daemon
+ * @g: the generation (the caller's reference is consumed)
+ * @initial: the first configuration (no old services; log "Started working")
+ *
+ * Return: 0, or -ENOMEM (the old configuration then stays in force).
+ */
+int generation_apply(Daemon *d, Generation *g, bool initial)
+{
+        const Config *c = g->config;
+        Service **next = calloc(c->n_services + d->n_services + 1, sizeof(Service *));
+        size_t n = 0, n_new = 0, n_kept = 0, n_dropped = 0;
+        KeyIndex ix = { 0 };
+        char key[512];
+
+        generation_log_diag(d, &g->diag);
+        if (!next || index_build(&ix, d->services, d->n_services) < 0) {
+                free(next);
+                generation_unref(g);
+                portier_log(d->log, LOG_ERR, "reload failed: out of memory; keeping the old "
+                            "configuration");
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < d->n_services; i++)
+                d->services[i]->matched = false;
+
+        for (size_t i = 0; i < c->n_services; i++) {
+                const ConfService *cs = c->services[i];
+                Service *s;
+
+                if (cs->state == CONF_SERVICE_SKIPPED && !initial) {
+                        s = find_by_id(d, cs->id);
+                        if (s) {
+                                portier_log(d->log, LOG_ERR, "service '%s': the new definition "
+                                            "is broken (%s); keeping the old one", cs->id,
+                                            cs->reason ? cs->reason : "see above");
+                                s->matched = true;
+                                next[n++] = s;
+                                n_kept++;
+                        }
+                        continue;
+                }
+                if (cs->state != CONF_SERVICE_ACTIVE)
+                        continue;
+                if (cs->kind != CONF_KIND_SERVER) {
+                        portier_log(d->log, LOG_WARNING, "service '%s': %s services are not "
+                                    "served yet; skipping it", cs->id,
+                                    cs->kind == CONF_KIND_REDIRECT ? "redirect" :
+                                    cs->kind == CONF_KIND_SENSOR ? "SENSOR" : "INTERNAL");
+                        continue;
+                }
+                (void)listener_key(cs, key, sizeof(key));
+                s = index_find(&ix, key);
+                if (s) {
+                        service_update(s, g, i);
+                        s->matched = true;
+                        n_kept++;
+                } else {
+                        s = service_new(d, g, i);
+                        if (!s) {
+                                portier_log(d->log, LOG_ERR, "service '%s': out of memory",
+                                            cs->id);
+                                continue;
+                        }
+                        s->matched = true;
+                        if (service_listen(s) < 0)
+                                portier_log(d->log, LOG_ERR, "service '%s': %s; retrying "
+                                            "every 5 seconds", cs->id, s->bind_error);
+                        else
+                                log_listening(d, s);
+                        n_new++;
+                }
+                next[n++] = s;
+        }
+        for (size_t i = 0; i < d->n_services; i++)
+                if (!d->services[i]->matched) {
+                        service_retire(d->services[i]);
+                        n_dropped++;
+                }
+        free(ix.slots);
+        free(d->services);
+        d->services = next;
+        d->n_services = n;
+        generation_unref(d->gen);
+        d->gen = g;
+
+        if (initial)
+                portier_log(d->log, LOG_NOTICE, "Started working: %zu available services", n);
+        else
+                portier_log(d->log, LOG_NOTICE, "Reconfigured: new=%zu old=%zu dropped=%zu "
+                            "(services)", n_new, n_kept, n_dropped);
+        return 0;
+}
+
+/* --- the worker ------------------------------------------------------------------------ */
+
+static void *reload_worker(void *arg)
+{
+        Daemon *d = arg;
+        Generation *g = NULL;
+        uint64_t one = 1;
+
+        d->reload_error = generation_load(d, d->next_generation, &g);
+        d->reload_result = g;
+        /* The eventfd write publishes the result to the loop thread. */
+        if (write(d->reload_fd, &one, sizeof(one)) < 0)
+                abort();
+        return NULL;
+}
+
+static int on_reload_done(EvFile *f, uint32_t events)
+{
+        Daemon *d = container_of(f, Daemon, reload_ev);
+        Generation *g;
+        uint64_t v;
+
+        if (read(d->reload_fd, &v, sizeof(v)) < 0)
+                return 0;
+        /* The worker has written its result and is returning: this wait is short. */
+        (void)pthread_join(d->reload_thread, NULL);
+        d->reload_running = false;
+        g = d->reload_result;
+        d->reload_result = NULL;
+        if (d->reload_error < 0 || !g || !g->config) {
+                if (g)
+                        generation_log_diag(d, &g->diag);
+                portier_log(d->log, LOG_ERR, "reload failed: cannot read '%s': %s; keeping the "
+                            "old configuration", d->config_path,
+                            strerror(d->reload_error < 0 ? -d->reload_error : ENOMEM));
+                if (g)
+                        generation_unref(g);
+        } else if (!d->stopping) {
+                (void)logset_reopen(d->logs);
+                (void)generation_apply(d, g, false);
+        } else {
+                generation_unref(g);
+        }
+        (void)portier_notify(false, "READY=1");
+        if (d->reload_again && !d->stopping) {
+                d->reload_again = false;
+                (void)reload_start(d);
+        }
+        return 0;
+}
+
+/**
+ * reload_start() - begin loading the configuration again (SIGHUP)
+ * @d: the daemon
+ *
+ * Return: 0, or -errno when the worker could not be started.
+ */
+int reload_start(Daemon *d)
+{
+        int r;
+
+        if (d->reload_running) {
+                d->reload_again = true;
+                return 0;
+        }
+        portier_log(d->log, LOG_NOTICE, "Starting reconfiguration");
+        (void)portier_notify_reloading();
+        d->next_generation++;
+        d->reload_running = true;
+        r = -pthread_create(&d->reload_thread, NULL, reload_worker, d);
+        if (r < 0) {
+                d->reload_running = false;
+                portier_log(d->log, LOG_ERR, "reload failed: cannot start a thread: %s",
+                            strerror(-r));
+                (void)portier_notify(false, "READY=1");
+        }
+        return r;
+}
+
+int reload_init(Daemon *d)
+{
+        d->reload_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (d->reload_fd < 0)
+                return -errno;
+        d->reload_ev = EV_FILE_NULL;
+        return ev_file_add(d->loop, &d->reload_ev, d->reload_fd, EPOLLIN, on_reload_done);
+}
+
+void reload_deinit(Daemon *d)
+{
+        if (d->reload_running) {
+                (void)pthread_join(d->reload_thread, NULL);
+                d->reload_running = false;
+                generation_unref(d->reload_result);
+                d->reload_result = NULL;
+        }
+        ev_file_remove(&d->reload_ev);
+        d->reload_fd = safe_close(d->reload_fd);
+}

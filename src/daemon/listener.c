@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * listener.c — open a service's listening socket.
+ *
+ * The address is the service's `bind` (its family decides IPv4 or IPv6), else the wildcard
+ * of the service's family (IPv4 unless flags = IPv6, as in xinetd). An IPv6 socket is
+ * dual-stack unless `v6only = yes` (xinetd sets IPV6_V6ONLY whenever the attribute is
+ * present, whatever its value: DESIGN.md decision 9). SO_REUSEADDR is always set.
+ *
+ * TCP_NODELAY and SO_KEEPALIVE are set on the listening socket: Linux copies them to every
+ * accepted connection, which saves two system calls per connection.
+ *
+ * A `wait = no` stream socket is non-blocking (the loop accepts until EAGAIN). Every other
+ * socket is handed to servers, and shares its file status flags with them: it stays
+ * blocking, and the daemon peeks at or drains it with MSG_DONTWAIT (DESIGN.md decision 7).
+ */
+
+#include "daemon/listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/spawn.h"
+#include "util.h"
+
+/**
+ * listener_address() - the address a service binds, port included
+ * @cs: the service
+ * @ret: the address
+ * @ret_len: its length
+ */
+void listener_address(const ConfService *cs, struct sockaddr_storage *ret, socklen_t *ret_len)
+{
+        memset(ret, 0, sizeof(*ret));
+        if (cs->has_bind) {
+                memcpy(ret, &cs->bind_addr, cs->bind_addr_len);
+                *ret_len = cs->bind_addr_len;
+        } else if (cs->family == AF_INET6) {
+                struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ret;
+
+                in6->sin6_family = AF_INET6;
+                in6->sin6_addr = in6addr_any;
+                *ret_len = sizeof(*in6);
+        } else {
+                struct sockaddr_in *in = (struct sockaddr_in *)ret;
+
+                in->sin_family = AF_INET;
+                in->sin_addr.s_addr = htonl(INADDR_ANY);
+                *ret_len = sizeof(*in);
+        }
+        if (ret->ss_family == AF_INET6)
+                ((struct sockaddr_in6 *)ret)->sin6_port = htons(cs->port);
+        else
+                ((struct sockaddr_in *)ret)->sin_port = htons(cs->port);
+}
+
+/**
+ * listener_key() - what identifies a service's socket across reloads
+ * @cs: the service
+ * @buf: receives "id/protocol/address/port"
+ * @size: its size
+ *
+ * Return: the length, or -ENOBUFS.
+ */
+int listener_key(const ConfService *cs, char *buf, size_t size)
+{
+        struct sockaddr_storage ss;
+        socklen_t len;
+        char host[INET6_ADDRSTRLEN] = "?";
+        int n;
+
+        listener_address(cs, &ss, &len);
+        if (ss.ss_family == AF_INET6)
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
+        else
+                inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
+        n = snprintf(buf, size, "%s/%s/%s/%u", cs->id, cs->protocol_name ? cs->protocol_name : "",
+                     host, cs->port);
+        return n < 0 || (size_t)n >= size ? -ENOBUFS : n;
+}
+
+/**
+ * listener_open() - create, bind and (for streams) listen
+ * @cs: the service
+ * @err: receives a message on failure ("cannot bind 0.0.0.0:7: Address already in use")
+ * @errsize: its size
+ *
+ * Return: the socket, or -errno.
+ */
+int listener_open(const ConfService *cs, char *err, size_t errsize)
+{
+        struct sockaddr_storage ss;
+        socklen_t len;
+        char host[INET6_ADDRSTRLEN] = "?";
+        const char *step = "create a socket for";
+        int flags = SOCK_CLOEXEC, one = 1, fd, r;
+
+        listener_address(cs, &ss, &len);
+        (void)spawn_format_addr((struct sockaddr *)&ss, host, sizeof(host), NULL);
+        if (cs->socket_type == SOCK_STREAM && !cs->wait)
+                flags |= SOCK_NONBLOCK;
+
+        fd = socket(ss.ss_family, cs->socket_type | flags, cs->protocol);
+        if (fd < 0)
+                goto fail;
+        step = "set options on";
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+                goto fail;
+        if (ss.ss_family == AF_INET6) {
+                int v6only = cs->v6only > 0;
+
+                if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0)
+                        goto fail;
+        }
+        if (cs->socket_type == SOCK_STREAM) {
+                if ((cs->flags & CONF_FLAG_NODELAY) &&
+                    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+                        goto fail;
+                if ((cs->flags & CONF_FLAG_KEEPALIVE) &&
+                    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) < 0)
+                        goto fail;
+        }
+        step = "bind";
+        if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+                goto fail;
+        step = "listen on";
+        if (cs->socket_type == SOCK_STREAM || cs->socket_type == SOCK_SEQPACKET)
+                if (listen(fd, cs->backlog > 0 ? cs->backlog : SOMAXCONN) < 0)
+                        goto fail;
+        return fd;
+fail:
+        r = -errno;
+        snprintf(err, errsize, ss.ss_family == AF_INET6 ? "cannot %s [%s]:%u: %s"
+                                                          : "cannot %s %s:%u: %s",
+                 step, host, cs->port, strerror(-r));
+        (void)safe_close(fd);
+        return r;
+}

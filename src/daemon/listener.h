@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PORTIERD_LISTENER_H
+#define PORTIERD_LISTENER_H
+
+/*
+ * listener — the socket a service listens on: family, address, socket options, bind, listen.
+ */
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "conf/conf.h"
+
+int listener_open(const ConfService *cs, char *err, size_t errsize);
+void listener_address(const ConfService *cs, struct sockaddr_storage *ret, socklen_t *ret_len);
+int listener_key(const ConfService *cs, char *buf, size_t size);
+
+#endif

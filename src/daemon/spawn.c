@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spawn.c — start a server with a connection on 0, 1 and 2 (DESIGN.md decision 7).
+ *
+ * The child is created with vfork(): the parent is suspended until the child executes the
+ * server or exits, and the child runs on the parent's memory. So the child path may only use
+ * async-signal-safe calls on data prepared beforehand — no allocation, no NSS, no stdio — and
+ * reports a failure by writing into a SpawnError of the parent's frame before _exit(). Signal
+ * dispositions are not shared with a vfork() child, so resetting them there is safe.
+ *
+ * In the child, in this order: a new session; the connection on 0/1/2 (and on 3 for
+ * listen_fds), every other descriptor closed; rlimits (RLIMIT_NOFILE back to the value
+ * portierd started with); nice; umask; when root, setgroups() then setresgid() then
+ * setresuid(); SIGPIPE back to default and an empty signal mask; execve() with an environment
+ * that holds only REMOTE_HOST, the env and passenv entries, and the peer variables that
+ * systemd (REMOTE_ADDR, REMOTE_PORT) and ucspi-tcp (PROTO, TCPREMOTEIP, ...) servers read.
+ */
+
+#include "daemon/spawn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* Per-connection variables: REMOTE_HOST, REMOTE_ADDR, REMOTE_PORT, PROTO, TCPREMOTEIP,
+ * TCPREMOTEPORT, TCPLOCALIP, TCPLOCALPORT, LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES. */
+#define SPAWN_PEER_VARS 11
+#define SPAWN_VAR_MAX 320
+
+static const int conf_rlimit_resource[_CONF_RLIMIT_MAX] = {
+        [CONF_RLIMIT_AS] = RLIMIT_AS,           [CONF_RLIMIT_CPU] = RLIMIT_CPU,
+        [CONF_RLIMIT_DATA] = RLIMIT_DATA,       [CONF_RLIMIT_RSS] = RLIMIT_RSS,
+        [CONF_RLIMIT_STACK] = RLIMIT_STACK,     [CONF_RLIMIT_FILES] = RLIMIT_NOFILE,
+};
+
+static char **strv_dup(char *const *v, size_t extra, size_t *ret_n)
+{
+        size_t n = 0;
+        char **r;
+
+        while (v && v[n])
+                n++;
+        r = calloc(n + extra + 1, sizeof(char *));
+        if (!r)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                if (!(r[i] = strdup(v[i]))) {
+                        for (size_t k = 0; k < i; k++)
+                                free(r[k]);
+                        free(r);
+                        return NULL;
+                }
+        if (ret_n)
+                *ret_n = n;
+        return r;
+}
+
+static void strv_free(char **v)
+{
+        for (size_t i = 0; v && v[i]; i++)
+                free(v[i]);
+        free(v);
+}
+
+/* Supplementary groups of the server's user, looked up once, at apply time. */
+static int resolve_groups(const ConfService *cs, SpawnTemplate *t)
+{
+        struct passwd pw, *p = NULL;
+        char buf[4096];
+        int n = 64;
+
+        if (!cs->groups)
+                return 0;       /* groups = no: setgroups(0) */
+        if (getpwuid_r(cs->uid, &pw, buf, sizeof(buf), &p) != 0 || !p) {
+                /* A numeric uid with no passwd entry: only its own group. */
+                t->groups = malloc(sizeof(gid_t));
+                if (!t->groups)
+                        return -ENOMEM;
+                t->groups[0] = cs->gid;
+                t->n_groups = 1;
+                return 0;
+        }
+        for (int tries = 0; tries < 8; tries++) {
+                gid_t *g = realloc(t->groups, (size_t)n * sizeof(gid_t));
+                int want = n;
+
+                if (!g)
+                        return -ENOMEM;
+                t->groups = g;
+                if (getgrouplist(p->pw_name, cs->gid, g, &want) >= 0) {
+                        t->n_groups = want;
+                        return 0;
+                }
+                n = want > n ? want : n * 2;
+        }
+        return -E2BIG;
+}
+
+/* env entries in order, then the passenv variables portierd itself has. */
+static int build_env(const ConfService *cs, SpawnTemplate *t)
+{
+        size_t n = 0;
+
+        t->env = calloc(cs->n_env + cs->n_passenv + SPAWN_PEER_VARS + 1, sizeof(char *));
+        if (!t->env)
+                return -ENOMEM;
+        for (size_t i = 0; i < cs->n_env; i++)
+                if (!(t->env[n++] = strdup(cs->env[i])))
+                        return -ENOMEM;
+        for (size_t i = 0; i < cs->n_passenv; i++) {
+                const char *v = getenv(cs->passenv[i]);
+
+                if (!v)
+                        continue;
+                if (asprintf(&t->env[n++], "%s=%s", cs->passenv[i], v) < 0) {
+                        t->env[--n] = NULL;
+                        return -ENOMEM;
+                }
+        }
+        t->n_env = n;
+        return 0;
+}
+
+/**
+ * spawn_template_new() - prepare what every spawn of a service shares
+ * @cs: the service (an exec'd one)
+ * @as_root: portierd runs as root: switch to the service's user and group
+ * @nofile: RLIMIT_NOFILE as portierd found it at start (servers get it back)
+ * @ret: the template
+ *
+ * Resolves the supplementary groups (getgrouplist(), which may ask NSS) and reads the
+ * passenv variables from portierd's environment.
+ *
+ * Return: 0 or -errno.
+ */
+int spawn_template_new(const ConfService *cs, bool as_root, const struct rlimit *nofile,
+                       SpawnTemplate **ret)
+{
+        SpawnTemplate *t = calloc(1, sizeof(*t));
+        bool files_set = false;
+        int r = -ENOMEM;
+
+        if (!t)
+                return -ENOMEM;
+        t->umask = cs->umask;
+        t->set_nice = cs->has_nice;
+        t->nice = cs->nice;
+        t->listen_fds = cs->listen_fds;
+        if (!(t->path = strdup(cs->server)) || !(t->argv = strv_dup(cs->argv, 0, NULL)))
+                goto fail;
+        if (cs->listen_fds &&
+            !(t->listen_fds_name = strdup(cs->listen_fds_name ? cs->listen_fds_name : cs->id)))
+                goto fail;
+        if ((r = build_env(cs, t)) < 0)
+                goto fail;
+        if (as_root && cs->has_user) {
+                t->set_creds = true;
+                t->uid = cs->uid;
+                t->gid = cs->gid;
+                if ((r = resolve_groups(cs, t)) < 0)
+                        goto fail;
+        }
+        for (int i = 0; i < _CONF_RLIMIT_MAX; i++) {
+                if (!cs->rlimits[i].set)
+                        continue;
+                t->rlimits[t->n_rlimits].resource = conf_rlimit_resource[i];
+                t->rlimits[t->n_rlimits].lim.rlim_cur = cs->rlimits[i].value;
+                t->rlimits[t->n_rlimits].lim.rlim_max = cs->rlimits[i].value;
+                t->n_rlimits++;
+                files_set |= i == CONF_RLIMIT_FILES;
+        }
+        if (!files_set && nofile) {
+                t->rlimits[t->n_rlimits].resource = RLIMIT_NOFILE;
+                t->rlimits[t->n_rlimits].lim = *nofile;
+                t->n_rlimits++;
+        }
+        *ret = t;
+        return 0;
+fail:
+        spawn_template_free(t);
+        return r;
+}
+
+/**
+ * spawn_template_free() - free a template
+ * @t: the template, or NULL
+ *
+ * Return: NULL.
+ */
+SpawnTemplate *spawn_template_free(SpawnTemplate *t)
+{
+        if (!t)
+                return NULL;
+        free(t->path);
+        strv_free(t->argv);
+        strv_free(t->env);
+        free(t->groups);
+        free(t->listen_fds_name);
+        free(t);
+        return NULL;
+}
+
+/**
+ * spawn_format_addr() - a socket address as text, v4-mapped IPv6 shown as plain IPv4
+ * @sa: the address (AF_INET or AF_INET6)
+ * @host: receives the numeric address
+ * @hostsize: its size (INET6_ADDRSTRLEN is enough)
+ * @ret_port: if not NULL, the port
+ *
+ * Return: 0, or -EAFNOSUPPORT for other families.
+ */
+int spawn_format_addr(const struct sockaddr *sa, char *host, size_t hostsize, unsigned *ret_port)
+{
+        if (sa->sa_family == AF_INET) {
+                const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+                inet_ntop(AF_INET, &in->sin_addr, host, (socklen_t)hostsize);
+                if (ret_port)
+                        *ret_port = ntohs(in->sin_port);
+                return 0;
+        }
+        if (sa->sa_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+                if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+                        inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], host, (socklen_t)hostsize);
+                else
+                        inet_ntop(AF_INET6, &in6->sin6_addr, host, (socklen_t)hostsize);
+                if (ret_port)
+                        *ret_port = ntohs(in6->sin6_port);
+                return 0;
+        }
+        return -EAFNOSUPPORT;
+}
+
+/* Format the per-connection variables into vars (REMOTE_HOST first); return their count. */
+static size_t peer_vars(const SpawnPeer *peer, char (*vars)[SPAWN_VAR_MAX])
+{
+        char host[INET6_ADDRSTRLEN];
+        unsigned port;
+        size_t n = 0;
+
+        if (peer && peer->remote && spawn_format_addr(peer->remote, host, sizeof(host), &port) == 0) {
+                snprintf(vars[n++], SPAWN_VAR_MAX, "REMOTE_HOST=%s", host);
+                snprintf(vars[n++], SPAWN_VAR_MAX, "REMOTE_ADDR=%s", host);
+                snprintf(vars[n++], SPAWN_VAR_MAX, "REMOTE_PORT=%u", port);
+                if (peer->tcp) {
+                        snprintf(vars[n++], SPAWN_VAR_MAX, "PROTO=TCP");
+                        snprintf(vars[n++], SPAWN_VAR_MAX, "TCPREMOTEIP=%s", host);
+                        snprintf(vars[n++], SPAWN_VAR_MAX, "TCPREMOTEPORT=%u", port);
+                }
+        }
+        if (peer && peer->tcp && peer->local &&
+            spawn_format_addr(peer->local, host, sizeof(host), &port) == 0) {
+                snprintf(vars[n++], SPAWN_VAR_MAX, "TCPLOCALIP=%s", host);
+                snprintf(vars[n++], SPAWN_VAR_MAX, "TCPLOCALPORT=%u", port);
+        }
+        return n;
+}
+
+/* The child: only async-signal-safe calls on prepared data. Never returns. */
+static void format_listen_pid(char *slot)
+{
+        char digits[16];
+        int k = 0;
+        pid_t self = getpid();
+
+        memcpy(slot, "LISTEN_PID=", 11);
+        slot += 11;
+        do
+                digits[k++] = (char)('0' + self % 10);
+        while ((self /= 10) > 0);
+        while (k > 0)
+                *slot++ = digits[--k];
+        *slot = '\0';
+}
+
+static _Noreturn __attribute__((noinline)) void child(const SpawnTemplate *t, int fd,
+                                                      char *const *envp, char *listen_pid_slot,
+                                                      volatile SpawnError *err)
+{
+        SpawnStep step = SPAWN_STEP_SESSION;
+        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        sigset_t none;
+        int top = t->listen_fds ? 3 : 2;
+
+        /* The parent waits and the slot is ours to fill: no stdio, format by hand. */
+        if (listen_pid_slot)
+                format_listen_pid(listen_pid_slot);
+        if (setsid() < 0)
+                goto fail;
+
+        step = SPAWN_STEP_FDS;
+        if (t->listen_fds) {
+                /* Socket activation: the socket on 3 only, 0/1/2 on /dev/null. */
+                int null = open("/dev/null", O_RDWR | O_NOCTTY);
+
+                if (null < 0 || dup2(fd, 3) < 0)
+                        goto fail;
+                for (int i = 0; i < 3; i++)
+                        if (null != i && dup2(null, i) < 0)
+                                goto fail;
+                if (null > 3)
+                        (void)close(null);
+        } else {
+                for (int i = 0; i < 3; i++)
+                        if (fd != i && dup2(fd, i) < 0)
+                                goto fail;
+        }
+        if (fd > top)
+                (void)close(fd);
+        /* Everything portierd opens is close-on-exec; this also catches what a library
+         * (NSS, libwrap) may have left without the flag. */
+        if (syscall(SYS_close_range, top + 1, ~0U, 0) < 0) {
+                for (int i = top + 1; i < 1024; i++)
+                        (void)close(i);
+        }
+
+        step = SPAWN_STEP_RLIMIT;
+        for (size_t i = 0; i < t->n_rlimits; i++)
+                if (setrlimit(t->rlimits[i].resource, &t->rlimits[i].lim) < 0)
+                        goto fail;
+        step = SPAWN_STEP_NICE;
+        if (t->set_nice) {
+                errno = 0;
+                int cur = getpriority(PRIO_PROCESS, 0);
+
+                if (errno || setpriority(PRIO_PROCESS, 0, cur + t->nice) < 0)
+                        goto fail;
+        }
+        if (t->umask >= 0)
+                umask((mode_t)t->umask);
+        if (t->set_creds) {
+                step = SPAWN_STEP_GROUPS;
+                if (setgroups((size_t)t->n_groups, t->groups) < 0)
+                        goto fail;
+                step = SPAWN_STEP_GID;
+                if (setresgid(t->gid, t->gid, t->gid) < 0)
+                        goto fail;
+                step = SPAWN_STEP_UID;
+                if (setresuid(t->uid, t->uid, t->uid) < 0)
+                        goto fail;
+        }
+
+        step = SPAWN_STEP_EXEC;
+        (void)sigaction(SIGPIPE, &dfl, NULL);
+        sigemptyset(&none);
+        (void)sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(t->path, t->argv, envp);
+fail:
+        err->error = errno;
+        err->step = step;
+        _exit(127);
+}
+
+/**
+ * spawn_run() - start a server
+ * @t: the service's template
+ * @fd: the connection (wait = no) or the listening socket (wait = yes), blocking
+ * @peer: the client and local addresses, or NULL when unknown
+ * @ret_pid: the server's pid
+ * @ret_err: on failure in the child, which step failed and its errno
+ *
+ * Return: 0; -errno when the child could not be created (fork failure: retry later) or when
+ * it failed before executing the server (then @ret_err says where; the child is reaped).
+ */
+int spawn_run(const SpawnTemplate *t, int fd, const SpawnPeer *peer, pid_t *ret_pid,
+              SpawnError *ret_err)
+{
+        char vars[SPAWN_PEER_VARS][SPAWN_VAR_MAX];
+        char *envp[t->n_env + SPAWN_PEER_VARS + 1];
+        volatile SpawnError err = { SPAWN_STEP_NONE, 0 };
+        size_t n = 0, nv = 0;
+        pid_t pid;
+
+        /* REMOTE_HOST first, then env and passenv, then the other peer variables (as
+         * xinetd orders them; the rest is portier's). */
+        nv = peer_vars(peer, vars);
+        if (nv > 0)
+                envp[n++] = vars[0];
+        for (size_t i = 0; i < t->n_env; i++)
+                envp[n++] = t->env[i];
+        for (size_t i = 1; i < nv; i++)
+                envp[n++] = vars[i];
+        if (t->listen_fds) {
+                /* LISTEN_PID is the child's own pid, known only after vfork(): the child
+                 * writes it into the last slot. */
+                snprintf(vars[nv], SPAWN_VAR_MAX, "LISTEN_FDS=1");
+                envp[n++] = vars[nv++];
+                snprintf(vars[nv], SPAWN_VAR_MAX, "LISTEN_FDNAMES=%s", t->listen_fds_name);
+                envp[n++] = vars[nv++];
+                envp[n++] = vars[nv];
+        }
+        envp[n] = NULL;
+
+        pid = vfork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0)
+                child(t, fd, envp, t->listen_fds ? envp[n - 1] : NULL, &err);
+        if (err.step != SPAWN_STEP_NONE) {
+                (void)waitpid(pid, NULL, 0);
+                if (ret_err) {
+                        ret_err->step = err.step;
+                        ret_err->error = err.error;
+                }
+                return -(err.error ? err.error : EIO);
+        }
+        *ret_pid = pid;
+        return 0;
+}
+
+/**
+ * spawn_step_name() - what a failed step was doing, for the daemon's message
+ * @step: the step
+ *
+ * Return: a short description.
+ */
+const char *spawn_step_name(SpawnStep step)
+{
+        switch (step) {
+        case SPAWN_STEP_FDS:
+                return "setting up descriptors";
+        case SPAWN_STEP_SESSION:
+                return "creating a session";
+        case SPAWN_STEP_RLIMIT:
+                return "setting resource limits";
+        case SPAWN_STEP_NICE:
+                return "setting the nice value";
+        case SPAWN_STEP_GROUPS:
+                return "setting supplementary groups";
+        case SPAWN_STEP_GID:
+                return "setting the group";
+        case SPAWN_STEP_UID:
+                return "setting the user";
+        case SPAWN_STEP_EXEC:
+                return "executing the server";
+        default:
+                return "starting";
+        }
+}

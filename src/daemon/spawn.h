@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PORTIERD_SPAWN_H
+#define PORTIERD_SPAWN_H
+
+/*
+ * spawn — starting a server, the one place where portierd forks.
+ *
+ * What does not change between connections is prepared once per service, when a
+ * configuration is applied: a SpawnTemplate holds the program, argv, the fixed part of the
+ * environment (env, then passenv), the credentials with the supplementary groups resolved,
+ * nice, umask and rlimits. Per connection, the parent fills in the peer variables and calls
+ * spawn_run(), which uses vfork(): the child shares the parent's memory until it executes
+ * the server, so nothing is copied and the parent learns of a failure in the child (which
+ * step, which errno) without a pipe.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "conf/conf.h"
+
+#define SPAWN_MAX_RLIMITS 8
+
+typedef struct SpawnTemplate {
+        char *path;
+        char **argv;                    /* NULL-terminated */
+        char **env;                     /* NULL-terminated: env entries, then passenv values */
+        size_t n_env;
+        bool set_creds;                 /* only when portierd runs as root */
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups;                  /* supplementary groups (groups = yes), resolved */
+        int n_groups;                   /* 0 with groups = no: setgroups(0) */
+        bool set_nice;
+        int nice;                       /* relative to portierd's own, as nice(2) */
+        int umask;                      /* -1: the daemon's */
+        struct {
+                int resource;
+                struct rlimit lim;
+        } rlimits[SPAWN_MAX_RLIMITS];
+        size_t n_rlimits;
+        bool listen_fds;                /* pass the socket as fd 3 too, with LISTEN_* */
+        char *listen_fds_name;
+} SpawnTemplate;
+
+/* Who is on the other end, for REMOTE_HOST and the systemd / ucspi-tcp variables. */
+typedef struct SpawnPeer {
+        const struct sockaddr *remote;  /* NULL: unknown (wait = yes stream) */
+        const struct sockaddr *local;   /* NULL: unknown */
+        bool tcp;
+} SpawnPeer;
+
+/* The step of the child that failed, for the daemon's message. */
+typedef enum SpawnStep {
+        SPAWN_STEP_NONE,
+        SPAWN_STEP_FDS,
+        SPAWN_STEP_SESSION,
+        SPAWN_STEP_RLIMIT,
+        SPAWN_STEP_NICE,
+        SPAWN_STEP_GROUPS,
+        SPAWN_STEP_GID,
+        SPAWN_STEP_UID,
+        SPAWN_STEP_EXEC,
+} SpawnStep;
+
+typedef struct SpawnError {
+        SpawnStep step;
+        int error;                      /* errno */
+} SpawnError;
+
+int spawn_template_new(const ConfService *cs, bool as_root, const struct rlimit *nofile,
+                       SpawnTemplate **ret);
+SpawnTemplate *spawn_template_free(SpawnTemplate *t);
+
+int spawn_run(const SpawnTemplate *t, int fd, const SpawnPeer *peer, pid_t *ret_pid,
+              SpawnError *ret_err);
+const char *spawn_step_name(SpawnStep step);
+
+int spawn_format_addr(const struct sockaddr *sa, char *host, size_t hostsize, unsigned *ret_port);
+
+#endif
