@@ -123,6 +123,15 @@ def test_second_instance_refused(portierd, procs):
     assert read_pidfile(portierd.pidfile) == f"{pid}\n"
 
 
+def test_filelog(portierd, procs):
+    log = portierd.dir / "portierd.log"
+    pid = _started(portierd, portierd.start("-filelog", log))
+    wait_for(lambda: log.exists() and f"portierd[{pid}]: " in log.read_text(),
+             what=f"a portierd[{pid}] line in {log}")
+    os.kill(pid, signal.SIGTERM)
+    procs.wait_exit(pid)
+
+
 @pytest.mark.parametrize("ident", [None, "xinetd"])
 def test_syslog_ident(portierd, procs, ident):
     extra = ["--log-ident", ident] if ident else []
