@@ -54,7 +54,8 @@ static void check_reply(const IdentReply *r, uint16_t ps, uint16_t pc)
         check(r->user_id_len > 0 && r->user_id_len < sizeof(r->user_id));
         check(strlen(r->user_id) == r->user_id_len);
         check(r->text_len < sizeof(r->text) && strlen(r->text) == r->text_len);
-        check(!memchr(r->user_id, '\r', r->user_id_len) && !memchr(r->user_id, '\n', r->user_id_len));
+        check(!memchr(r->user_id, '\r', r->user_id_len));
+        check(!memchr(r->user_id, '\n', r->user_id_len));
         check(r->user_id[0] != ' ' && r->user_id[0] != '\t');
 
         n = ident_format_userid(line, sizeof(line), "svc", r);

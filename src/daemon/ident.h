@@ -35,10 +35,10 @@
  *   - The USERID entry is "USERID: <service id> <text>", where <text> is the reply line after
  *     "USERID", optional white space, ":" and optional white space, verbatim up to the CR LF:
  *     opsys, charset and user id as the identd spaced them. Raw lines:
- *         26/11/22@05:04:17: USERID: uid UNIX:alice                 <- "P,L:USERID:UNIX:alice"
- *         26/11/22@05:06:31: USERID: uid UNIX : alice               <- "P , L : USERID : UNIX : alice"
- *         26/11/22@05:04:19: USERID: uid UNIX,UTF-8:bob smith       <- (trailing space kept)
- *         26/11/22@05:04:21: USERID: uid OTHER: a:b:c               <- "P,L: USERID :OTHER: a:b:c"
+ *         26/11/22@05:04:17: USERID: uid UNIX:alice           <- "P,L:USERID:UNIX:alice"
+ *         26/11/22@05:06:31: USERID: uid UNIX : alice         <- "P , L : USERID : UNIX : alice"
+ *         26/11/22@05:04:19: USERID: uid UNIX,UTF-8:bob smith <- (its trailing space kept)
+ *         26/11/22@05:04:21: USERID: uid OTHER: a:b:c         <- "P,L: USERID :OTHER: a:b:c"
  *     ident_format_userid() writes exactly this, with <text> escaped (daemon/escape.h).
  *   - The NOID entry is "NOID: <service id> <client address> <reason>", written only for
  *     `flags = IDONLY` services whose lookup failed; the connection is then closed without
