@@ -43,6 +43,7 @@ struct IdentQuery {
         int fd;
         IdentState state;
         int error;                      /* -errno once FAILED */
+        bool reported;                  /* ident_query_step() has been called */
         IdentResult result;             /* once DONE or FAILED */
         uint16_t port_on_server;        /* the peer's port */
         uint16_t port_on_client;        /* our local port */
@@ -432,7 +433,8 @@ uint32_t ident_query_events(const IdentQuery *q)
         case IDENT_STATE_RECEIVING:
                 return EPOLLIN;
         case IDENT_STATE_FAILED:
-                return q->result == IDENT_RESULT_NO_SERVER ? EPOLLOUT : 0;
+                /* failed in ident_query_new(): one more step reports it */
+                return q->reported ? 0 : EPOLLOUT;
         case IDENT_STATE_DONE:
         default:
                 return 0;
@@ -535,6 +537,7 @@ int ident_query_step(IdentQuery *q)
 {
         int r;
 
+        q->reported = true;
         for (;;) {
                 switch (q->state) {
                 case IDENT_STATE_CONNECTING:

@@ -720,6 +720,7 @@ static void test_query_close_without_reply(void **state)
         assert_int_equal(run4(SERVE_CLOSE, &q, &server, 5000), -ECONNRESET);
         assert_int_equal(server, 0);
         assert_int_equal(ident_query_result(q), IDENT_RESULT_RECEIVE_ERROR);
+        assert_int_equal(ident_query_events(q), 0);
         assert_null(ident_query_reply(q));
         assert_int_equal(ident_query_step(q), -ECONNRESET);
         ident_query_free(q);
@@ -746,6 +747,7 @@ static void test_query_refused(void **state)
         assert_int_equal(drive(q, 5000, &saw_in), -ECONNREFUSED);
         assert_false(saw_in);
         assert_int_equal(ident_query_result(q), IDENT_RESULT_NO_SERVER);
+        assert_int_equal(ident_query_events(q), 0);
         assert_int_equal(ident_query_step(q), -ECONNREFUSED);
         ident_query_free(q);
         close(hold);
