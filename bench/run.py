@@ -393,6 +393,7 @@ def measure(args, bins, cons):
                 if t0 is None or t1 is None:
                     c.cell_na[conc] = "daemon exited during the load"
                     continue
+                res["round"] = rnd
                 c.cells.setdefault(conc, []).append(res)
                 c.ticks[conc] = c.ticks.get(conc, 0) + (t1 - t0)
                 log(f"bench: round {rnd + 1}/{args.rounds} c={conc:<3} {c.name:<9} "
@@ -418,7 +419,8 @@ def summarize(c, conc):
     cpu_us = (c.ticks[conc] / CLK_TCK * 1e6 / conns) if conns else None
     return {"cps": med["cps"], "p50": med["p50_us"], "p99": med["p99_us"], "conns": conns,
             "errs": errs, "other_errno": other_errno, "cpu_us": cpu_us,
-            "rounds": len(rs), "all_cps": [r["cps"] for r in rs]}
+            "rounds": len(rs), "lo": min(r["cps"] for r in rs),
+            "hi": max(r["cps"] for r in rs), "by_round": {r["round"]: r["cps"] for r in rs}}
 
 
 def fmt_errs(s):
@@ -437,6 +439,17 @@ def ratio(a, b):
     return a / b
 
 
+def round_ratio(sa, sb):
+    """Median over the rounds both were measured in of the per-round conn/s ratio: the two
+    ran seconds apart, under the same background load, so this is steadier than a ratio of
+    medians."""
+    if "by_round" not in sa or "by_round" not in sb:
+        return None
+    rs = [sa["by_round"][k] / sb["by_round"][k] for k in sa["by_round"]
+          if k in sb["by_round"] and sb["by_round"][k] > 0]
+    return statistics.median(rs) if rs else None
+
+
 def verdict(r, target, higher_is_better=True):
     if r is None:
         return "n/a"
@@ -446,11 +459,11 @@ def verdict(r, target, higher_is_better=True):
 
 def print_spawn_table(args, cons, concs, out):
     p = lambda s="": print(s, file=out)
-    p(f"Spawn path: {args.seconds:g} s per cell, {args.rounds} rounds (median round shown; "
-      "errors and CPU over all rounds)")
+    p(f"Spawn path: {args.seconds:g} s per cell, {args.rounds} rounds (conn/s, p50, p99: "
+      "median round; range: slowest-fastest round; errors and CPU: all rounds)")
     p()
-    hdr = f"{'contender':<10} {'c':>3} {'conn/s':>8} {'p50 µs':>8} {'p99 µs':>8} " \
-          f"{'CPU µs/conn':>11}  errors"
+    hdr = f"{'contender':<10} {'c':>3} {'conn/s':>8} {'range':>11} {'p50 µs':>8} " \
+          f"{'p99 µs':>8} {'CPU µs/conn':>11}  errors"
     p(hdr)
     p("-" * len(hdr))
     summ = {}
@@ -462,7 +475,8 @@ def print_spawn_table(args, cons, concs, out):
                 p(f"{c.name:<10} {conc:>3} n/a ({s['na']})")
                 continue
             cpu = f"{s['cpu_us']:.1f}" if s["cpu_us"] is not None else "n/a"
-            p(f"{c.name:<10} {conc:>3} {s['cps']:>8.0f} {s['p50']:>8} {s['p99']:>8} "
+            rng = f"{s['lo']:.0f}-{s['hi']:.0f}"
+            p(f"{c.name:<10} {conc:>3} {s['cps']:>8.0f} {rng:>11} {s['p50']:>8} {s['p99']:>8} "
               f"{cpu:>11}  {fmt_errs(s)}")
         p()
 
@@ -470,22 +484,22 @@ def print_spawn_table(args, cons, concs, out):
         s = summ.get((name, conc), {})
         return s.get(key)
 
-    p("Ratios (portierd / other, in this run):")
+    def rr(a, b, conc):
+        return round_ratio(summ.get((a, conc), {}), summ.get((b, conc), {}))
+
+    p("Ratios (portierd / other; conn/s: median of the per-round ratios):")
     for conc in concs:
         t = TARGET_VS_LIMITREF.get(conc, 0.9)
-        p(f"  c={conc:<3} conn/s vs limitref   "
-          + verdict(ratio(val("portierd", conc, "cps"), val("limitref", conc, "cps")), t))
+        p(f"  c={conc:<3} conn/s vs limitref   " + verdict(rr("portierd", "limitref", conc), t))
         p(f"  c={conc:<3} conn/s vs tcpserver  "
-          + verdict(ratio(val("portierd", conc, "cps"), val("tcpserver", conc, "cps")),
-                    TARGET_VS_TCPSERVER))
+          + verdict(rr("portierd", "tcpserver", conc), TARGET_VS_TCPSERVER))
         p(f"  c={conc:<3} CPU/conn vs xinetd   "
           + verdict(ratio(val("portierd", conc, "cpu_us"), val("xinetd", conc, "cpu_us")),
                     TARGET_CPU_VS_XINETD, higher_is_better=False))
     p("  (and, for scale: limitref / tcpserver, limitref / xinetd conn/s: " + ", ".join(
         f"c={conc} " + "/".join(
             f"{r:.2f}" if r is not None else "n/a" for r in (
-                ratio(val("limitref", conc, "cps"), val("tcpserver", conc, "cps")),
-                ratio(val("limitref", conc, "cps"), val("xinetd", conc, "cps"))))
+                rr("limitref", "tcpserver", conc), rr("limitref", "xinetd", conc)))
         for conc in concs) + ")")
     return summ
 
@@ -673,6 +687,9 @@ def scale_portierd(args, bins, tmp, base, n):
         res["rss_reload"] = rss_kib(pid)
         return res
     finally:
+        if pid is None:                 # it may have written its pid file late
+            time.sleep(0.2)
+            pid = read_pidfile(pidfile)
         if pid is not None:
             stop_pid(pid, "portierd (scale)")
         notify.close()
@@ -784,6 +801,14 @@ def machine():
            f"Linux {platform.release()}"
 
 
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def find_bins(args):
     b = os.path.abspath(args.build)
     bins = {}
@@ -802,8 +827,8 @@ def find_bins(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", default="build", help="build directory (default build)")
-    ap.add_argument("--seconds", type=float, default=3.0, help="load time per cell (3)")
-    ap.add_argument("--rounds", type=int, default=3, help="rounds over all cells (3)")
+    ap.add_argument("--seconds", type=float, default=1.0, help="load time per cell (1)")
+    ap.add_argument("--rounds", type=int, default=9, help="rounds over all cells (9)")
     ap.add_argument("--warmup", type=float, default=0.5, help="warm-up load per daemon (0.5)")
     ap.add_argument("--concurrency", default="1,8,64", help="client counts (1,8,64)")
     ap.add_argument("--timeout-ms", type=int, default=5000,
@@ -848,6 +873,12 @@ def main():
         print(f"portier bench — {when} — {machine()}", file=out)
         print("Absolute figures move between runs on a shared machine: compare only within "
               "one run.", file=out)
+        la0 = loadavg()
+        if la0 is not None:
+            busy = la0 > 0.5 * (os.cpu_count() or 1)
+            print(f"Load average (1 min) at start: {la0:.2f}" +
+                  (" — other work is running: expect noisier figures" if busy else ""),
+                  file=out)
         print(file=out)
         if not args.no_spawn:
             cons = start_contenders(args, tmp, bins)
@@ -863,6 +894,10 @@ def main():
                     total = sum(s["ok"] for rs in c.cells.values() for s in rs)
                     counts.append(f"{c.name} START {lc[0]}, EXIT {lc[1]} "
                                   f"(measured connections: {total}, plus warm-up and probes)")
+                    if lc[0] < total or lc[1] < total:
+                        counts.append(f"WARNING: {c.name} logged fewer START/EXIT lines than "
+                                      "it served connections: its logging is not what was "
+                                      "configured, the comparison is not like for like")
             if counts:
                 print("Service log lines: " + "; ".join(counts), file=out)
             print(file=out)
@@ -878,6 +913,9 @@ def main():
                 rx = scale_xinetd(args, bins, tmp, base, args.services)
                 log(f"bench: scale: xinetd {rx}")
                 print_scale_table(args.services, rp, rx, out)
+        la1 = loadavg()
+        if la1 is not None:
+            print(f"Load average (1 min) at the end: {la1:.2f}", file=out)
     finally:
         for c in cons:
             if c.proc:
