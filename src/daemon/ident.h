@@ -72,6 +72,18 @@
  *         26/11/22@05:04:45: USERID: limited UNIX:carol
  *   - <client address> in NOID is the numeric address as in from= (portier: v4-mapped clients
  *     as plain IPv4, DESIGN.md decision 5).
+ *   - With `log_type = SYSLOG`, the entries are the same text at the service's facility and
+ *     level; as xinetd writes them from a forked process, the tag carries that process's pid:
+ *     the server's pid (as in START's pid=) for USERID/NOID after START, the pid of a separate
+ *     short-lived lookup process for the USERID after a parent-side FAIL. A bad reply also
+ *     makes xinetd write a daemon message (facility daemon, level err) from that process:
+ *         <133>Nov 22 05:15:42 xinetd[2580]: START: uid pid=5443 from=127.0.0.1
+ *         <133>Nov 22 05:15:42 xinetd[5443]: USERID: uid UNIX:alice
+ *         <133>Nov 22 05:15:44 xinetd[2580]: FAIL: limited service_limit from=127.0.0.1
+ *         <133>Nov 22 05:15:44 xinetd[10021]: USERID: limited UNIX:alice
+ *         <27>Nov 22 05:15:45 xinetd[12741]: Bad line received from identity server at
+ *                              127.0.0.1: 58220,20002:ERROR:NO-USER          (one line)
+ *         <133>Nov 22 05:15:45 xinetd[12741]: NOID: idonly 127.0.0.1 bad response
  *
  * Deliberate differences from xinetd's parser (all make portier stricter or bounded): a reply
  * must end within 1000 bytes (xinetd: 1024); a bare LF ends a line (xinetd needs CR LF);
