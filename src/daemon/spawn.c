@@ -167,6 +167,9 @@ int spawn_template_new(const ConfService *cs, bool as_root, const struct rlimit 
                 goto fail;
         if ((r = build_env(cs, t)) < 0)
                 goto fail;
+        r = -ENOMEM;
+        if (!(t->envp = calloc(t->n_env + SPAWN_PEER_VARS + 1, sizeof(char *))))
+                goto fail;
         if (as_root && cs->has_user) {
                 t->set_creds = true;
                 t->uid = cs->uid;
@@ -210,6 +213,7 @@ SpawnTemplate *spawn_template_free(SpawnTemplate *t)
         strv_free(t->env);
         free(t->groups);
         free(t->listen_fds_name);
+        free(t->envp);
         free(t);
         return NULL;
 }
@@ -382,7 +386,7 @@ int spawn_run(const SpawnTemplate *t, int fd, const SpawnPeer *peer, pid_t *ret_
               SpawnError *ret_err)
 {
         char vars[SPAWN_PEER_VARS][SPAWN_VAR_MAX];
-        char *envp[t->n_env + SPAWN_PEER_VARS + 1];
+        char **envp = t->envp;          /* the template's scratch: spawns never overlap */
         volatile SpawnError err = { SPAWN_STEP_NONE, 0 };
         size_t n = 0, nv = 0;
         pid_t pid;

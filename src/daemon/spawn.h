@@ -44,6 +44,7 @@ typedef struct SpawnTemplate {
         size_t n_rlimits;
         bool listen_fds;                /* pass the socket as fd 3 too, with LISTEN_* */
         char *listen_fds_name;
+        char **envp;                    /* scratch for spawn_run(): n_env + peer vars + 1 */
 } SpawnTemplate;
 
 /* Who is on the other end, for REMOTE_HOST and the systemd / ucspi-tcp variables. */
