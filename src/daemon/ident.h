@@ -97,11 +97,18 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "daemon/escape.h"
+
 #define IDENT_PORT 113
 /* The longest reply line read, terminating CR LF included. */
 #define IDENT_LINE_MAX 1000
 /* The longest token (opsys, charset, error-type), RFC 1413. */
 #define IDENT_TOKEN_MAX 64
+/*
+ * A buffer size that holds any USERID or NOID entry of a service whose id is id_len bytes
+ * long, terminating NUL included (the escaped reply text is at most 4 bytes per byte).
+ */
+#define IDENT_ENTRY_SIZE(id_len) (sizeof("USERID: ") + (id_len) + ESCAPE_LOG_SIZE(IDENT_LINE_MAX))
 
 typedef enum IdentReplyType {
         IDENT_REPLY_USERID = 1,

@@ -347,6 +347,21 @@ static void test_format_userid(void **state)
                 assert_int_equal(n, strlen(cases[i].entry));
         }
 
+        /* the worst case, a longest line of bytes that all need escaping, fits the bound */
+        {
+                char worst[IDENT_LINE_MAX];
+                static char big[IDENT_ENTRY_SIZE(sizeof("a-service-id") - 1)];
+                size_t pre = (size_t)snprintf(worst, sizeof(worst), "1,2:USERID:X:");
+
+                memset(worst + pre, 0xff, IDENT_LINE_MAX - pre - 2);
+                memcpy(worst + IDENT_LINE_MAX - 2, "\r\n", 2);
+                assert_int_equal(ident_parse_response(worst, IDENT_LINE_MAX, 1, 2, &reply), 0);
+                n = ident_format_userid(big, sizeof(big), "a-service-id", &reply);
+                assert_int_equal(n, strlen("USERID: a-service-id X:") +
+                                            4 * (IDENT_LINE_MAX - pre - 2));
+                assert_true((size_t)n < sizeof(big));
+        }
+
         /* too small a buffer: -ENOBUFS with a terminated prefix */
         assert_int_equal(parse("1,2:USERID:UNIX:\x01\x01\r\n", 1, 2), 0);
         assert_int_equal(ident_format_userid(buf, 21, "uid", &reply), -ENOBUFS);
