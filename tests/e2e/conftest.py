@@ -36,7 +36,7 @@ import pytest
 
 TOP = Path(__file__).resolve().parents[2]
 DEFAULT_TIMEOUT = 10.0          # seconds any single condition may take to come true
-MY_MODULES = ("test_exampled_", "test_portierd_skeleton")
+MY_MODULES = ("test_exampled_", "test_portierd_")
 MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 # Variables that would change a daemon's behaviour if inherited from the caller's environment.
 FOREIGN_ENV = ("NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_USEC",
@@ -657,3 +657,23 @@ def exampled(exampled_bin, procs, tmp_path, sockdir):
     env = ExampledEnv(exampled_bin, procs, tmp_path, sockdir)
     yield env
     env.syslog.close()
+
+
+# --- portierd serving (test_portierd_*.py; helpers in portierd_util.py) ---------------------
+
+@pytest.fixture
+def daemon(build_dir, procs, tmp_path, sockdir):
+    """The super-server under test: portierd, or xinetd with PORTIER_DAEMON=xinetd (skipped
+    when xinetd is not installed). Its descendants and itself are SIGKILLed at teardown."""
+    import portierd_util
+    if portierd_util.KIND == "xinetd":
+        if portierd_util.XINETD is None:
+            pytest.skip("xinetd is not installed")
+        binary = portierd_util.XINETD
+    elif portierd_util.KIND == "portierd":
+        binary = _program(build_dir, "portierd")
+    else:
+        pytest.fail(f"PORTIER_DAEMON={portierd_util.KIND!r}: expected portierd or xinetd")
+    d = portierd_util.Daemon(portierd_util.KIND, binary, procs, tmp_path, sockdir)
+    yield d
+    d.teardown()

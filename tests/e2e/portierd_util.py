@@ -1,0 +1,355 @@
+"""Helpers for the end-to-end tests of portierd serving (test_portierd_*.py).
+
+One Daemon object is one super-server under test in a test's private directory: the services
+it serves (written as an xinetd.conf), its pid file, the daemon log (-filelog) and the
+per-connection log (log_type = FILE in `defaults`).
+
+The daemon under test is portierd from $PORTIER_BUILD by default. With PORTIER_DAEMON=xinetd
+the same compatibility tests run against xinetd 2.3.15 (Debian package xinetd), to prove that
+the log lines and the behaviour match; tests of portier-only behaviour call need_portierd() and
+are skipped then. Everything listens on 127.0.0.1 (or ::1) on ports the kernel hands out.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (DEFAULT_TIMEOUT, DgramReceiver, clean_env, pid_alive, proc_stat,
+                      read_pidfile, wait_for)
+
+KIND = os.environ.get("PORTIER_DAEMON", "portierd")
+XINETD = shutil.which("xinetd") or ("/usr/sbin/xinetd" if os.path.exists("/usr/sbin/xinetd")
+                                    else None)
+SERVERS = Path(__file__).resolve().parent / "servers"
+STAMP_RE = re.compile(r"(\d\d)/(1[0-2]|[1-9])/(3[01]|[12]\d|[1-9])@(\d\d):(\d\d):(\d\d): (.*)")
+PORTIERD_MSG_RE = re.compile(r"[A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d portierd\[(\d+)\]: (.*)")
+XINETD_MSG_RE = re.compile(r"\d\d/\d{1,2}/\d{1,2}@\d\d:\d\d:\d\d xinetd\[(\d+)\]: "
+                           r"(?:[A-Z]+: )?(?:\d+ \{\w+\} )?(.*)")
+
+
+def need_portierd(why="portier-only behaviour"):
+    if KIND != "portierd":
+        pytest.skip(f"{why}: not run against {KIND}")
+
+
+def server(name):
+    return str(SERVERS / name)
+
+
+def children(pid):
+    """Pids whose parent is pid (any state)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if proc_stat(int(name))["ppid"] == pid:
+                    out.append(int(name))
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                pass
+    return out
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo and len(out) < 10000:
+        for c in children(todo.pop()):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def zombies(pid):
+    z = []
+    for c in children(pid):
+        try:
+            if proc_stat(c)["state"] == "Z":
+                z.append(c)
+        except FileNotFoundError:
+            pass
+    return z
+
+
+def listening(port, host="127.0.0.1", proto="tcp"):
+    """Whether some socket is bound to host:port (from /proc/net/{tcp,udp}{,6})."""
+    v6 = ":" in host
+    table = f"/proc/net/{proto}{'6' if v6 else ''}"
+    want_port = f"{port:04X}"
+    for line in Path(table).read_text().splitlines()[1:]:
+        f = line.split()
+        local, state = f[1], f[3]
+        if not local.endswith(":" + want_port):
+            continue
+        if proto == "tcp" and state != "0A":        # LISTEN
+            continue
+        return True
+    return False
+
+
+# --- clients --------------------------------------------------------------------------------
+
+def connect(port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect((host, port))
+    return s
+
+
+def read_line(s, timeout=DEFAULT_TIMEOUT):
+    """Read up to and including the first newline (or EOF); return it decoded."""
+    s.settimeout(timeout)
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not buf.endswith(b"\n") and time.monotonic() < deadline:
+        data = s.recv(1)
+        if not data:
+            break
+        buf += data
+    return buf.decode(errors="replace")
+
+
+def read_all(s, timeout=DEFAULT_TIMEOUT):
+    s.settimeout(timeout)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = s.recv(65536)
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def report(port, host="127.0.0.1"):
+    """Connect to a report.py service and return its report (a dict) and the client's own
+    address (host, port)."""
+    with connect(port, host) as s:
+        me = s.getsockname()[:2]
+        data = read_all(s)
+    assert data.endswith(b"\n"), f"no complete report from {host}:{port}: {data!r}"
+    return json.loads(data), me
+
+
+def hold(port, host="127.0.0.1"):
+    """Connect to a hold.sh/stubborn.sh/crash.sh service; return (socket, server pid)."""
+    s = connect(port, host)
+    line = read_line(s)
+    m = re.fullmatch(r"pid (\d+)\n", line)
+    assert m, f"unexpected greeting from {host}:{port}: {line!r}"
+    return s, int(m.group(1))
+
+
+def udp_ask(port, data, host="127.0.0.1", timeout=DEFAULT_TIMEOUT, sock=None):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = sock or socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        s.settimeout(timeout)
+        s.sendto(data, (host, port))
+        reply, _ = s.recvfrom(65536)
+        return reply
+    finally:
+        if sock is None:
+            s.close()
+
+
+# --- the daemon -----------------------------------------------------------------------------
+
+DEFAULTS = {
+    "log_on_success": "PID HOST EXIT DURATION",
+    "log_on_failure": "HOST",
+}
+
+
+class Daemon:
+    """A super-server under test: portierd (default) or xinetd (PORTIER_DAEMON=xinetd)."""
+
+    def __init__(self, kind, binary, procs, tmp_path, sockdir):
+        self.kind, self.bin, self.procs = kind, binary, procs
+        self.dir = Path(tmp_path)
+        self.conf = self.dir / "portier.conf"
+        self.pidfile = self.dir / "daemon.pid"
+        self.dlog = self.dir / "daemon.log"
+        self.svclog = self.dir / "services.log"
+        self.syslog = DgramReceiver(path=Path(sockdir) / "devlog")
+        self.services = {}
+        self.defaults = dict(DEFAULTS)
+        self.extra_text = ""
+        self.pid = None
+
+    # configuration
+
+    def add(self, sid, srv=None, args=None, port=None, **attrs):
+        """Add (or replace) a service; returns its port. Attribute values are strings; None
+        leaves an attribute out. Defaults: UNLISTED stream tcp, wait = no, bind 127.0.0.1."""
+        if port is None:
+            old = self.services.get(sid)
+            port = old["port"] if old else None
+        if port is None:
+            host = attrs.get("bind") or "127.0.0.1"
+            if attrs.get("protocol") == "udp" or attrs.get("socket_type") == "dgram":
+                with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                   socket.SOCK_DGRAM) as s:
+                    s.bind((host, 0))
+                    port = s.getsockname()[1]
+            else:
+                from conftest import free_port
+                port = free_port(host)
+        a = {"type": "UNLISTED", "socket_type": "stream", "protocol": "tcp", "wait": "no",
+             "bind": "127.0.0.1", "port": str(port), "user": "root"}
+        if srv is not None:
+            a["server"] = srv
+        if args is not None:
+            a["server_args"] = args
+        a.update(attrs)
+        a["port"] = str(port)
+        a = {k: v for k, v in a.items() if v is not None}
+        self.services[sid] = {"attrs": a, "port": port}
+        return port
+
+    def remove(self, sid):
+        del self.services[sid]
+
+    def text(self):
+        lines = ["# written by portierd_util.py", "defaults", "{",
+                 f"\tlog_type = FILE {self.svclog}"]
+        lines += [f"\t{k} = {v}" for k, v in self.defaults.items() if v is not None]
+        lines += ["}", ""]
+        for sid, s in self.services.items():
+            name = s["attrs"].get("_name") or sid
+            lines += [f"service {name}", "{"]
+            if name != sid:
+                lines.append(f"\tid = {sid}")
+            lines += [f"\t{k} = {v}" for k, v in s["attrs"].items() if k != "_name"]
+            lines += ["}", ""]
+        return "\n".join(lines) + self.extra_text
+
+    def write(self, text=None):
+        tmp = self.conf.with_name(self.conf.name + ".new")
+        tmp.write_text(self.text() if text is None else text)
+        os.replace(tmp, self.conf)
+
+    # starting and stopping
+
+    def argv(self, *extra):
+        if self.kind == "xinetd":
+            return [XINETD, "-f", self.conf, "-pidfile", self.pidfile, "-filelog", self.dlog,
+                    *extra]
+        return [self.bin, "-f", self.conf, "-pidfile", self.pidfile, "-filelog", self.dlog,
+                "--syslog-socket", self.syslog.address, *extra]
+
+    def run(self, *extra, env=None, write=True, timeout=60, prefix=()):
+        """Run the starting command to completion (detached mode); adopt the daemon if the pid
+        file names a live one. Returns the Result."""
+        if write:
+            self.write()
+        r = self.procs.run([*prefix, *self.argv(*extra)], env=env or clean_env(),
+                           timeout=timeout)
+        if self.kind == "xinetd" and r.rc == 0:
+            # xinetd's starting command returns before the daemon is ready
+            wait_for(lambda: "Started working" in self.dlog_text() or
+                     "Exiting" in self.dlog_text(), what="xinetd to start working")
+            wait_for(lambda: (read_pidfile(self.pidfile) or "").strip().isdigit(),
+                     what="xinetd's pid file")
+        content = read_pidfile(self.pidfile)
+        if content and content.strip().isdigit() and pid_alive(int(content)):
+            self.pid = self.procs.adopt(int(content))
+        return r
+
+    def start(self, *extra, **kw):
+        r = self.run(*extra, **kw)
+        assert r.rc == 0, f"{self.kind} failed to start: {r!r}\ndaemon log: {self.dlog_text()}"
+        assert self.pid and pid_alive(self.pid), f"no live {self.kind} after start: {r!r}"
+        return r
+
+    def kill(self, sig):
+        os.kill(self.pid, sig)
+
+    def reload(self, sig=signal.SIGHUP, write=True, wait=True):
+        """Rewrite the config, send sig and wait for the reconfiguration to be logged."""
+        if write:
+            self.write()
+        before = self.dlog_text().count("Reconfigured:")
+        os.kill(self.pid, sig)
+        if wait:
+            wait_for(lambda: self.dlog_text().count("Reconfigured:") > before,
+                     what=f"'Reconfigured:' in the daemon log; log: {self.dlog_text()[-2000:]}")
+
+    def stop(self, sig=signal.SIGTERM, timeout=DEFAULT_TIMEOUT):
+        os.kill(self.pid, sig)
+        code = self.procs.wait_exit(self.pid, timeout)
+        return code
+
+    def teardown(self):
+        self.syslog.close()
+        if self.pid and pid_alive(self.pid):
+            kids = descendants(self.pid)
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            for k in kids:
+                try:
+                    os.kill(k, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    # logs
+
+    def dlog_text(self):
+        try:
+            return self.dlog.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def messages(self):
+        """The daemon's own messages (-filelog), without their prefix."""
+        rx = XINETD_MSG_RE if self.kind == "xinetd" else PORTIERD_MSG_RE
+        out = []
+        for line in self.dlog_text().splitlines():
+            m = rx.fullmatch(line)
+            out.append(m.group(2) if m else line)
+        return out
+
+    def wait_message(self, needle, timeout=DEFAULT_TIMEOUT):
+        def check():
+            return [m for m in self.messages() if needle in m]
+        try:
+            return wait_for(check, timeout, what=f"a daemon message with {needle!r}")[0]
+        except AssertionError as e:
+            raise AssertionError(f"{e}; daemon log:\n{self.dlog_text()}") from None
+
+    def log(self):
+        """The per-connection log lines (FILE), with the time stamp checked and removed."""
+        try:
+            text = self.svclog.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in text.splitlines():
+            m = STAMP_RE.fullmatch(line)
+            assert m, f"log line without xinetd's FILE time stamp: {line!r}"
+            out.append(m.group(7))
+        return out
+
+    def wait_log(self, pattern, count=1, timeout=DEFAULT_TIMEOUT):
+        """Wait until count lines of the per-connection log fully match the regex; return
+        the match objects."""
+        rx = re.compile(pattern)
+
+        def check():
+            found = [m for m in (rx.fullmatch(line) for line in self.log()) if m]
+            return found if len(found) >= count else None
+        try:
+            return wait_for(check, timeout, what=f"{count} log line(s) matching {pattern!r}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; log: {self.log()!r}") from None
+
+    def zombies(self):
+        return zombies(self.pid)

@@ -1,0 +1,169 @@
+"""Serving wait = no stream services, and the per-connection log lines (xinetd's, byte for
+byte: xinetd-reference.md 1.6). Compatibility tests: also run with PORTIER_DAEMON=xinetd."""
+
+import os
+import re
+import socket
+
+from conftest import fetch, wait_for
+from portierd_util import children, connect, hold, read_line, server
+
+def _quiet(daemon):
+    """Wait until every server the daemon started has been reaped."""
+    wait_for(lambda: not children(daemon.pid),
+             what="the daemon to have no child left")
+
+
+def test_serves_and_logs_start_exit(daemon):
+    port = daemon.add("hello", "/bin/echo", "hello world")
+    daemon.start()
+    assert fetch(port) == b"hello world\n"
+    start, = daemon.wait_log(r"START: hello pid=(\d+) from=127\.0\.0\.1")
+    end, = daemon.wait_log(r"EXIT: hello status=0 pid=(\d+) duration=(\d+)\(sec\)")
+    assert start.group(1) == end.group(1)
+    assert int(end.group(2)) <= 2
+    lines = daemon.log()
+    assert lines.index(start.group(0)) < lines.index(end.group(0)), lines
+
+
+# log_on_success value -> (expected START line or None, expected EXIT line or None), where
+# PID stands for the server's pid
+VARIANTS = {
+    "all": ("PID HOST EXIT DURATION", "START: all pid=PID from=127.0.0.1",
+            "EXIT: all status=0 pid=PID duration=0(sec)"),
+    "pid": ("PID", "START: pid pid=PID", None),
+    "host": ("HOST", "START: host from=127.0.0.1", None),
+    "exit": ("EXIT", "START: exit", "EXIT: exit status=0"),
+    "duration": ("DURATION", "START: duration", "EXIT: duration duration=0(sec)"),
+    "pidexit": ("PID EXIT", "START: pidexit pid=PID", "EXIT: pidexit status=0 pid=PID"),
+    "hostdur": ("HOST DURATION", "START: hostdur from=127.0.0.1",
+                "EXIT: hostdur duration=0(sec)"),
+    "none": ("", None, None),
+}
+
+
+def test_log_on_success_fields(daemon):
+    """Each combination of log_on_success gives exactly xinetd's START and EXIT lines (a bare
+    `START: <id>` without PID or HOST; no line at all when the list is empty)."""
+    ports = {}
+    for sid, (flags, _, _) in VARIANTS.items():
+        ports[sid] = daemon.add(sid, server("hold.sh"), log_on_success=flags or None)
+        if not flags:
+            daemon.services[sid]["attrs"]["log_on_success"] = ""
+    ports["marker"] = daemon.add("marker", "/bin/echo", "marker")
+    daemon.start()
+    pids = {}
+    for sid in VARIANTS:
+        s, pid = hold(ports[sid])
+        pids[sid] = pid
+        s.shutdown(socket.SHUT_WR)
+        assert read_line(s) == ""
+        s.close()
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"),
+                 what=f"server {pid} of {sid} to be reaped")
+    _quiet(daemon)
+    assert fetch(ports["marker"]) == b"marker\n"
+    daemon.wait_log(r"EXIT: marker status=0 pid=\d+ duration=\d+\(sec\)")
+    lines = [line for line in daemon.log() if " marker " not in line + " "]
+    want = []
+    for sid, (_, st, ex) in VARIANTS.items():
+        for w in (st, ex):
+            if w:
+                want.append(w.replace("PID", str(pids[sid])))
+    # durations are whole seconds; a slow machine may log 1(sec)
+    got = [re.sub(r"duration=1\(sec\)", "duration=0(sec)", line) for line in lines]
+    assert got == want
+
+
+def test_exit_status_logged(daemon):
+    port = daemon.add("st", server("status.sh"), "7")
+    daemon.start()
+    assert fetch(port) == b"bye\n"
+    daemon.wait_log(r"EXIT: st status=7 pid=\d+ duration=\d+\(sec\)")
+
+
+def test_server_killed_by_signal(daemon):
+    """A server that dies of SIGSEGV is logged with signal=11; the daemon keeps serving."""
+    port = daemon.add("crash", server("crash.sh"), "SEGV")
+    daemon.start()
+    s, pid = hold(port)
+    assert read_line(s) == ""
+    s.close()
+    daemon.wait_log(rf"EXIT: crash signal=11 pid={pid} duration=\d+\(sec\)")
+    s, pid2 = hold(port)
+    s.close()
+    daemon.wait_log(rf"EXIT: crash signal=11 pid={pid2} duration=\d+\(sec\)")
+    assert pid2 != pid
+
+
+def test_reaped_promptly_no_zombie(daemon):
+    """Each server is reaped as soon as it exits: its EXIT line comes, and no zombie is left,
+    while the daemon is otherwise idle."""
+    port = daemon.add("held", server("hold.sh"))
+    daemon.start()
+    socks = [hold(port) for _ in range(5)]
+    for s, pid in socks:
+        s.close()
+    for s, pid in socks:
+        daemon.wait_log(rf"EXIT: held status=0 pid={pid} duration=\d+\(sec\)")
+    wait_for(lambda: not daemon.zombies(), what="no zombie child of the daemon")
+    for _, pid in socks:
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"),
+                 what=f"pid {pid} to be gone")
+
+
+def test_sequential_clients(daemon):
+    port = daemon.add("seq", "/bin/echo", "ok")
+    daemon.start()
+    for i in range(40):
+        assert fetch(port) == b"ok\n", f"connection {i}"
+    starts = daemon.wait_log(r"START: seq pid=(\d+) from=127\.0\.0\.1", count=40)
+    exits = daemon.wait_log(r"EXIT: seq status=0 pid=(\d+) duration=\d+\(sec\)", count=40)
+    assert len({m.group(1) for m in starts}) == 40
+    assert {m.group(1) for m in starts} == {m.group(1) for m in exits}
+    wait_for(lambda: not daemon.zombies(), what="no zombie")
+
+
+def test_concurrent_clients(daemon):
+    """Many connections open at once: each gets its own server."""
+    port = daemon.add("many", server("hold.sh"))
+    daemon.start()
+    n = 25
+    socks = [connect(port) for _ in range(n)]
+    pids = set()
+    for s in socks:
+        line = read_line(s)
+        m = re.fullmatch(r"pid (\d+)\n", line)
+        assert m, line
+        pids.add(int(m.group(1)))
+    assert len(pids) == n
+    for i, s in enumerate(socks):
+        s.sendall(b"ping %d\n" % i)
+        assert read_line(s) == "ping %d\n" % i
+        s.close()
+    daemon.wait_log(r"EXIT: many status=0 pid=\d+ duration=\d+\(sec\)", count=n)
+
+
+def test_two_services(daemon):
+    p1 = daemon.add("one", "/bin/echo", "first")
+    p2 = daemon.add("two", "/bin/echo", "second")
+    daemon.start()
+    for _ in range(3):
+        assert fetch(p1) == b"first\n"
+        assert fetch(p2) == b"second\n"
+    daemon.wait_log(r"EXIT: one status=0 .*", count=3)
+    daemon.wait_log(r"EXIT: two status=0 .*", count=3)
+
+
+def test_client_reset_does_not_hurt(daemon):
+    port = daemon.add("rst", server("hold.sh"))
+    daemon.start()
+    for _ in range(5):
+        s = connect(port)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+    s, pid = hold(port)
+    s.sendall(b"still\n")
+    assert read_line(s) == "still\n"
+    s.close()
+    daemon.wait_log(rf"EXIT: rst status=0 pid={pid} .*")
