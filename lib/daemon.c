@@ -162,9 +162,11 @@ int portier_reset_signals(void)
         sigset_t none;
 
         for (int sig = 1; sig < NSIG; sig++) {
-                if (sig == SIGKILL || sig == SIGSTOP)
+                /* The real-time signals below SIGRTMIN belong to the C library's threads
+                 * implementation: leave them alone (a sanitizer's sigaction interceptor
+                 * would pass them on to the kernel, which lets them be changed). */
+                if (sig == SIGKILL || sig == SIGSTOP || (sig >= 32 && sig < SIGRTMIN))
                         continue;
-                /* Fails with EINVAL for the real-time signals glibc reserves: harmless. */
                 (void)sigaction(sig, &sa, NULL);
         }
         sigemptyset(&none);

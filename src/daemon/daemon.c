@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/userid.h"
 #include "util.h"
 
 #define EXIT_NOTCONFIGURED 6            /* LSB: program is not configured */
@@ -114,8 +115,10 @@ static int begin_stop(Daemon *d)
         (void)portier_notify(false, "STOPPING=1");
         portier_log(d->log, LOG_NOTICE, "Exiting...");
         d->stopping = true;
-        for (size_t i = 0; i < d->n_services; i++)
+        for (size_t i = 0; i < d->n_services; i++) {
+                userid_cancel_service(d->services[i]);
                 service_close(d->services[i]);
+        }
         if (d->running == 0)
                 return EV_EXIT;
         server_kill_all(d, SIGTERM);

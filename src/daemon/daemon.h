@@ -80,6 +80,7 @@ typedef struct ServiceCounters {
         uint64_t refused[_REFUSE_MAX];
         uint64_t spawn_failed;
         uint64_t exited;
+        uint64_t noid;                  /* IDONLY clients without an ident answer */
 } ServiceCounters;
 
 typedef struct Service {
@@ -96,6 +97,8 @@ typedef struct Service {
         char bind_error[256];           /* the last bind failure */
         uint32_t running;               /* servers running now */
         Server *servers;                /* their records (doubly linked) */
+        struct UseridJob *userid_jobs;  /* ident lookups under way (userid.c) */
+        uint32_t gated;                 /* connections held for an IDONLY answer */
         ServiceCounters counters;
         bool matched;                   /* scratch, during a reload */
 } Service;
@@ -129,6 +132,7 @@ struct Daemon {
         Server **pid_table;             /* open hashing on pid */
         size_t pid_table_size;
         uint32_t running;               /* servers running, all services (-limit) */
+        uint32_t userid_running;        /* ident lookups under way (-logprocs) */
 
         int signal_fd;
         EvFile signal_ev;
@@ -169,6 +173,7 @@ void service_close(Service *s);
 void service_update(Service *s, Generation *g, size_t index);
 void service_retire(Service *s);
 void service_server_exited(Service *s, Server *srv, int status);
+void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from);
 const char *service_state_name(ServiceState st);
 
 /* server.c */

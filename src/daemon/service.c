@@ -27,6 +27,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
+#include "daemon/userid.h"
 #include "util.h"
 
 #define ACCEPT_BATCH 32
@@ -127,6 +128,7 @@ Service *service_free(Service *s)
                         d->retired[i] = d->retired[--d->n_retired];
                         break;
                 }
+        userid_cancel_service(s);
         service_close(s);
         generation_unref(s->gen);
         free(s);
@@ -138,7 +140,13 @@ static void service_log(Service *s, const char *line, size_t len)
         logset_write(s->d->logs, &s->log, line, len);
 }
 
-static void refuse(Service *s, int fd, Refusal why, const char *from)
+/* Only connections accepted by the daemon have an ident answer to ask for (as in xinetd). */
+static bool wants_userid(const Service *s, unsigned log_flags)
+{
+        return (log_flags & CONF_LOG_USERID) && takes_connections(s->conf);
+}
+
+static void refuse(Service *s, int fd, const struct sockaddr *peer, Refusal why, const char *from)
 {
         char line[512];
 
@@ -149,28 +157,41 @@ static void refuse(Service *s, int fd, Refusal why, const char *from)
 
                 service_log(s, line, n);
         }
+        if (fd >= 0 && peer && wants_userid(s, s->conf->log_on_failure)) {
+                struct sockaddr_storage local;
+                socklen_t llen = sizeof(local);
+
+                if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
+                        /* The lookup holds the connection, so the identd still knows it. */
+                        (void)userid_start(s, USERID_AFTER_FAIL, fd, peer,
+                                           (struct sockaddr *)&local, from);
+                        return;
+                }
+        }
         if (fd >= 0)
                 (void)close(fd);
 }
 
-/* Admission: the checks that cost nothing, in xinetd's order. Access rules come here. */
-static bool admit(Service *s, int fd, const char *from)
+/* Admission: the checks that cost nothing, in xinetd's order. Access rules come here.
+ * A refused connection is closed (or held for an ident lookup) here. */
+static bool admit(Service *s, int fd, const struct sockaddr *peer, const char *from)
 {
         const Options *o = s->d->opts;
 
         if (o->limit > 0 && s->d->running >= (uint32_t)o->limit) {
-                refuse(s, fd, REFUSE_PROCESS_LIMIT, from);
+                refuse(s, fd, peer, REFUSE_PROCESS_LIMIT, from);
                 return false;
         }
-        if (s->conf->instances != CONF_UNLIMITED && s->running >= s->conf->instances) {
-                refuse(s, fd, REFUSE_SERVICE_LIMIT, from);
+        if (s->conf->instances != CONF_UNLIMITED && s->running + s->gated >= s->conf->instances) {
+                refuse(s, fd, peer, REFUSE_SERVICE_LIMIT, from);
                 return false;
         }
         return true;
 }
 
-/* Start the server; log START or the failure. fd is the connection or the socket. */
-static void start_server(Service *s, int fd, const struct sockaddr *peer, const char *from)
+/* Start the server; log START (and begin the USERID lookup) or the failure. */
+static void spawn_and_log(Service *s, int fd, const struct sockaddr *peer, const char *from,
+                          bool lookup)
 {
         struct sockaddr_storage local;
         socklen_t llen = sizeof(local);
@@ -189,7 +210,7 @@ static void start_server(Service *s, int fd, const struct sockaddr *peer, const 
                         /* vfork() itself failed: out of processes or memory. */
                         portier_log(s->d->log, LOG_ERR, "service '%s': cannot fork: %s",
                                     s->conf->id, strerror(-r));
-                        refuse(s, -1, REFUSE_FORK, from);
+                        refuse(s, -1, NULL, REFUSE_FORK, from);
                 } else {
                         portier_log(s->d->log, LOG_ERR, "service '%s': cannot start '%s': "
                                     "%s failed: %s", s->conf->id, s->spawn->path,
@@ -207,6 +228,22 @@ static void start_server(Service *s, int fd, const struct sockaddr *peer, const 
 
                 service_log(s, line, n);
         }
+        if (lookup && sp.local && wants_userid(s, s->conf->log_on_success))
+                (void)userid_start(s, USERID_LOG, -1, peer, sp.local, from);
+}
+
+/**
+ * service_start_server() - start the server of an admitted connection; log START
+ * @s: the service
+ * @fd: the connection (wait = no) or the socket (wait = yes); the caller closes it
+ * @peer: the client, or NULL when unknown
+ * @from: the client as text, or NULL
+ *
+ * Used by the IDONLY gate once the identd answered (the gate writes the USERID line).
+ */
+void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from)
+{
+        spawn_and_log(s, fd, peer, from, false);
 }
 
 static int resume_after_pause(EvTimer *t)
@@ -253,9 +290,22 @@ static void accept_batch(Service *s)
                 }
                 s->counters.accepted++;
                 (void)spawn_format_addr((struct sockaddr *)&peer, from, sizeof(from), NULL);
-                if (!admit(s, fd, from))
+                if (!admit(s, fd, (struct sockaddr *)&peer, from))
                         continue;
-                start_server(s, fd, (struct sockaddr *)&peer, from);
+                if ((s->conf->flags & CONF_FLAG_IDONLY) &&
+                    wants_userid(s, s->conf->log_on_success)) {
+                        struct sockaddr_storage local;
+                        socklen_t llen = sizeof(local);
+
+                        /* IDONLY: the identd's answer decides; the connection waits. */
+                        if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+                                (void)close(fd);
+                        else
+                                (void)userid_start(s, USERID_GATE, fd, (struct sockaddr *)&peer,
+                                                   (struct sockaddr *)&local, from);
+                        continue;
+                }
+                spawn_and_log(s, fd, (struct sockaddr *)&peer, from, true);
                 (void)close(fd);
         }
 }
@@ -291,14 +341,14 @@ static void hand_over(Service *s)
                 (void)spawn_format_addr(p, from, sizeof(from), NULL);
         }
         s->counters.accepted++;
-        if (!admit(s, -1, p ? from : NULL)) {
+        if (!admit(s, -1, NULL, p ? from : NULL)) {
                 if (s->conf->socket_type == SOCK_DGRAM)
                         (void)recv(s->fd, &(char){ 0 }, 1, MSG_DONTWAIT);
                 else
                         (void)ev_file_set_events(&s->ev, 0);    /* resumed by an exit */
                 return;
         }
-        start_server(s, s->fd, p, p ? from : NULL);
+        spawn_and_log(s, s->fd, p, p ? from : NULL, false);
         if (s->running > 0) {
                 (void)ev_file_set_events(&s->ev, 0);
                 s->state = SERVICE_SUSPENDED;
@@ -407,6 +457,7 @@ void service_retire(Service *s)
 {
         Daemon *d = s->d;
 
+        userid_cancel_service(s);
         service_close(s);
         if (s->running == 0) {
                 service_free(s);
