@@ -7,6 +7,7 @@
 
 #include <stdalign.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,19 @@ Arena *arena_free(Arena *a)
         return NULL;
 }
 
+static void *alloc(Arena *a, size_t size, bool zero);
+
 void *arena_alloc(Arena *a, size_t size)
+{
+        return alloc(a, size, true);
+}
+
+void *arena_alloc_raw(Arena *a, size_t size)
+{
+        return alloc(a, size, false);
+}
+
+static void *alloc(Arena *a, size_t size, bool zero)
 {
         const size_t align = alignof(max_align_t);
         ArenaChunk *c = a->head;
@@ -56,7 +69,7 @@ void *arena_alloc(Arena *a, size_t size)
                 if (off <= c->size && c->size - off >= size) {
                         c->used = off + size;
                         a->used += size;
-                        return memset(c->data + off, 0, size);
+                        return zero ? memset(c->data + off, 0, size) : c->data + off;
                 }
         }
 
@@ -79,7 +92,7 @@ void *arena_alloc(Arena *a, size_t size)
                 a->head = n;
         }
         a->used += size;
-        return memset(n->data, 0, size);
+        return zero ? memset(n->data, 0, size) : n->data;
 }
 
 void *arena_allocarray(Arena *a, size_t n, size_t size)

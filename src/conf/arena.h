@@ -20,6 +20,7 @@ typedef struct Arena {
 Arena *arena_new(void);
 Arena *arena_free(Arena *a);
 void *arena_alloc(Arena *a, size_t size);                       /* zeroed, max-aligned */
+void *arena_alloc_raw(Arena *a, size_t size);                   /* not zeroed */
 void *arena_allocarray(Arena *a, size_t n, size_t size);        /* overflow-checked */
 char *arena_strdup(Arena *a, const char *s);
 char *arena_strndup(Arena *a, const char *s, size_t n);

@@ -150,7 +150,7 @@ static int p_socket_type(ConfCtx *c, ConfService *s, const ParseAttr *a)
 static int p_protocol(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
         int p;
-        if (resolve_protocol(a->values[0].s, &p) < 0)
+        if (resolve_protocol_cached(c->cache, a->values[0].s, &p) < 0)
                 return VERR(c, a, 0, "protocol: unknown protocol '%s' (not in /etc/protocols)",
                             a->values[0].s);
         s->protocol = p;
@@ -162,7 +162,7 @@ static int p_user(ConfCtx *c, ConfService *s, const ParseAttr *a)
         uid_t uid;
         gid_t gid = 0;
         bool has_gid = false;
-        int r = resolve_user(a->values[0].s, &uid, &gid, &has_gid);
+        int r = resolve_user_cached(c->cache, a->values[0].s, &uid, &gid, &has_gid);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
@@ -177,7 +177,7 @@ static int p_user(ConfCtx *c, ConfService *s, const ParseAttr *a)
 static int p_group(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
         gid_t gid;
-        int r = resolve_group(a->values[0].s, &gid);
+        int r = resolve_group_cached(c->cache, a->values[0].s, &gid);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
@@ -459,7 +459,7 @@ static int p_redirect(ConfCtx *c, ConfService *s, const ParseAttr *a)
 
         if (value_uint(ps, 65535, &port) == 0 && port > 0)
                 ;
-        else if (resolve_service(ps, "tcp", &sp) == 0)
+        else if (resolve_service_cached(c->cache, ps, "tcp", &sp) == 0)
                 port = sp;
         else
                 return VERR(c, a, 1, "redirect: bad port '%s'", ps);
@@ -991,11 +991,11 @@ int attr_apply(ConfCtx *c, ConfService *s, const ParseAttr *a)
                 return 0;
         }
         if (!d->cumulative) {
-                ConfPos *p = &s->attr_pos[d->id];
-                if (p->line && !c->in_defaults) {
+                unsigned first = s->attr_line[d->id];
+                if (first && !c->in_defaults) {
                         conf_warn(c, a->line, a->col, "attribute '%s' already set at line %u; "
                                   "this one is ignored (the first value is kept)", a->name,
-                                  p->line);
+                                  first);
                         return 0;
                 }
                 if (a->op != CONF_OP_SET) {
@@ -1026,9 +1026,8 @@ int attr_apply(ConfCtx *c, ConfService *s, const ParseAttr *a)
         r = d->parse(c, s, &b);
         if (r < 0)
                 return r;
-        if (!s->attr_pos[d->id].line)
-                s->attr_pos[d->id] = (ConfPos) { .file = c->file, .line = a->line,
-                                                 .col = a->col };
+        if (!s->attr_line[d->id])
+                s->attr_line[d->id] = a->line;
         return r;
 }
 
@@ -1043,15 +1042,15 @@ void attr_service_init(ConfService *s)
 
 void attr_prefill(ConfService *s, const ConfService *def)
 {
-        if (def->attr_pos[CONF_ATTR_LOG_ON_SUCCESS].line)
+        if (def->attr_line[CONF_ATTR_LOG_ON_SUCCESS])
                 s->log_on_success = def->log_on_success;
-        if (def->attr_pos[CONF_ATTR_LOG_ON_FAILURE].line)
+        if (def->attr_line[CONF_ATTR_LOG_ON_FAILURE])
                 s->log_on_failure = def->log_on_failure;
-        if (def->attr_pos[CONF_ATTR_ONLY_FROM].line)
+        if (def->attr_line[CONF_ATTR_ONLY_FROM])
                 s->only_from = def->only_from;
-        if (def->attr_pos[CONF_ATTR_NO_ACCESS].line)
+        if (def->attr_line[CONF_ATTR_NO_ACCESS])
                 s->no_access = def->no_access;
-        if (def->attr_pos[CONF_ATTR_PASSENV].line) {
+        if (def->attr_line[CONF_ATTR_PASSENV]) {
                 s->passenv = def->passenv;
                 s->n_passenv = def->n_passenv;
         }
@@ -1059,7 +1058,7 @@ void attr_prefill(ConfService *s, const ConfService *def)
 
 void attr_inherit(ConfService *s, const ConfService *def)
 {
-#define INHERIT(id) (!s->attr_pos[id].line && def->attr_pos[id].line)
+#define INHERIT(id) (!s->attr_line[id] && def->attr_line[id])
         if (INHERIT(CONF_ATTR_LOG_TYPE))
                 s->log_type = def->log_type;
         if (INHERIT(CONF_ATTR_INSTANCES))

@@ -20,6 +20,7 @@
 typedef struct ConfCtx {
         Arena *arena;           /* the Config's arena: everything kept is copied here */
         ConfDiag *diag;
+        struct ResolveCache *cache;  /* memoized lookups for this load, may be NULL */
         unsigned flags;         /* CONF_LOAD_* */
         const char *file;       /* of the item being applied (arena string) */
         const char *label;      /* service id for diagnostics, NULL for defaults */

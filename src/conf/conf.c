@@ -30,6 +30,7 @@
 #include "conf/conf.h"
 #include "conf/inetd.h"
 #include "conf/parser.h"
+#include "conf/resolve.h"
 #include "conf/validate.h"
 
 typedef struct FileId {
@@ -86,11 +87,11 @@ static void diag(Loader *L, ConfSeverity sev, const char *file, unsigned line,
  * Read a regular file, bounded. O_NONBLOCK so that a FIFO named by mistake cannot hang the
  * load; the type is checked before reading.
  */
-static int read_file(Loader *L, const char *path, char **ret, size_t *ret_size, FileId *ret_id,
-                     const char **ret_err)
+static int read_file(Loader *L, int at, const char *path, char **ret, size_t *ret_size,
+                     FileId *ret_id, const char **ret_err)
 {
         struct stat st;
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        int fd = openat(at, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
         if (fstat(fd, &st) < 0) {
@@ -109,7 +110,7 @@ static int read_file(Loader *L, const char *path, char **ret, size_t *ret_size, 
                 return -EFBIG;
         }
         size_t size = (size_t) st.st_size, got = 0;
-        char *buf = arena_alloc(L->tmp, size + 1);
+        char *buf = arena_alloc_raw(L->tmp, size + 1);
         if (!buf) {
                 close(fd);
                 return -ENOMEM;
@@ -134,7 +135,8 @@ static int read_file(Loader *L, const char *path, char **ret, size_t *ret_size, 
         return 0;
 }
 
-static int load_path(Loader *L, const char *path, const char *from, unsigned from_line);
+static int load_path(Loader *L, const char *path, const char *from, unsigned from_line,
+                     int dir_fd);
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -178,6 +180,10 @@ static int load_dir(Loader *L, const char *dir, const char *from, unsigned from_
                              "%s files; the rest are ignored", dir, "100000");
                         break;
                 }
+                /* directories and other non-files in an includedir are ignored, as xinetd;
+                   d_type spares a stat per file on the file systems that fill it in */
+                if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN && de->d_type != DT_LNK)
+                        continue;
                 if (!(names[n] = arena_printf(L->tmp, "%s/%s", dir, de->d_name))) {
                         r = -ENOMEM;
                         goto out;
@@ -186,13 +192,8 @@ static int load_dir(Loader *L, const char *dir, const char *from, unsigned from_
         }
         if (n)
                 qsort(names, n, sizeof(*names), cmp_str);
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                struct stat st;
-                /* directories and other non-files in an includedir are ignored, as xinetd */
-                if (stat(names[i], &st) < 0 || !S_ISREG(st.st_mode))
-                        continue;
-                r = load_path(L, names[i], from, from_line);
-        }
+        for (size_t i = 0; i < n && r >= 0; i++)
+                r = load_path(L, names[i], from, from_line, dirfd(d));
 out:
         closedir(d);
         free(names);
@@ -228,7 +229,7 @@ static int process_items(Loader *L, ParseResult *pr, const char *file)
                         char *p = resolve_relative(L, it.name, file);
                         if (!p)
                                 return -ENOMEM;
-                        r = it.kind == PARSE_INCLUDE ? load_path(L, p, file, it.line)
+                        r = it.kind == PARSE_INCLUDE ? load_path(L, p, file, it.line, -1)
                                                      : load_dir(L, p, file, it.line);
                         continue;
                 }
@@ -250,7 +251,12 @@ static int load_buffer(Loader *L, const char *file, char *buf, size_t size)
         return r;
 }
 
-static int load_path(Loader *L, const char *path, const char *from, unsigned from_line)
+/*
+ * Read and parse one file. dir_fd >= 0: a file of an includedir, opened relative to it
+ * (by its last path component), silently ignored when it is not a regular file.
+ */
+static int load_path(Loader *L, const char *path, const char *from, unsigned from_line,
+                     int dir_fd)
 {
         const char *err = NULL, *file;
         char *buf;
@@ -263,9 +269,15 @@ static int load_path(Loader *L, const char *path, const char *from, unsigned fro
                      "100000");
                 return 0;
         }
-        r = read_file(L, path, &buf, &size, &id, &err);
+        const char *base = strrchr(path, '/');
+        if (dir_fd >= 0 && base)
+                r = read_file(L, dir_fd, base + 1, &buf, &size, &id, &err);
+        else
+                r = read_file(L, AT_FDCWD, path, &buf, &size, &id, &err);
         if (r == -ENOMEM)
                 return r;
+        if (r == -EINVAL && dir_fd >= 0)
+                return 0;       /* a directory (or other non-file) in an includedir */
         if (r < 0) {
                 if (from)
                         diag(L, CONF_ERROR, from, from_line, "include '%s': %s", path,
@@ -516,7 +528,7 @@ static int load_inetd(Loader *L)
                         return -ENOMEM;
                 memcpy(buf, o->inetd_buffer, size);
         } else {
-                r = read_file(L, o->inetd_path, &buf, &size, &id, &err);
+                r = read_file(L, AT_FDCWD, o->inetd_path, &buf, &size, &id, &err);
                 if (r == -ENOMEM)
                         return r;
                 if (r == -ENOENT)
@@ -540,9 +552,10 @@ int conf_load(const ConfLoadOptions *o, Config **ret, ConfDiag *diag_list)
 
         L.ctx.diag = diag_list;
         L.ctx.flags = o->flags;
+        L.ctx.cache = resolve_cache_new();
         L.cfg = calloc(1, sizeof(*L.cfg));
         L.tmp = arena_new();
-        if (!L.cfg || !L.tmp || !(L.cfg->arena = arena_new())) {
+        if (!L.cfg || !L.tmp || !L.ctx.cache || !(L.cfg->arena = arena_new())) {
                 r = -ENOMEM;
                 goto fail;
         }
@@ -570,7 +583,7 @@ int conf_load(const ConfLoadOptions *o, Config **ret, ConfDiag *diag_list)
                 memcpy(buf, o->buffer, o->buffer_size);
                 r = load_buffer(&L, file, buf, o->buffer_size);
         } else
-                r = load_path(&L, path, NULL, 0);
+                r = load_path(&L, path, NULL, 0, -1);
         if (r < 0)
                 goto fail;
         if (o->inetd_path && (r = load_inetd(&L)) < 0)
@@ -589,12 +602,14 @@ int conf_load(const ConfLoadOptions *o, Config **ret, ConfDiag *diag_list)
         free(L.files);
         free(L.items.items);
         arena_free(L.tmp);
+        resolve_cache_free(L.ctx.cache);
         *ret = L.cfg;
         return 0;
 fail:
         free(L.files);
         free(L.items.items);
         arena_free(L.tmp);
+        resolve_cache_free(L.ctx.cache);
         config_free(L.cfg);
         return r;
 }

@@ -301,8 +301,8 @@ typedef struct ConfService {
         ConfPos pos;                    /* the 'service' line (inetd.conf: the line) */
         ConfPos open_pos;               /* the '{' */
         ConfPos close_pos;              /* the '}' */
-        ConfPos attr_pos[_CONF_ATTR_MAX];  /* first line setting each attribute in this
-                                              service; line 0: not set here */
+        unsigned attr_line[_CONF_ATTR_MAX];  /* line (in pos.file) first setting each attribute
+                                                in this service; 0: not set here */
 
         ConfKind kind;
         const char *builtin;            /* CONF_KIND_INTERNAL: "echo", "chargen", ... */

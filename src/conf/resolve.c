@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf/resolve.h"
 #include "conf/value.h"
@@ -131,4 +133,163 @@ int resolve_address(const char *host, uint16_t port, int family, bool allow_dns,
         *ret_len = res->ai_addrlen;
         freeaddrinfo(res);
         return 0;
+}
+
+typedef enum CacheKind {
+        CACHE_USER,
+        CACHE_GROUP,
+        CACHE_SERVICE,
+        CACHE_PROTOCOL,
+        CACHE_EXEC,
+} CacheKind;
+
+typedef struct CacheEntry {
+        CacheKind kind;
+        char *key;
+        int r;
+        uint32_t a, b;
+        bool flag;
+} CacheEntry;
+
+struct ResolveCache {
+        CacheEntry e[RESOLVE_CACHE_MAX];
+        size_t n;
+};
+
+ResolveCache *resolve_cache_new(void)
+{
+        return calloc(1, sizeof(ResolveCache));
+}
+
+ResolveCache *resolve_cache_free(ResolveCache *c)
+{
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < c->n; i++)
+                free(c->e[i].key);
+        free(c);
+        return NULL;
+}
+
+static CacheEntry *cache_find(ResolveCache *c, CacheKind kind, const char *key)
+{
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < c->n; i++)
+                if (c->e[i].kind == kind && strcmp(c->e[i].key, key) == 0)
+                        return &c->e[i];
+        return NULL;
+}
+
+static void cache_put(ResolveCache *c, CacheKind kind, const char *key, int r, uint32_t a,
+                      uint32_t b, bool flag)
+{
+        if (!c || c->n >= RESOLVE_CACHE_MAX || r == -ENOMEM)
+                return;
+        char *k = strdup(key);
+        if (!k)
+                return;
+        c->e[c->n++] = (CacheEntry) { .kind = kind, .key = k, .r = r, .a = a, .b = b,
+                                      .flag = flag };
+}
+
+int resolve_user_cached(ResolveCache *c, const char *name, uid_t *ret_uid, gid_t *ret_gid,
+                        bool *ret_has_gid)
+{
+        CacheEntry *e = cache_find(c, CACHE_USER, name);
+        uid_t u = 0;
+        gid_t g = 0;
+        bool has = false;
+        int r;
+
+        if (e) {
+                r = e->r;
+                u = e->a;
+                g = e->b;
+                has = e->flag;
+        } else {
+                r = resolve_user(name, &u, &g, &has);
+                cache_put(c, CACHE_USER, name, r, u, g, has);
+        }
+        if (r == 0) {
+                *ret_uid = u;
+                *ret_gid = g;
+                *ret_has_gid = has;
+        }
+        return r;
+}
+
+int resolve_group_cached(ResolveCache *c, const char *name, gid_t *ret_gid)
+{
+        CacheEntry *e = cache_find(c, CACHE_GROUP, name);
+        gid_t g = 0;
+        int r;
+
+        if (e) {
+                r = e->r;
+                g = e->a;
+        } else {
+                r = resolve_group(name, &g);
+                cache_put(c, CACHE_GROUP, name, r, g, 0, false);
+        }
+        if (r == 0)
+                *ret_gid = g;
+        return r;
+}
+
+int resolve_service_cached(ResolveCache *c, const char *name, const char *proto,
+                           uint16_t *ret_port)
+{
+        char key[512];
+        uint16_t p = 0;
+        int r;
+
+        if ((size_t) snprintf(key, sizeof(key), "%s/%s", name, proto) >= sizeof(key))
+                return resolve_service(name, proto, ret_port);
+        CacheEntry *e = cache_find(c, CACHE_SERVICE, key);
+        if (e) {
+                r = e->r;
+                p = (uint16_t) e->a;
+        } else {
+                r = resolve_service(name, proto, &p);
+                cache_put(c, CACHE_SERVICE, key, r, p, 0, false);
+        }
+        if (r == 0)
+                *ret_port = p;
+        return r;
+}
+
+int resolve_protocol_cached(ResolveCache *c, const char *name, int *ret_proto)
+{
+        CacheEntry *e = cache_find(c, CACHE_PROTOCOL, name);
+        int p = 0, r;
+
+        if (e) {
+                r = e->r;
+                p = (int) e->a;
+        } else {
+                r = resolve_protocol(name, &p);
+                cache_put(c, CACHE_PROTOCOL, name, r, (uint32_t) p, 0, false);
+        }
+        if (r == 0)
+                *ret_proto = p;
+        return r;
+}
+
+int resolve_executable_cached(ResolveCache *c, const char *path)
+{
+        CacheEntry *e = cache_find(c, CACHE_EXEC, path);
+        struct stat st;
+        int r;
+
+        if (e)
+                return e->r;
+        if (stat(path, &st) < 0)
+                r = -errno;
+        else if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111) || access(path, X_OK) < 0)
+                r = -EACCES;
+        else
+                r = 0;
+        cache_put(c, CACHE_EXEC, path, r, 0, 0, false);
+        return r;
 }

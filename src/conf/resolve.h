@@ -28,4 +28,25 @@ int resolve_protocol(const char *name, int *ret_proto);
 int resolve_address(const char *host, uint16_t port, int family, bool allow_dns,
                     struct sockaddr_storage *ret, socklen_t *ret_len);
 
+/*
+ * A per-load memo of the lookups above (users, groups, protocols, services, server paths):
+ * 10,000 services naming the same user read /etc/passwd once. Bounded (RESOLVE_CACHE_MAX
+ * entries; past it, lookups are simply not memoized). Not shared between threads.
+ */
+#define RESOLVE_CACHE_MAX 256
+
+typedef struct ResolveCache ResolveCache;
+
+ResolveCache *resolve_cache_new(void);
+ResolveCache *resolve_cache_free(ResolveCache *c);
+int resolve_user_cached(ResolveCache *c, const char *name, uid_t *ret_uid, gid_t *ret_gid,
+                        bool *ret_has_gid);
+int resolve_group_cached(ResolveCache *c, const char *name, gid_t *ret_gid);
+int resolve_service_cached(ResolveCache *c, const char *name, const char *proto,
+                           uint16_t *ret_port);
+int resolve_protocol_cached(ResolveCache *c, const char *name, int *ret_proto);
+/** resolve_executable_cached() - 0 for an executable regular file, else -errno (-EACCES when
+ * not executable). */
+int resolve_executable_cached(ResolveCache *c, const char *path);
+
 #endif

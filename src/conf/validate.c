@@ -65,10 +65,8 @@ static void fix_argv(ConfCtx *c, ConfService *s)
 static bool check_server(ConfCtx *c, ConfService *s)
 {
         char path[4096];
-        struct stat st;
-
         if (s->server[0] != '/') {
-                conf_error(c, s->attr_pos[CONF_ATTR_SERVER].line, 0,
+                conf_error(c, s->attr_line[CONF_ATTR_SERVER], 0,
                            "server '%s' is not an absolute path", s->server);
                 return false;
         }
@@ -76,17 +74,18 @@ static bool check_server(ConfCtx *c, ConfService *s)
                 return true;
         if ((size_t) snprintf(path, sizeof(path), "%s%s", s->chroot ? s->chroot : "",
                               s->server) >= sizeof(path)) {
-                conf_error(c, s->attr_pos[CONF_ATTR_SERVER].line, 0, "server path too long");
+                conf_error(c, s->attr_line[CONF_ATTR_SERVER], 0, "server path too long");
                 return false;
         }
-        if (stat(path, &st) < 0) {
-                conf_error(c, s->attr_pos[CONF_ATTR_SERVER].line, 0, "server '%s': %s", path,
-                           strerror(errno));
-                return false;
-        }
-        if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111) || access(path, X_OK) < 0) {
-                conf_error(c, s->attr_pos[CONF_ATTR_SERVER].line, 0,
+        int r = resolve_executable_cached(c->cache, path);
+        if (r == -EACCES) {
+                conf_error(c, s->attr_line[CONF_ATTR_SERVER], 0,
                            "server '%s' is not an executable file", path);
+                return false;
+        }
+        if (r < 0) {
+                conf_error(c, s->attr_line[CONF_ATTR_SERVER], 0, "server '%s': %s", path,
+                           strerror(-r));
                 return false;
         }
         return true;
@@ -101,19 +100,19 @@ int validate_service(ConfCtx *c, ConfService *s)
                 return 1;
         }
         if (s->flags & CONF_FLAG_INTERCEPT) {
-                conf_error(c, s->attr_pos[CONF_ATTR_FLAGS].line, 0,
+                conf_error(c, s->attr_line[CONF_ATTR_FLAGS], 0,
                            "flags = INTERCEPT is not supported; service skipped");
                 return 1;
         }
 
         /* socket_type and protocol imply each other (xinetd's service_fill) */
-        if (!s->protocol_name && s->attr_pos[CONF_ATTR_SOCKET_TYPE].line) {
+        if (!s->protocol_name && s->attr_line[CONF_ATTR_SOCKET_TYPE]) {
                 if (s->socket_type == SOCK_STREAM)
                         s->protocol_name = "tcp", s->protocol = IPPROTO_TCP;
                 else if (s->socket_type == SOCK_DGRAM)
                         s->protocol_name = "udp", s->protocol = IPPROTO_UDP;
         }
-        if (s->protocol_name && !s->attr_pos[CONF_ATTR_SOCKET_TYPE].line) {
+        if (s->protocol_name && !s->attr_line[CONF_ATTR_SOCKET_TYPE]) {
                 if (strcmp(s->protocol_name, "tcp") == 0)
                         s->socket_type = SOCK_STREAM;
                 else if (strcmp(s->protocol_name, "udp") == 0)
@@ -126,7 +125,7 @@ int validate_service(ConfCtx *c, ConfService *s)
         bool mux = s->type & (CONF_TYPE_TCPMUX | CONF_TYPE_TCPMUXPLUS);
 
         if (internal && redirect) {
-                conf_warn(c, s->attr_pos[CONF_ATTR_REDIRECT].line, 0,
+                conf_warn(c, s->attr_line[CONF_ATTR_REDIRECT], 0,
                           "redirect is ignored for an internal service");
                 redirect = false;
                 s->redirect_host = NULL;
@@ -138,7 +137,7 @@ int validate_service(ConfCtx *c, ConfService *s)
         struct { ConfAttrId id; bool need; } req[] = {
                 { CONF_ATTR_SOCKET_TYPE, !s->socket_type },
                 { CONF_ATTR_PROTOCOL, !s->protocol_name && (s->type & CONF_TYPE_UNLISTED) },
-                { CONF_ATTR_WAIT, !s->attr_pos[CONF_ATTR_WAIT].line },
+                { CONF_ATTR_WAIT, !s->attr_line[CONF_ATTR_WAIT] },
                 { CONF_ATTR_USER, s->kind == CONF_KIND_SERVER && !s->has_user },
                 { CONF_ATTR_SERVER, s->kind == CONF_KIND_SERVER && !s->server },
                 { CONF_ATTR_PORT, (s->type & CONF_TYPE_UNLISTED) && !mux && !s->port },
@@ -178,11 +177,11 @@ int validate_service(ConfCtx *c, ConfService *s)
                         ERR("a TCPMUX service must use protocol tcp");
         } else if (!(s->type & CONF_TYPE_UNLISTED)) {
                 uint16_t port;
-                if (resolve_service(s->name, s->protocol_name, &port) < 0)
+                if (resolve_service_cached(c->cache, s->name, s->protocol_name, &port) < 0)
                         ERR("'%s/%s' is not in /etc/services (use 'type = UNLISTED' and a "
                             "'port')", s->name, s->protocol_name);
                 else if (s->port && s->port != port)
-                        conf_error(c, s->attr_pos[CONF_ATTR_PORT].line, 0,
+                        conf_error(c, s->attr_line[CONF_ATTR_PORT], 0,
                                    "expects port %u (from /etc/services), not %u", port,
                                    s->port), failed = true;
                 else
@@ -212,7 +211,7 @@ int validate_service(ConfCtx *c, ConfService *s)
                 uid_t u;
                 gid_t g;
                 bool has_gid = false;
-                if (resolve_user(s->user, &u, &g, &has_gid) == 0 && !has_gid)
+                if (resolve_user_cached(c->cache, s->user, &u, &g, &has_gid) == 0 && !has_gid)
                         ERR("user '%s' has no passwd entry: set 'group'", s->user);
         }
 
@@ -235,7 +234,7 @@ int validate_service(ConfCtx *c, ConfService *s)
 
         if ((s->flags & CONF_FLAG_IDONLY) &&
             !((s->log_on_success | s->log_on_failure) & CONF_LOG_USERID))
-                conf_warn(c, s->attr_pos[CONF_ATTR_FLAGS].line, 0,
+                conf_warn(c, s->attr_line[CONF_ATTR_FLAGS], 0,
                           "flags IDONLY without USERID in log_on_success or log_on_failure");
         if (s->port == 113 && s->protocol == IPPROTO_TCP &&
             ((s->log_on_success | s->log_on_failure) & CONF_LOG_USERID)) {

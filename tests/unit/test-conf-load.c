@@ -95,8 +95,8 @@ static void test_minimal_services(void **state)
         assert_int_equal(e->pos.line, 1);
         assert_int_equal(e->open_pos.line, 2);
         assert_int_equal(e->close_pos.line, 6);
-        assert_int_equal(e->attr_pos[CONF_ATTR_WAIT].line, 5);
-        assert_int_equal(e->attr_pos[CONF_ATTR_USER].line, 0);
+        assert_int_equal(e->attr_line[CONF_ATTR_WAIT], 5);
+        assert_int_equal(e->attr_line[CONF_ATTR_USER], 0);
         const ConfService *c = svc(&l, "cat");
         assert_int_equal(c->kind, CONF_KIND_SERVER);
         assert_int_equal(c->port, 2000);
