@@ -117,6 +117,7 @@ static int begin_stop(Daemon *d)
         d->stopping = true;
         for (size_t i = 0; i < d->n_services; i++) {
                 userid_cancel_service(d->services[i]);
+                service_drop_fork_retries(d->services[i]);
                 service_close(d->services[i]);
         }
         if (d->running == 0)
@@ -225,6 +226,48 @@ static int on_signal(EvFile *f, uint32_t events)
         return 0;
 }
 
+/* -cc: check that the books balance (xinetd's periodic consistency check). */
+static int consistency_check(EvTimer *t)
+{
+        Daemon *d = container_of(t, Daemon, cc_timer);
+        uint32_t sum = 0, errors = 0;
+
+        for (size_t i = 0; i < d->n_services + d->n_retired; i++) {
+                Service *s = i < d->n_services ? d->services[i] : d->retired[i - d->n_services];
+                uint32_t n = 0;
+
+                for (Server *srv = s->servers; srv; srv = srv->next, n++)
+                        if (kill(srv->pid, 0) < 0 && errno == ESRCH) {
+                                portier_log(d->log, LOG_ERR, "consistency check: server %d of "
+                                            "service '%s' is gone but not reaped",
+                                            (int)srv->pid, s->conf->id);
+                                errors++;
+                        }
+                if (n != s->running) {
+                        portier_log(d->log, LOG_ERR, "consistency check: service '%s' counts "
+                                    "%u running servers but has %u", s->conf->id, s->running, n);
+                        errors++;
+                }
+                if ((s->fd >= 0) != (s->state != SERVICE_BIND_RETRY && s->state != SERVICE_RETIRED)) {
+                        portier_log(d->log, LOG_ERR, "consistency check: service '%s' is %s "
+                                    "with socket %d", s->conf->id, service_state_name(s->state),
+                                    s->fd);
+                        errors++;
+                }
+                sum += n;
+        }
+        if (sum != d->running) {
+                portier_log(d->log, LOG_ERR, "consistency check: %u servers counted, %u found",
+                            d->running, sum);
+                errors++;
+        }
+        if (errors == 0)
+                portier_log(d->log, LOG_INFO, "Consistency check passed");
+        ev_timer_arm_in(d->loop, t, (uint64_t)d->opts->cc_interval * EV_USEC_PER_SEC,
+                        consistency_check);
+        return 0;
+}
+
 static void before_sleep(void *userdata)
 {
         Daemon *d = userdata;
@@ -272,6 +315,8 @@ static int first_configuration(Daemon *d, char *err, size_t errsize)
 
 static void daemon_deinit(Daemon *d)
 {
+        ev_timer_disarm(&d->cc_timer);
+        ev_timer_disarm(&d->stop_timer);
         reload_deinit(d);
         for (size_t i = 0; i < d->n_services; i++)
                 service_close(d->services[i]);
@@ -307,7 +352,8 @@ int daemon_run(const Options *o)
         PortierDaemonOptions dopts = { .foreground = o->debug || o->dontfork,
                                        .keep_listen_fds = true };
         Daemon d = { .opts = o, .signal_fd = -1, .reload_fd = -1,
-                     .signal_ev = EV_FILE_NULL, .stop_timer = EV_TIMER_NULL };
+                     .signal_ev = EV_FILE_NULL, .stop_timer = EV_TIMER_NULL,
+                     .cc_timer = EV_TIMER_NULL };
         _cleanup_free_ char *config = NULL, *pidpath = NULL;
         PortierPidfile *pf = NULL;
         char err[4096];
@@ -357,9 +403,6 @@ int daemon_run(const Options *o)
                 goto fail;
         }
         ev_loop_set_before_sleep(d.loop, before_sleep, &d);
-        if (!d.as_root)
-                portier_log(d.log, LOG_NOTICE, "not running as root: servers run as uid %d; "
-                            "'user' and 'group' are ignored", (int)geteuid());
 
         r = first_configuration(&d, err, sizeof(err));
         if (r < 0) {
@@ -368,6 +411,9 @@ int daemon_run(const Options *o)
         }
         portier_log(d.log, LOG_NOTICE, "portierd %s started (pid %d)", PORTIER_VERSION,
                     (int)getpid());
+        if (o->cc_interval > 0)
+                ev_timer_arm_in(d.loop, &d.cc_timer, (uint64_t)o->cc_interval * EV_USEC_PER_SEC,
+                                consistency_check);
         (void)portier_notifyf(false, "STATUS=serving %zu services", d.n_services);
         (void)portier_daemon_ready(d.startup);
 

@@ -74,6 +74,15 @@ typedef enum ServiceState {
 typedef struct Server Server;
 typedef struct Daemon Daemon;
 
+/* A connection waiting for another try at fork() (xinetd retries unless NORETRY). */
+#define FORK_RETRY_MAX 16
+typedef struct ForkRetry {
+        int fd;
+        struct sockaddr_storage peer;
+        char from[46];                  /* INET6_ADDRSTRLEN */
+        unsigned tries;
+} ForkRetry;
+
 typedef struct ServiceCounters {
         uint64_t accepted;
         uint64_t started;
@@ -98,6 +107,9 @@ typedef struct Service {
         uint32_t running;               /* servers running now */
         Server *servers;                /* their records (doubly linked) */
         struct UseridJob *userid_jobs;  /* ident lookups under way (userid.c) */
+        ForkRetry fork_retry[FORK_RETRY_MAX];
+        size_t n_fork_retry;
+        EvTimer fork_timer;
         uint32_t gated;                 /* connections held for an IDONLY answer */
         ServiceCounters counters;
         bool matched;                   /* scratch, during a reload */
@@ -148,6 +160,7 @@ struct Daemon {
 
         bool stopping;
         EvTimer stop_timer;
+        EvTimer cc_timer;               /* -cc */
         uint64_t started_usec;
         time_t started_wall;
         unsigned next_generation;
@@ -174,6 +187,7 @@ void service_update(Service *s, Generation *g, size_t index);
 void service_retire(Service *s);
 void service_server_exited(Service *s, Server *srv, int status);
 void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from);
+void service_drop_fork_retries(Service *s);
 const char *service_state_name(ServiceState st);
 
 /* server.c */

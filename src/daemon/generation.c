@@ -260,6 +260,10 @@ int generation_apply(Daemon *d, Generation *g, bool initial)
                                 continue;
                         }
                         s->matched = true;
+                        if (cs->has_user && !d->as_root)
+                                portier_log(d->log, LOG_WARNING, "service '%s': not running as "
+                                            "root: 'user' and 'group' are ignored (the server "
+                                            "runs as uid %d)", cs->id, (int)geteuid());
                         if (service_listen(s) < 0)
                                 portier_log(d->log, LOG_ERR, "service '%s': %s; retrying "
                                             "every 5 seconds", cs->id, s->bind_error);

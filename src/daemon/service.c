@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,8 @@
 #define BIND_RETRY_USEC (5 * EV_USEC_PER_SEC)          /* xinetd's RETRY_INTERVAL */
 #define EMFILE_PAUSE_USEC (100 * EV_USEC_PER_MSEC)
 #define DRAIN_MAX 256
+#define FORK_RETRY_USEC (1 * EV_USEC_PER_SEC)
+#define FORK_TRIES 5                    /* xinetd's MAX_FORK_FAILURES */
 
 static const char *const refusal_reasons[_REFUSE_MAX] = {
         [REFUSE_ADDRESS] = "address",
@@ -90,6 +93,7 @@ Service *service_new(Daemon *d, Generation *g, size_t index)
         s->fd = -1;
         s->ev = EV_FILE_NULL;
         s->retry = EV_TIMER_NULL;
+        s->fork_timer = EV_TIMER_NULL;
         s->state = SERVICE_BIND_RETRY;
         s->gen = generation_ref(g);
         s->conf = g->config->services[index];
@@ -129,6 +133,7 @@ Service *service_free(Service *s)
                         break;
                 }
         userid_cancel_service(s);
+        service_drop_fork_retries(s);
         service_close(s);
         generation_unref(s->gen);
         free(s);
@@ -189,9 +194,33 @@ static bool admit(Service *s, int fd, const struct sockaddr *peer, const char *f
         return true;
 }
 
-/* Start the server; log START (and begin the USERID lookup) or the failure. */
-static void spawn_and_log(Service *s, int fd, const struct sockaddr *peer, const char *from,
-                          bool lookup)
+static int fork_retry_due(EvTimer *t);
+
+/* vfork() failed: keep a connection for another try, unless NORETRY or the queue is full.
+ * Return: true when the queue took the descriptor. */
+static bool queue_fork_retry(Service *s, int fd, const struct sockaddr *peer, const char *from,
+                             unsigned tries)
+{
+        ForkRetry *fr;
+
+        if ((s->conf->flags & CONF_FLAG_NORETRY) || tries >= FORK_TRIES || !peer ||
+            !takes_connections(s->conf) || s->n_fork_retry == FORK_RETRY_MAX)
+                return false;
+        fr = &s->fork_retry[s->n_fork_retry++];
+        fr->fd = fd;
+        memcpy(&fr->peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                              : sizeof(struct sockaddr_in));
+        snprintf(fr->from, sizeof(fr->from), "%s", from ? from : "");
+        fr->tries = tries;
+        if (!ev_timer_armed(&s->fork_timer))
+                ev_timer_arm_in(s->d->loop, &s->fork_timer, FORK_RETRY_USEC, fork_retry_due);
+        return true;
+}
+
+/* Start the server; log START (and begin the USERID lookup) or the failure. Return: true
+ * when the descriptor was kept for a fork retry (the caller must not close it). */
+static bool spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, const char *from,
+                              bool lookup, unsigned tries)
 {
         struct sockaddr_storage local;
         socklen_t llen = sizeof(local);
@@ -206,17 +235,19 @@ static void spawn_and_log(Service *s, int fd, const struct sockaddr *peer, const
         r = spawn_run(s->spawn, fd, &sp, &pid, &err);
         if (r < 0) {
                 s->counters.spawn_failed++;
-                if (err.step == SPAWN_STEP_NONE) {
-                        /* vfork() itself failed: out of processes or memory. */
-                        portier_log(s->d->log, LOG_ERR, "service '%s': cannot fork: %s",
-                                    s->conf->id, strerror(-r));
-                        refuse(s, -1, NULL, REFUSE_FORK, from);
-                } else {
+                if (err.step != SPAWN_STEP_NONE) {
                         portier_log(s->d->log, LOG_ERR, "service '%s': cannot start '%s': "
                                     "%s failed: %s", s->conf->id, s->spawn->path,
                                     spawn_step_name(err.step), strerror(err.error));
+                        return false;
                 }
-                return;
+                /* vfork() itself failed: out of processes or memory. */
+                portier_log(s->d->log, LOG_ERR, "service '%s': cannot fork: %s", s->conf->id,
+                            strerror(-r));
+                if (queue_fork_retry(s, fd, peer, from, tries + 1))
+                        return true;
+                refuse(s, -1, NULL, REFUSE_FORK, from);
+                return false;
         }
         s->counters.started++;
         if (!server_add(s->d, s, pid))
@@ -230,6 +261,44 @@ static void spawn_and_log(Service *s, int fd, const struct sockaddr *peer, const
         }
         if (lookup && sp.local && wants_userid(s, s->conf->log_on_success))
                 (void)userid_start(s, USERID_LOG, -1, peer, sp.local, from);
+        return false;
+}
+
+static bool spawn_and_log(Service *s, int fd, const struct sockaddr *peer, const char *from,
+                          bool lookup)
+{
+        return spawn_and_log_try(s, fd, peer, from, lookup, 0);
+}
+
+static int fork_retry_due(EvTimer *t)
+{
+        Service *s = container_of(t, Service, fork_timer);
+        ForkRetry queue[FORK_RETRY_MAX];
+        size_t n = s->n_fork_retry;
+
+        /* Take the queue: failures re-queue themselves with one more try counted. */
+        memcpy(queue, s->fork_retry, n * sizeof(ForkRetry));
+        s->n_fork_retry = 0;
+        for (size_t i = 0; i < n; i++) {
+                ForkRetry *fr = &queue[i];
+
+                if (!spawn_and_log_try(s, fr->fd, (struct sockaddr *)&fr->peer, fr->from,
+                                       true, fr->tries))
+                        (void)close(fr->fd);
+        }
+        return 0;
+}
+
+/**
+ * service_drop_fork_retries() - close the connections waiting for a fork retry
+ * @s: the service (stopping, retired or freed)
+ */
+void service_drop_fork_retries(Service *s)
+{
+        ev_timer_disarm(&s->fork_timer);
+        for (size_t i = 0; i < s->n_fork_retry; i++)
+                (void)close(s->fork_retry[i].fd);
+        s->n_fork_retry = 0;
 }
 
 /**
@@ -243,7 +312,12 @@ static void spawn_and_log(Service *s, int fd, const struct sockaddr *peer, const
  */
 void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from)
 {
-        spawn_and_log(s, fd, peer, from, false);
+        if (!spawn_and_log(s, fd, peer, from, false))
+                return;
+        /* Queued for a fork retry with a descriptor the caller closes: keep a copy. */
+        s->fork_retry[s->n_fork_retry - 1].fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (s->fork_retry[s->n_fork_retry - 1].fd < 0)
+                s->n_fork_retry--;
 }
 
 static int resume_after_pause(EvTimer *t)
@@ -305,8 +379,8 @@ static void accept_batch(Service *s)
                                                    (struct sockaddr *)&local, from);
                         continue;
                 }
-                spawn_and_log(s, fd, (struct sockaddr *)&peer, from, true);
-                (void)close(fd);
+                if (!spawn_and_log(s, fd, (struct sockaddr *)&peer, from, true))
+                        (void)close(fd);
         }
 }
 
@@ -348,7 +422,7 @@ static void hand_over(Service *s)
                         (void)ev_file_set_events(&s->ev, 0);    /* resumed by an exit */
                 return;
         }
-        spawn_and_log(s, s->fd, p, p ? from : NULL, false);
+        (void)spawn_and_log(s, s->fd, p, p ? from : NULL, false);
         if (s->running > 0) {
                 (void)ev_file_set_events(&s->ev, 0);
                 s->state = SERVICE_SUSPENDED;
@@ -458,6 +532,7 @@ void service_retire(Service *s)
         Daemon *d = s->d;
 
         userid_cancel_service(s);
+        service_drop_fork_retries(s);
         service_close(s);
         if (s->running == 0) {
                 service_free(s);
