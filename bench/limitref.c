@@ -9,7 +9,7 @@
  * close-on-exec); each connection is handed to SERVER with vfork()+execve(): in the child,
  * the connection is dup2()ed onto 0, 1 and 2 (dup2 clears close-on-exec on the copies, every
  * other descriptor is close-on-exec), the signal mask is emptied, and SERVER is executed with
- * the daemon's environment. The parent closes its copy. SIGCHLD arrives on the signalfd and
+ * an empty environment (the leanest exec: no strings to copy). The parent closes its copy. SIGCHLD arrives on the signalfd and
  * children are reaped with waitpid(WNOHANG) until none is left to reap. No logging, no
  * limits, no access control: what a super-server could at best reach on this machine, so
  * that portierd's figures can be read as a fraction of it.
@@ -40,8 +40,6 @@
 
 #define ACCEPT_BATCH 1024               /* accepts per wake-up before looking at signals */
 #define REAP_BATCH 4096                 /* waitpid() calls per SIGCHLD wake-up */
-
-extern char **environ;
 
 static int parse_port(const char *s, int *ret)
 {
@@ -99,6 +97,7 @@ static volatile int exec_errno;
 /* Spawns server on connection fd. Returns 0 or -errno (vfork failed, or exec failed). */
 static int spawn(int fd, char *const argv[], const sigset_t *empty)
 {
+        static char *const envp[] = { NULL };
         pid_t pid;
 
         exec_errno = 0;
@@ -110,7 +109,7 @@ static int spawn(int fd, char *const argv[], const sigset_t *empty)
                         exec_errno = errno;
                         _exit(127);
                 }
-                execve(argv[0], argv, environ);
+                execve(argv[0], argv, envp);
                 exec_errno = errno;
                 _exit(127);
         }
