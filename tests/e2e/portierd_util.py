@@ -201,8 +201,11 @@ class Daemon:
             else:
                 from conftest import free_port
                 port = free_port(host)
-        a = {"type": "UNLISTED", "socket_type": "stream", "protocol": "tcp", "wait": "no",
-             "bind": "127.0.0.1", "port": str(port), "user": "root"}
+        a = {"type": "UNLISTED"}
+        if "flags" in attrs:            # xinetd reads NAMEINARGS only if before server_args
+            a["flags"] = attrs.pop("flags")
+        a.update({"socket_type": "stream", "protocol": "tcp", "wait": "no",
+                  "bind": "127.0.0.1", "port": str(port), "user": "root"})
         if srv is not None:
             a["server"] = srv
         if args is not None:
@@ -244,13 +247,13 @@ class Daemon:
         return [self.bin, "-f", self.conf, "-pidfile", self.pidfile, "-filelog", self.dlog,
                 "--syslog-socket", self.syslog.address, *extra]
 
-    def run(self, *extra, env=None, write=True, timeout=60, prefix=()):
+    def run(self, *extra, env=None, write=True, timeout=60, prefix=(), **kw):
         """Run the starting command to completion (detached mode); adopt the daemon if the pid
         file names a live one. Returns the Result."""
         if write:
             self.write()
         r = self.procs.run([*prefix, *self.argv(*extra)], env=env or clean_env(),
-                           timeout=timeout)
+                           timeout=timeout, **kw)
         if self.kind == "xinetd" and r.rc == 0:
             # xinetd's starting command returns before the daemon is ready
             wait_for(lambda: "Started working" in self.dlog_text() or

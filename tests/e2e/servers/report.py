@@ -65,8 +65,10 @@ def main():
     for name in ("RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CORE", "RLIMIT_DATA",
                  "RLIMIT_STACK", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_AS", "RLIMIT_RSS"):
         limits[name] = list(resource.getrlimit(getattr(resource, name)))
+    with open("/proc/self/cmdline", "rb") as f:
+        cmdline = [a.decode(errors="replace") for a in f.read().split(b"\0")[:-1]]
     report = {
-        "argv": sys.argv, "env": env, "fds": fdmap,
+        "argv": sys.argv, "cmdline": cmdline, "env": env, "fds": fdmap,
         "sock0": sockinfo(0),
         "umask": st.get("Umask"), "SigBlk": st.get("SigBlk"), "SigIgn": st.get("SigIgn"),
         "Uid": st.get("Uid"), "Gid": st.get("Gid"), "Groups": st.get("Groups"),

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Test server: prints its argument count and each argument on its own line, $0 first.
+# Test server: prints its command line (/proc/self/cmdline, one argument per line, as run:
+# for `server = /bin/sh`, argv[0] is the shell's), then "argc N" and each argument.
+tr '\0' '\n' < /proc/$$/cmdline | sed 's/^/cmd=/'
 echo "argc $#"
-echo "0=$0"
 for a in "$@"; do echo "arg=$a"; done
