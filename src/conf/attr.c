@@ -169,8 +169,12 @@ static int p_user(ConfCtx *c, ConfService *s, const ParseAttr *a)
                 return VERR(c, a, 0, "user: unknown user '%s'", a->values[0].s);
         s->has_user = true;
         s->uid = uid;
-        if (!s->group && has_gid)
+        if (!s->group)
                 s->gid = gid;
+        if (!has_gid)
+                conf_warn(c, a->line, a->values[0].col, "user: uid %s has no passwd entry; the "
+                          "server runs with gid %u unless 'group' is set", a->values[0].s,
+                          (unsigned) gid);
         return (s->user = dup(c, a->values[0].s)) ? 0 : -ENOMEM;
 }
 
@@ -322,9 +326,13 @@ static int p_umask(ConfCtx *c, ConfService *s, const ParseAttr *a)
 static int p_port(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
         uint64_t v;
-        if (value_uint(a->values[0].s, 65535, &v) < 0 || v == 0)
-                return VERR(c, a, 0, "port: expected a number from 1 to 65535, not '%s'",
+        if (value_uint(a->values[0].s, 65535, &v) < 0)
+                return VERR(c, a, 0, "port: expected a number from 0 to 65535, not '%s'",
                             a->values[0].s);
+        if (v == 0)
+                conf_warn(c, a->line, a->values[0].col, "port: 0 lets the kernel pick a port "
+                          "at each start (xinetd does the same)");
+        s->port_set = true;
         s->port = (uint16_t) v;
         return 0;
 }
@@ -702,9 +710,15 @@ static int addrlist_op(ConfCtx *c, const ParseAttr *a, ConfAddrList *l)
                                    !(c->flags & CONF_LOAD_NO_RESOLVE), &v, &n, &err);
                 if (r == -ENOMEM)
                         return r;
-                if (r < 0)
-                        return VERR(c, a, i, "%s: '%s': %s", a->name, a->values[i].s,
-                                    err ? err : "bad address");
+                if (r < 0) {
+                        /* xinetd logs "failed to parse" and keeps the service without the
+                           entry: so does portier, saying what that means */
+                        conf_warn(c, a->line, a->values[i].col, "%s: '%s': %s; entry ignored%s",
+                                  a->name, a->values[i].s, err ? err : "bad address",
+                                  strcmp(a->name, "no_access") == 0
+                                  ? " (it denies nobody)" : "");
+                        continue;
+                }
                 if (np + n > cap) {
                         size_t m = (np + n) * 2;
                         ConfAddr *nv = arena_allocarray(c->arena, m, sizeof(*nv));

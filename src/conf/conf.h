@@ -314,6 +314,7 @@ typedef struct ConfService {
         const char *protocol_name;
         bool wait;
         uint16_t port;                  /* host byte order */
+        bool port_set;                  /* 'port' given (0 is a valid, if odd, value) */
         int family;                     /* AF_INET or AF_INET6 */
         bool has_bind;
         struct sockaddr_storage bind_addr;  /* port 0; family decides v4/v6 */

@@ -125,7 +125,7 @@ static void dump_service(const ConfService *s, FILE *f)
         if (s->protocol_name)
                 fprintf(f, "\t%-16s= %s\n", "protocol", s->protocol_name);
         fprintf(f, "\t%-16s= %s\n", "wait", s->wait ? "yes" : "no");
-        if (s->port)
+        if (s->port || s->port_set)
                 fprintf(f, "\t%-16s= %u\n", "port", s->port);
         if (s->has_bind && s->bind_addr_len) {
                 sockaddr_text(&s->bind_addr, buf, sizeof(buf));

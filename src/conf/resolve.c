@@ -51,7 +51,9 @@ int resolve_user(const char *name, uid_t *ret_uid, gid_t *ret_gid, bool *ret_has
         if (res)
                 return 0;
         if (numeric) {
+                /* no passwd entry: xinetd uses the uid as the gid too */
                 *ret_uid = (uid_t) num;
+                *ret_gid = (gid_t) num;
                 *ret_has_gid = false;
                 return 0;
         }

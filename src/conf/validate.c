@@ -140,7 +140,7 @@ int validate_service(ConfCtx *c, ConfService *s)
                 { CONF_ATTR_WAIT, !s->attr_line[CONF_ATTR_WAIT] },
                 { CONF_ATTR_USER, s->kind == CONF_KIND_SERVER && !s->has_user },
                 { CONF_ATTR_SERVER, s->kind == CONF_KIND_SERVER && !s->server },
-                { CONF_ATTR_PORT, (s->type & CONF_TYPE_UNLISTED) && !mux && !s->port },
+                { CONF_ATTR_PORT, (s->type & CONF_TYPE_UNLISTED) && !mux && !s->port_set },
         };
         for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++)
                 if (req[i].need)
@@ -180,7 +180,7 @@ int validate_service(ConfCtx *c, ConfService *s)
                 if (resolve_service_cached(c->cache, s->name, s->protocol_name, &port) < 0)
                         ERR("'%s/%s' is not in /etc/services (use 'type = UNLISTED' and a "
                             "'port')", s->name, s->protocol_name);
-                else if (s->port && s->port != port)
+                else if (s->port_set && s->port != port)
                         conf_error(c, s->attr_line[CONF_ATTR_PORT], 0,
                                    "expects port %u (from /etc/services), not %u", port,
                                    s->port), failed = true;
@@ -188,8 +188,6 @@ int validate_service(ConfCtx *c, ConfService *s)
                         s->port = port;
         }
 
-        if (s->socket_type == SOCK_DGRAM && !s->wait)
-                ERR("socket_type dgram needs 'wait = yes'");
         if (s->kind == CONF_KIND_REDIRECT) {
                 if (s->socket_type != SOCK_STREAM)
                         ERR("a redirect service must have socket_type stream");
@@ -207,13 +205,6 @@ int validate_service(ConfCtx *c, ConfService *s)
         }
         if (s->listen_fds && !s->wait)
                 ERR("listen_fds needs 'wait = yes'");
-        if (s->has_user && !s->group && !s->gid && s->user) {
-                uid_t u;
-                gid_t g;
-                bool has_gid = false;
-                if (resolve_user_cached(c->cache, s->user, &u, &g, &has_gid) == 0 && !has_gid)
-                        ERR("user '%s' has no passwd entry: set 'group'", s->user);
-        }
 
         /* address family: flags, then the bind address; IPv4 by default (as xinetd) */
         if (s->has_bind) {
@@ -286,8 +277,8 @@ int validate_duplicates(ConfCtx *c, ConfService **v, size_t n)
         for (size_t i = 0; i < n; i++) {
                 ConfService *s = v[i];
                 next[i] = SIZE_MAX;
-                if (s->state != CONF_SERVICE_ACTIVE || (s->type & CONF_TYPE_MUX_ANY))
-                        continue;
+                if (s->state != CONF_SERVICE_ACTIVE || (s->type & CONF_TYPE_MUX_ANY) || !s->port)
+                        continue;       /* port 0: the kernel picks a free one */
                 bool dup = false;
                 for (size_t j = head[s->port]; j != SIZE_MAX; j = next[j]) {
                         ConfService *o = v[j];
