@@ -32,6 +32,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +149,29 @@ int portier_close_fds(const int *keep, size_t n_keep)
         return r;
 }
 
+/* The kernel's struct sigaction (x86-64 and most architectures). */
+struct kernel_sigaction {
+        void (*handler)(int);
+        unsigned long flags;
+        void (*restorer)(void);
+        uint64_t mask;
+};
+
+/*
+ * The real-time signals below SIGRTMIN belong to the C library (thread cancellation, set*id
+ * across threads), and sigaction() refuses them. An ignored disposition inherited from the
+ * starting process would still break them: reset that one case with the system call itself.
+ * A handler the C library installed is left alone.
+ */
+static void reset_reserved_signal(int sig)
+{
+        struct kernel_sigaction old, dfl = { .handler = SIG_DFL };
+
+        if (syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof(uint64_t)) == 0 &&
+            old.handler == SIG_IGN)
+                (void)syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
+}
+
 /**
  * portier_reset_signals() - every signal disposition back to default, and an empty mask
  *
@@ -162,11 +186,12 @@ int portier_reset_signals(void)
         sigset_t none;
 
         for (int sig = 1; sig < NSIG; sig++) {
-                /* The real-time signals below SIGRTMIN belong to the C library's threads
-                 * implementation: leave them alone (a sanitizer's sigaction interceptor
-                 * would pass them on to the kernel, which lets them be changed). */
-                if (sig == SIGKILL || sig == SIGSTOP || (sig >= 32 && sig < SIGRTMIN))
+                if (sig == SIGKILL || sig == SIGSTOP)
                         continue;
+                if (sig >= 32 && sig < SIGRTMIN) {
+                        reset_reserved_signal(sig);
+                        continue;
+                }
                 (void)sigaction(sig, &sa, NULL);
         }
         sigemptyset(&none);

@@ -73,8 +73,11 @@ static void job_free(UseridJob *j)
         free(j);
 }
 
+/* n: what the formatter returned; -ENOBUFS still leaves a shortened, terminated line. */
 static void log_line(Service *s, const char *line, int n)
 {
+        if (n == -ENOBUFS)
+                n = (int)strlen(line);
         if (n > 0)
                 logset_write(s->d->logs, &s->log, line, (size_t)n);
 }
@@ -83,7 +86,7 @@ static void finish(UseridJob *j, IdentResult result)
 {
         Service *s = j->svc;
         const IdentReply *reply = result == IDENT_RESULT_OK ? ident_query_reply(j->q) : NULL;
-        char line[2 * IDENT_LINE_MAX + 256];
+        char line[4 * IDENT_LINE_MAX + 256];   /* escaping may quadruple a reply */
 
         switch (j->kind) {
         case USERID_GATE:
