@@ -1,0 +1,110 @@
+"""Admission limits: `instances` (FAIL ... service_limit) and the global -limit
+(FAIL ... process_limit). The refused connection is accepted and closed at once, no server is
+started for it, and only a FAIL line is logged. Compatibility tests (xinetd too)."""
+
+import socket
+
+from conftest import fetch, wait_for
+from portierd_util import children, connect, hold, read_all, read_line, server
+
+
+def _refused(port):
+    """Connect; the connection must be accepted and then closed without a byte."""
+    with connect(port) as s:
+        try:
+            data = read_all(s, timeout=5)
+        except ConnectionResetError:
+            data = b""
+    assert data == b"", f"a refused connection got {data!r}"
+
+
+def test_instances(daemon):
+    port = daemon.add("lim", server("hold.sh"), instances="2")
+    daemon.start()
+    held = [hold(port) for _ in range(2)]
+    _refused(port)
+    daemon.wait_log(r"FAIL: lim service_limit from=127\.0\.0\.1")
+    assert len(children(daemon.pid)) == 2
+    starts = [line for line in daemon.log() if line.startswith("START:")]
+    assert len(starts) == 2, daemon.log()
+    # a slot frees: the next connection is served
+    s, pid = held.pop()
+    s.close()
+    daemon.wait_log(rf"EXIT: lim status=0 pid={pid} duration=\d+\(sec\)")
+    s2, pid2 = hold(port)
+    s2.sendall(b"again\n")
+    assert read_line(s2) == "again\n"
+    for s, _ in held + [(s2, pid2)]:
+        s.close()
+    daemon.wait_log(r"EXIT: lim status=0 .*", count=3)
+    fails = [line for line in daemon.log() if line.startswith("FAIL:")]
+    assert fails == ["FAIL: lim service_limit from=127.0.0.1"]
+
+
+def test_instances_one_repeatedly(daemon):
+    port = daemon.add("one", server("hold.sh"), instances="1")
+    daemon.start()
+    s, pid = hold(port)
+    for _ in range(3):
+        _refused(port)
+    daemon.wait_log(r"FAIL: one service_limit from=127\.0\.0\.1", count=3)
+    s.close()
+    daemon.wait_log(rf"EXIT: one status=0 pid={pid} .*")
+    s, pid = hold(port)
+    s.close()
+    daemon.wait_log(rf"EXIT: one status=0 pid={pid} .*")
+
+
+def test_failure_not_logged_without_log_on_failure(daemon):
+    port = daemon.add("quiet", server("hold.sh"), instances="1", log_on_failure="")
+    marker = daemon.add("marker", "/bin/echo", "m")
+    daemon.start()
+    s, pid = hold(port)
+    _refused(port)
+    # the marker's lines come after the refusal in the one log file
+    assert fetch(marker) == b"m\n"
+    daemon.wait_log(r"EXIT: marker status=0 .*")
+    s.close()
+    daemon.wait_log(rf"EXIT: quiet status=0 pid={pid} .*")
+    assert [line.split(" pid=")[0] for line in daemon.log()] == [
+        "START: quiet", "START: marker", "EXIT: marker status=0", "EXIT: quiet status=0"]
+
+
+def test_process_limit(daemon):
+    """-limit N caps the servers of all services together."""
+    p1 = daemon.add("a", server("hold.sh"))
+    p2 = daemon.add("b", server("hold.sh"))
+    daemon.start("-limit", "2")
+    sa, pa = hold(p1)
+    sb, pb = hold(p2)
+    _refused(p1)
+    _refused(p2)
+    daemon.wait_log(r"FAIL: a process_limit from=127\.0\.0\.1")
+    daemon.wait_log(r"FAIL: b process_limit from=127\.0\.0\.1")
+    sa.close()
+    daemon.wait_log(rf"EXIT: a status=0 pid={pa} .*")
+    s, pid = hold(p2)
+    s.sendall(b"x\n")
+    assert read_line(s) == "x\n"
+    s.close()
+    sb.close()
+    daemon.wait_log(r"EXIT: b status=0 .*", count=2)
+    wait_for(lambda: not children(daemon.pid), what="every server gone")
+
+
+def test_refused_client_sees_close_not_hang(daemon):
+    """The refused connection is closed by the daemon (EOF or reset), promptly."""
+    port = daemon.add("lim1", server("hold.sh"), instances="1")
+    daemon.start()
+    s, _ = hold(port)
+    c = connect(port)
+    c.settimeout(5)
+    try:
+        got = c.recv(10)
+    except ConnectionResetError:
+        got = b""
+    except socket.timeout:
+        raise AssertionError("the refused connection was left open") from None
+    assert got == b""
+    c.close()
+    s.close()
