@@ -143,6 +143,7 @@ typedef enum CacheKind {
         CACHE_SERVICE,
         CACHE_PROTOCOL,
         CACHE_EXEC,
+        CACHE_SOCKET,
 } CacheKind;
 
 typedef struct CacheEntry {
@@ -293,5 +294,25 @@ int resolve_executable_cached(ResolveCache *c, const char *path)
         else
                 r = 0;
         cache_put(c, CACHE_EXEC, path, r, 0, 0, false);
+        return r;
+}
+
+int resolve_socket_cached(ResolveCache *c, int family, int type, int proto)
+{
+        char key[48];
+        int r;
+
+        snprintf(key, sizeof(key), "%d/%d/%d", family, type, proto);
+        CacheEntry *e = cache_find(c, CACHE_SOCKET, key);
+        if (e)
+                return e->r;
+        int fd = socket(family, type | SOCK_CLOEXEC, proto);
+        if (fd >= 0) {
+                close(fd);
+                r = 0;
+        } else
+                r = (errno == EPERM || errno == EACCES || errno == EMFILE || errno == ENFILE ||
+                     errno == ENOBUFS || errno == ENOMEM) ? 0 : -errno;
+        cache_put(c, CACHE_SOCKET, key, r, 0, 0, false);
         return r;
 }

@@ -29,6 +29,16 @@ static const char *const builtins_dgram[] = {
         "echo", "discard", "daytime", "time", "chargen", NULL,
 };
 
+static const char *sock_name(int t)
+{
+        switch (t) {
+        case SOCK_STREAM: return "stream";
+        case SOCK_DGRAM: return "dgram";
+        case SOCK_RAW: return "raw";
+        default: return "seqpacket";
+        }
+}
+
 static const char *find_builtin(const char *name, int socket_type)
 {
         const char *const *v = socket_type == SOCK_STREAM ? builtins_stream :
@@ -222,6 +232,14 @@ int validate_service(ConfCtx *c, ConfService *s)
 
         if (s->kind == CONF_KIND_SERVER && s->server && !check_server(c, s))
                 failed = true;
+        if (!failed && !(c->flags & CONF_LOAD_NO_FS_CHECKS)) {
+                /* what the daemon will ask of socket(2): xinetd finds out only then */
+                int r = resolve_socket_cached(c->cache, s->family, s->socket_type, s->protocol);
+                if (r == -EPROTONOSUPPORT || r == -EPROTOTYPE || r == -ESOCKTNOSUPPORT ||
+                    r == -EAFNOSUPPORT || r == -EINVAL)
+                        ERR("socket_type %s with protocol %s: %s", sock_name(s->socket_type),
+                            s->protocol_name, strerror(-r));
+        }
 
         if ((s->flags & CONF_FLAG_IDONLY) &&
             !((s->log_on_success | s->log_on_failure) & CONF_LOG_USERID))

@@ -485,7 +485,10 @@ static void test_fs_checks(void **state)
         L l = load_flags(EXT("ok", "2060") "}\n" EXTNS("noexec", "2061") " server = /etc/passwd\n}\n"
                          EXTNS("missing", "2062") " server = /nonexistent/x\n}\n"
                          EXTNS("rel", "2063") " server = bin/cat\n}\n"
-                         EXT("chrooted", "2064") " chroot = /nonexistent\n}\n",
+                         EXT("chrooted", "2064") " chroot = /nonexistent\n}\n"
+                         "service sock\n{\n type = UNLISTED\n socket_type = dgram\n"
+                         " protocol = tcp\n port = 2065\n wait = yes\n user = root\n"
+                         " server = /bin/cat\n}\n",
                          CONF_LOAD_NO_RESOLVE);
         assert_int_equal(svc(&l, "ok")->state, CONF_SERVICE_ACTIVE);
         assert_int_equal(svc(&l, "noexec")->state, CONF_SERVICE_SKIPPED);
@@ -493,7 +496,8 @@ static void test_fs_checks(void **state)
         find_diag(&l, "server '/nonexistent/x': No such file or directory");
         find_diag(&l, "server 'bin/cat' is not an absolute path");
         find_diag(&l, "server '/nonexistent/bin/cat': No such file");
-        assert_int_equal(l.d.n_errors, 4);
+        find_diag(&l, "socket_type dgram with protocol tcp: Protocol not supported");
+        assert_int_equal(l.d.n_errors, 5);
         done(&l);
 }
 
