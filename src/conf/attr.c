@@ -271,8 +271,8 @@ static int p_rpc_version(ConfCtx *c, ConfService *s, const ParseAttr *a)
                         goto bad;
                 memcpy(buf, v, n);
                 buf[n] = 0;
-                if (value_uint(buf, UINT32_MAX, &lo) < 0 || value_uint(dash + 1, UINT32_MAX, &hi) < 0
-                    || hi < lo)
+                if (value_uint(buf, UINT32_MAX, &lo) < 0 ||
+                    value_uint(dash + 1, UINT32_MAX, &hi) < 0 || hi < lo)
                         goto bad;
         } else {
                 if (value_uint(v, UINT32_MAX, &lo) < 0)

@@ -153,13 +153,14 @@ static bool includedir_skips(const char *name)
 static int load_dir(Loader *L, const char *dir, const char *from, unsigned from_line)
 {
         DIR *d = opendir(dir);
+        char ebuf[128];
         char **names = NULL;
         size_t n = 0, allocated = 0;
         int r = 0;
 
         if (!d) {
                 diag(L, CONF_ERROR, from, from_line, "includedir '%s': %s", dir,
-                     strerror(errno));
+                     conf_strerror(errno, ebuf, sizeof(ebuf)));
                 return 0;
         }
         for (struct dirent *de; (de = readdir(d));) {
@@ -259,6 +260,7 @@ static int load_path(Loader *L, const char *path, const char *from, unsigned fro
                      int dir_fd)
 {
         const char *err = NULL, *file;
+        char ebuf[128];
         char *buf;
         size_t size;
         FileId id;
@@ -281,9 +283,10 @@ static int load_path(Loader *L, const char *path, const char *from, unsigned fro
         if (r < 0) {
                 if (from)
                         diag(L, CONF_ERROR, from, from_line, "include '%s': %s", path,
-                             err ? err : strerror(-r));
+                             err ? err : conf_strerror(-r, ebuf, sizeof(ebuf)));
                 else
-                        diag(L, CONF_ERROR, path, 0, "%s", err ? err : strerror(-r));
+                        diag(L, CONF_ERROR, path, 0, "%s",
+                             err ? err : conf_strerror(-r, ebuf, sizeof(ebuf)));
                 return from ? 0 : r;
         }
         for (size_t i = 0; i < L->depth; i++)
@@ -512,6 +515,7 @@ static int load_inetd(Loader *L)
 {
         const ConfLoadOptions *o = L->o;
         const char *file, *err = NULL;
+        char ebuf[128];
         char *buf;
         size_t size;
         FileId id;
@@ -535,7 +539,7 @@ static int load_inetd(Loader *L)
                         return 0;       /* -inetd_compat without an inetd.conf: nothing to read */
                 if (r < 0) {
                         diag(L, CONF_ERROR, o->inetd_path, 0, "%s: %s", "cannot read",
-                             err ? err : strerror(-r));
+                             err ? err : conf_strerror(-r, ebuf, sizeof(ebuf)));
                         return 0;
                 }
         }

@@ -212,7 +212,8 @@ typedef struct ConfPos {
 } ConfPos;
 
 typedef enum ConfAddrKind {
-        CONF_ADDR_NET,          /* family/addr/prefix: dotted, .0 wildcards, CIDR, IPv6, resolved names */
+        CONF_ADDR_NET,          /* family/addr/prefix: dotted, .0 wildcards, CIDR, IPv6,
+                                   networks, resolved host names */
         CONF_ADDR_HOST,         /* a host name, kept unresolved (CONF_LOAD_NO_RESOLVE) */
         CONF_ADDR_DOMAIN,       /* ".example.org": matched by reverse lookup of the client */
 } ConfAddrKind;

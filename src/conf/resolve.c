@@ -20,6 +20,11 @@
 
 #define RESOLVE_BUF_MAX (1u << 20)
 
+const char *conf_strerror(int err, char *buf, size_t size)
+{
+        return strerror_r(err, buf, size);     /* GNU: returns the message */
+}
+
 int resolve_user(const char *name, uid_t *ret_uid, gid_t *ret_gid, bool *ret_has_gid)
 {
         struct passwd pw, *res = NULL;

@@ -9,9 +9,13 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+
+/** conf_strerror() - strerror() without its static buffer (safe on any thread). */
+const char *conf_strerror(int err, char *buf, size_t size);
 
 /** resolve_user() - uid and primary gid of a name or number. Return: 0, -ENOENT, -errno. */
 int resolve_user(const char *name, uid_t *ret_uid, gid_t *ret_gid, bool *ret_has_gid);

@@ -11,6 +11,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +76,7 @@ static void fix_argv(ConfCtx *c, ConfService *s)
 
 static bool check_server(ConfCtx *c, ConfService *s)
 {
-        char path[4096];
+        char path[4096], ebuf[128];
         if (s->server[0] != '/') {
                 conf_error(c, s->attr_line[CONF_ATTR_SERVER], 0,
                            "server '%s' is not an absolute path", s->server);
@@ -95,7 +97,7 @@ static bool check_server(ConfCtx *c, ConfService *s)
         }
         if (r < 0) {
                 conf_error(c, s->attr_line[CONF_ATTR_SERVER], 0, "server '%s': %s", path,
-                           strerror(-r));
+                           conf_strerror(-r, ebuf, sizeof(ebuf)));
                 return false;
         }
         return true;
@@ -103,6 +105,7 @@ static bool check_server(ConfCtx *c, ConfService *s)
 
 int validate_service(ConfCtx *c, ConfService *s)
 {
+        char ebuf[128];
         bool failed = false;
 
         if (s->type & CONF_TYPE_RPC) {
@@ -238,7 +241,7 @@ int validate_service(ConfCtx *c, ConfService *s)
                 if (r == -EPROTONOSUPPORT || r == -EPROTOTYPE || r == -ESOCKTNOSUPPORT ||
                     r == -EAFNOSUPPORT || r == -EINVAL)
                         ERR("socket_type %s with protocol %s: %s", sock_name(s->socket_type),
-                            s->protocol_name, strerror(-r));
+                            s->protocol_name, conf_strerror(-r, ebuf, sizeof(ebuf)));
         }
 
         if ((s->flags & CONF_FLAG_IDONLY) &&
@@ -274,6 +277,25 @@ static bool same_key(const ConfService *a, const ConfService *b)
                               &((const struct sockaddr_in *) &b->bind_addr)->sin_addr, 4) == 0;
         return memcmp(&((const struct sockaddr_in6 *) &a->bind_addr)->sin6_addr,
                       &((const struct sockaddr_in6 *) &b->bind_addr)->sin6_addr, 16) == 0;
+}
+
+static bool is_wildcard(const ConfService *s)
+{
+        static const uint8_t zero[16];
+        if (!s->has_bind)
+                return true;
+        if (s->family == AF_INET)
+                return ((const struct sockaddr_in *) &s->bind_addr)->sin_addr.s_addr == 0;
+        return memcmp(&((const struct sockaddr_in6 *) &s->bind_addr)->sin6_addr, zero, 16) == 0;
+}
+
+/* An IPv6 wildcard socket without IPV6_V6ONLY also takes the IPv4 wildcard of its port. */
+static bool dual_stack_clash(const ConfService *a, const ConfService *b)
+{
+        if (a->port != b->port || a->protocol != b->protocol || a->family == b->family)
+                return false;
+        const ConfService *v6 = a->family == AF_INET6 ? a : b, *v4 = v6 == a ? b : a;
+        return v6->v6only != 1 && is_wildcard(v6) && is_wildcard(v4);
 }
 
 /*
@@ -316,6 +338,17 @@ int validate_duplicates(ConfCtx *c, ConfService **v, size_t n)
                 }
                 if (dup)
                         continue;
+                for (size_t j = head[s->port]; j != SIZE_MAX; j = next[j])
+                        if (dual_stack_clash(s, v[j])) {
+                                c->file = s->pos.file;
+                                c->label = s->id;
+                                conf_warn(c, s->pos.line, 0, "an IPv6 dual-stack socket and an "
+                                          "IPv4 one on port %u/%s (with service '%s' at %s:%u): "
+                                          "the second to bind fails; set 'v6only = yes' on the "
+                                          "IPv6 one", s->port, s->protocol_name, v[j]->id,
+                                          v[j]->pos.file, v[j]->pos.line);
+                                break;
+                        }
                 for (size_t j = head[s->port]; j != SIZE_MAX; j = next[j])
                         if (strcmp(v[j]->id, s->id) == 0) {
                                 c->file = s->pos.file;

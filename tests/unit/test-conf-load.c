@@ -480,6 +480,20 @@ static void test_duplicates(void **state)
         done(&l);
 }
 
+static void test_dual_stack_warning(void **state)
+{
+        L l = load(EXT("v4", "2090") "}\n" EXT("v6", "2090") " flags = IPv6\n}\n"
+                   EXT("v6only", "2091") " flags = IPv6\n v6only = yes\n}\n"
+                   EXT("v4b", "2091") "}\n");
+        assert_int_equal(l.d.n_errors, 0);
+        assert_int_equal(l.c->n_active, 4);
+        const ConfDiagEntry *d = find_diag(&l, "an IPv6 dual-stack socket and an IPv4 one on "
+                                               "port 2090/tcp");
+        assert_string_equal(d->service, "v6");
+        assert_int_equal(l.d.n_warnings, 1);    /* not for v6only = yes */
+        done(&l);
+}
+
 static void test_fs_checks(void **state)
 {
         L l = load_flags(EXT("ok", "2060") "}\n" EXTNS("noexec", "2061") " server = /etc/passwd\n}\n"
@@ -652,6 +666,7 @@ int main(void)
                 cmocka_unit_test(test_nameinargs_argv),
                 cmocka_unit_test(test_disabled),
                 cmocka_unit_test(test_duplicates),
+                cmocka_unit_test(test_dual_stack_warning),
                 cmocka_unit_test(test_fs_checks),
                 cmocka_unit_test(test_syntax_error_skips_one_service),
                 cmocka_unit_test(test_defaults_errors),
