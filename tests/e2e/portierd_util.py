@@ -356,3 +356,17 @@ class Daemon:
 
     def zombies(self):
         return zombies(self.pid)
+
+
+def port_refuses(port, host="127.0.0.1"):
+    """Whether a TCP connection to host:port is refused right now."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(2.0)
+        try:
+            s.connect((host, port))
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False
+        return False

@@ -1,0 +1,99 @@
+"""Stopping and the other signals: SIGTERM/SIGINT stop listening at once, end every running
+server (SIGTERM to its process group, SIGKILL after 5 s), exit 0 and remove the pid file;
+SIGQUIT exits at once; SIGUSR1 writes a state dump. Servers surviving SIGTERM is xinetd's
+behaviour (xinetd-reference.md 1.5), so those tests are portier-only."""
+
+import os
+import signal
+
+import pytest
+
+from conftest import pid_alive, wait_for
+from portierd_util import children, hold, listening, need_portierd, port_refuses, server
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stop_idle(daemon, sig):
+    if sig == signal.SIGINT:
+        need_portierd("xinetd 2.3.15.3 does not stop on SIGINT")
+    port = daemon.add("e", "/bin/echo", "x")
+    daemon.start()
+    assert listening(port)
+    code = daemon.stop(sig)
+    if daemon.procs.subreaper:
+        assert code == 0, f"exit status {code} after {sig.name}"
+    assert not daemon.pidfile.exists()
+    assert not listening(port)
+    daemon.wait_message("Exiting...")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stop_ends_running_servers(daemon, sig):
+    need_portierd("xinetd leaves exec'd servers running at SIGTERM")
+    port = daemon.add("held", server("hold.sh"))
+    other = daemon.add("other", server("hold.sh"))
+    daemon.start()
+    held = [hold(port) for _ in range(3)] + [hold(other)]
+    code = daemon.stop(sig)
+    if daemon.procs.subreaper:
+        assert code == 0
+    for s, pid in held:
+        wait_for(lambda: not pid_alive(pid), what=f"server {pid} to be ended")
+        s.close()
+    assert not daemon.pidfile.exists()
+    assert not listening(port) and not listening(other)
+
+
+def test_stop_kills_stubborn_server_after_grace(daemon):
+    """A server ignoring SIGTERM: the port is closed at once, the server is SIGKILLed after the
+    grace period, then the daemon exits 0."""
+    need_portierd("xinetd leaves exec'd servers running at SIGTERM")
+    port = daemon.add("stub", server("stubborn.sh"))
+    daemon.start()
+    s, pid = hold(port)
+    os.kill(daemon.pid, signal.SIGTERM)
+    wait_for(lambda: port_refuses(port), timeout=3,
+             what="the port to refuse connections right after SIGTERM")
+    assert pid_alive(daemon.pid), "the daemon exited without waiting for its server"
+    code = daemon.procs.wait_exit(daemon.pid, timeout=15)
+    if daemon.procs.subreaper:
+        assert code == 0
+    assert not pid_alive(pid), "the server ignoring SIGTERM survived the daemon"
+    s.close()
+    assert not daemon.pidfile.exists()
+
+
+def test_sigquit_exits_at_once(daemon):
+    port = daemon.add("e", "/bin/echo", "x")
+    daemon.start()
+    os.kill(daemon.pid, signal.SIGQUIT)
+    daemon.procs.wait_exit(daemon.pid, timeout=5)
+    assert not listening(port)
+
+
+def test_sigusr1_state_dump(daemon):
+    need_portierd("xinetd writes its dump to a fixed /var/run/xinetd.dump")
+    port = daemon.add("dumped", server("hold.sh"))
+    daemon.add("idle", "/bin/echo", "x")
+    daemon.start()
+    s, pid = hold(port)
+    dump = daemon.pidfile.parent / "portierd.dump"
+    daemon.kill(signal.SIGUSR1)
+    msg = daemon.wait_message("generated state dump in file")
+    assert msg.endswith(f"generated state dump in file {dump}"), msg
+    text = dump.read_text()
+    assert "dumped" in text and "idle" in text, text
+    assert str(pid) in text, f"the running server {pid} is not in the dump:\n{text}"
+    assert str(port) in text, text
+    s.close()
+    assert pid_alive(daemon.pid)
+
+
+def test_no_zombie_after_many_exits(daemon):
+    port = daemon.add("z", "/bin/true")
+    daemon.start()
+    from conftest import try_fetch
+    for _ in range(30):
+        try_fetch(port)
+    daemon.wait_log(r"EXIT: z status=0 .*", count=30)
+    wait_for(lambda: not children(daemon.pid), what="every server reaped")
