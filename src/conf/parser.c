@@ -351,6 +351,9 @@ int parser_parse(Arena *a, ConfDiag *diag, const char *file, char *buf, size_t s
         Parser p = { .arena = a, .diag = diag, .file = file, .res = ret };
         int r;
 
+        /* a UTF-8 byte-order mark, as some editors write: blanks, not a word */
+        if (size >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+                memset(buf, ' ', 3);
         lexer_init(&p.lx, buf, size);
         while ((r = next_line(&p)) == 1) {
                 if (strcmp(p.cur.toks[0].s, "}") == 0 || strcmp(p.cur.toks[0].s, "{") == 0) {

@@ -168,6 +168,13 @@ static void test_parse_errors(void **state)
         assert_int_equal(p.d.n_errors, 4);
         done(&p);
 
+        /* a UTF-8 byte-order mark is not part of the first word */
+        parse(&p, "\xef\xbb\xbfservice a\n{\n}\n");
+        assert_int_equal(p.d.n_errors, 0);
+        assert_int_equal(p.r.n_items, 1);
+        assert_string_equal(p.r.items[0].name, "a");
+        done(&p);
+
         /* bad attribute names */
         parse(&p, "service a\n{\n  = 1\n}\nservice b\n{\n  a-b = 1\n}\n");
         assert_non_null(p.r.items[0].broken);
