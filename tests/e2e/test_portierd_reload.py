@@ -1,0 +1,164 @@
+"""Reload (SIGHUP, SIGUSR2) by diff: unchanged services keep their listening socket (no
+connection fails during reloads), changed ones take effect for new connections, removed ones
+stop listening and their servers get SIGTERM, added ones listen; a broken new definition or an
+unreadable file keeps the old configuration; log files are reopened. Compatibility tests
+(xinetd too) where xinetd behaves so."""
+
+import os
+import re
+import signal
+import threading
+import time
+
+import pytest
+
+from conftest import clean_env, fetch, notify_has, pid_alive, try_fetch, wait_for
+from portierd_util import hold, listening, need_portierd, port_refuses, read_line, server
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGUSR2])
+def test_reload_add_change_remove(daemon, sig):
+    keep = daemon.add("keep", server("hold.sh"))
+    change = daemon.add("change", "/bin/echo", "v1")
+    gone = daemon.add("gone", "/bin/echo", "bye")
+    daemon.start()
+    assert fetch(change) == b"v1\n" and fetch(gone) == b"bye\n"
+    ks, kpid = hold(keep)
+
+    daemon.add("change", "/bin/echo", "v2")
+    daemon.remove("gone")
+    new = daemon.add("new", "/bin/echo", "fresh")
+    daemon.reload(sig)
+    msg = daemon.wait_message("Reconfigured:")
+    assert re.fullmatch(r"Reconfigured: new=1 old=2 dropped=1 \(services\)", msg), msg
+
+    assert fetch(change) == b"v2\n"
+    assert fetch(new) == b"fresh\n"
+    wait_for(lambda: port_refuses(gone), what="the removed service's port to close")
+    assert not listening(gone)
+    # the connection to the unchanged service is untouched, and it still accepts
+    ks.sendall(b"still here\n")
+    assert read_line(ks) == "still here\n"
+    ks.close()
+    daemon.wait_log(rf"EXIT: keep status=0 pid={kpid} .*")
+    s2, _ = hold(keep)
+    s2.close()
+
+
+def test_removed_service_servers_get_sigterm(daemon):
+    gone = daemon.add("gone", server("hold.sh"))
+    daemon.add("stay", "/bin/echo", "x")
+    daemon.start()
+    s, pid = hold(gone)
+    daemon.remove("gone")
+    daemon.reload()
+    wait_for(lambda: not pid_alive(pid), what=f"server {pid} of the removed service to end")
+    # xinetd ends it too, but its EXIT line says status=0
+    exit_how = "signal=15" if daemon.kind == "portierd" else r"\S+"
+    daemon.wait_log(rf"EXIT: gone {exit_how} pid={pid} duration=\d+\(sec\)")
+    s.close()
+
+
+def test_changed_service_running_server_continues(daemon):
+    """Servers of a changed service keep running under the settings they started with."""
+    port = daemon.add("chg", server("hold.sh"))
+    daemon.start()
+    s, pid = hold(port)
+    daemon.add("chg", server("hold.sh"), env="NEW=1")
+    daemon.reload()
+    s.sendall(b"ping\n")
+    assert read_line(s) == "ping\n"
+    assert pid_alive(pid)
+    s.close()
+    daemon.wait_log(rf"EXIT: chg status=0 pid={pid} .*")
+
+
+def test_no_connection_fails_during_reloads(daemon):
+    """A client loops on an unchanged service while the daemon reloads many times (with another
+    service changing each time): every connection succeeds."""
+    port = daemon.add("steady", "/bin/echo", "steady")
+    daemon.add("flip", "/bin/echo", "0")
+    daemon.start()
+    stop = threading.Event()
+    results = {"ok": 0, "bad": []}
+
+    def client():
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < deadline:
+            got = try_fetch(port, timeout=5)
+            if got == b"steady\n":
+                results["ok"] += 1
+            else:
+                results["bad"].append(got)
+    t = threading.Thread(target=client)
+    t.start()
+    try:
+        for i in range(15):
+            daemon.add("flip", "/bin/echo", str(i + 1))
+            daemon.reload(signal.SIGHUP if i % 2 else signal.SIGUSR2)
+    finally:
+        stop.set()
+        t.join(timeout=30)
+    assert not t.is_alive()
+    assert results["bad"] == [], f"{len(results['bad'])} failed connections: {results}"
+    assert results["ok"] > 0
+    assert fetch(daemon.services["flip"]["port"]) == b"15\n"
+
+
+def test_reload_reopens_log_files(daemon):
+    port = daemon.add("rot", "/bin/echo", "x")
+    daemon.start()
+    assert fetch(port) == b"x\n"
+    daemon.wait_log(r"EXIT: rot .*")
+    rotated = daemon.svclog.with_name("services.log.1")
+    os.rename(daemon.svclog, rotated)
+    daemon.reload()
+    assert fetch(port) == b"x\n"
+    daemon.wait_log(r"EXIT: rot .*")
+    assert [line for line in daemon.log() if line.startswith("START: rot")], daemon.log()
+    old = rotated.read_text()
+    assert old.count("START: rot") == 1, old
+
+
+def test_broken_definition_keeps_old_one(daemon):
+    need_portierd("xinetd drops a service whose new definition is broken")
+    port = daemon.add("b", "/bin/echo", "old")
+    other = daemon.add("o", "/bin/echo", "other")
+    daemon.start()
+    daemon.services["b"]["attrs"].pop("server")
+    daemon.add("o", "/bin/echo", "other2")
+    daemon.reload()
+    msg = daemon.wait_message("keeping the old one")
+    assert msg.startswith("service 'b': the new definition is broken"), msg
+    assert fetch(port) == b"old\n"
+    assert fetch(other) == b"other2\n"
+
+
+def test_unreadable_file_keeps_everything(daemon):
+    need_portierd("xinetd's behaviour differs")
+    port = daemon.add("a", "/bin/echo", "a")
+    daemon.start()
+    os.unlink(daemon.conf)
+    os.kill(daemon.pid, signal.SIGHUP)
+    msg = daemon.wait_message("reload failed")
+    assert str(daemon.conf) in msg and "keeping the old configuration" in msg, msg
+    assert fetch(port) == b"a\n"
+    # and a later good reload works
+    daemon.add("b", "/bin/echo", "b")
+    daemon.reload()
+    assert fetch(daemon.services["b"]["port"]) == b"b\n"
+    assert fetch(port) == b"a\n"
+
+
+def test_reload_notify(daemon, notify_socket):
+    need_portierd("sd_notify is portier's")
+    port = daemon.add("n", "/bin/echo", "n")
+    daemon.start(env=clean_env(NOTIFY_SOCKET=notify_socket.address))
+    notify_socket.wait(lambda d: notify_has(d, "READY", "1"), what="READY=1")
+    daemon.reload()
+    d = notify_socket.wait(lambda d: notify_has(d, "RELOADING", "1"), what="RELOADING=1")
+    usec = d.fields().get("MONOTONIC_USEC")
+    assert usec and usec.isdigit(), d
+    assert abs(int(usec) - time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000) < 60_000_000
+    notify_socket.wait(lambda d: notify_has(d, "READY", "1"), what="READY=1 after the reload")
+    assert fetch(port) == b"n\n"
