@@ -45,6 +45,9 @@ typedef struct AttrDef {
 /* --- reporting --------------------------------------------------------------------------- */
 
 static void vreport(ConfCtx *c, ConfSeverity sev, unsigned line, unsigned col, const char *fmt,
+                    va_list ap) __attribute__((format(printf, 5, 0)));
+
+static void vreport(ConfCtx *c, ConfSeverity sev, unsigned line, unsigned col, const char *fmt,
                     va_list ap)
 {
         char msg[1024];
