@@ -149,6 +149,7 @@ typedef enum CacheKind {
         CACHE_PROTOCOL,
         CACHE_EXEC,
         CACHE_SOCKET,
+        CACHE_READABLE,
 } CacheKind;
 
 typedef struct CacheEntry {
@@ -319,5 +320,25 @@ int resolve_socket_cached(ResolveCache *c, int family, int type, int proto)
                 r = (errno == EPERM || errno == EACCES || errno == EMFILE || errno == ENFILE ||
                      errno == ENOBUFS || errno == ENOMEM) ? 0 : -errno;
         cache_put(c, CACHE_SOCKET, key, r, 0, 0, false);
+        return r;
+}
+
+int resolve_readable_cached(ResolveCache *c, const char *path)
+{
+        CacheEntry *e = cache_find(c, CACHE_READABLE, path);
+        struct stat st;
+        int r;
+
+        if (e)
+                return e->r;
+        if (stat(path, &st) < 0)
+                r = -errno;
+        else if (!S_ISREG(st.st_mode))
+                r = -EINVAL;
+        else if (access(path, R_OK) < 0)
+                r = -errno;
+        else
+                r = 0;
+        cache_put(c, CACHE_READABLE, path, r, 0, 0, false);
         return r;
 }

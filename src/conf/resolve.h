@@ -52,6 +52,8 @@ int resolve_protocol_cached(ResolveCache *c, const char *name, int *ret_proto);
 /** resolve_executable_cached() - 0 for an executable regular file, else -errno (-EACCES when
  * not executable). */
 int resolve_executable_cached(ResolveCache *c, const char *path);
+/** resolve_readable_cached() - 0 for a readable regular file, else -errno. */
+int resolve_readable_cached(ResolveCache *c, const char *path);
 /** resolve_socket_cached() - whether socket(@family, @type, @proto) can be created: 0 or
  * -errno (EPERM/EACCES, e.g. raw sockets without privileges, are reported as 0). */
 int resolve_socket_cached(ResolveCache *c, int family, int type, int proto);

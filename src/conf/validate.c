@@ -244,6 +244,24 @@ int validate_service(ConfCtx *c, ConfService *s)
                             s->protocol_name, conf_strerror(-r, ebuf, sizeof(ebuf)));
         }
 
+        if (!(c->flags & CONF_LOAD_NO_FS_CHECKS)) {
+                /* xinetd finds a missing banner at each connection; say it once, now */
+                const struct { ConfAttrId id; const char *path; } b[] = {
+                        { CONF_ATTR_BANNER, s->banner },
+                        { CONF_ATTR_BANNER_SUCCESS, s->banner_success },
+                        { CONF_ATTR_BANNER_FAIL, s->banner_fail },
+                };
+                for (size_t i = 0; i < 3; i++) {
+                        int r = b[i].path ? resolve_readable_cached(c->cache, b[i].path) : 0;
+                        if (r < 0)
+                                conf_warn(c, s->attr_line[b[i].id] ? s->attr_line[b[i].id]
+                                                                   : s->pos.line, 0,
+                                          "%s '%s': %s; nothing will be sent",
+                                          conf_attr_name(b[i].id), b[i].path,
+                                          r == -EINVAL ? "not a regular file"
+                                                       : conf_strerror(-r, ebuf, sizeof(ebuf)));
+                }
+        }
         if ((s->flags & CONF_FLAG_IDONLY) &&
             !((s->log_on_success | s->log_on_failure) & CONF_LOG_USERID))
                 conf_warn(c, s->attr_line[CONF_ATTR_FLAGS], 0,

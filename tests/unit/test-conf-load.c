@@ -500,6 +500,8 @@ static void test_fs_checks(void **state)
                          EXTNS("missing", "2062") " server = /nonexistent/x\n}\n"
                          EXTNS("rel", "2063") " server = bin/cat\n}\n"
                          EXT("chrooted", "2064") " chroot = /nonexistent\n}\n"
+                         EXT("banners", "2066") " banner = /nonexistent/banner\n"
+                         " banner_success = /etc\n banner_fail = /etc/passwd\n}\n"
                          "service sock\n{\n type = UNLISTED\n socket_type = dgram\n"
                          " protocol = tcp\n port = 2065\n wait = yes\n user = root\n"
                          " server = /bin/cat\n}\n",
@@ -511,6 +513,12 @@ static void test_fs_checks(void **state)
         find_diag(&l, "server 'bin/cat' is not an absolute path");
         find_diag(&l, "server '/nonexistent/bin/cat': No such file");
         find_diag(&l, "socket_type dgram with protocol tcp: Protocol not supported");
+        const ConfDiagEntry *d = find_diag(&l, "banner '/nonexistent/banner': No such file or "
+                                               "directory; nothing will be sent");
+        assert_int_equal(d->severity, CONF_WARNING);
+        find_diag(&l, "banner_success '/etc': not a regular file");
+        assert_int_equal(l.d.n_warnings, 2);            /* /etc/passwd is readable */
+        assert_int_equal(svc(&l, "banners")->state, CONF_SERVICE_ACTIVE);
         assert_int_equal(l.d.n_errors, 5);
         done(&l);
 }
