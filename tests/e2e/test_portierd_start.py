@@ -1,0 +1,137 @@
+"""Starting: the starting command returns once every service listens (exit 0) or fails with
+the reason; bind errors are reported and retried while other services serve; -stayalive; spawn
+failures are reported. The daemon's own messages are portierd's; xinetd only shares
+"Started working"."""
+
+import os
+import re
+import shutil
+import socket
+
+from conftest import fetch, pid_alive, try_fetch, wait_for
+from portierd_util import listening, need_portierd, port_refuses
+
+
+def _busy(port, host="127.0.0.1"):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, port))
+    s.listen(1)
+    return s
+
+
+def test_started_working(daemon):
+    a = daemon.add("a", "/bin/echo", "a")
+    b = daemon.add("b", "/bin/echo", "b")
+    daemon.start()
+    assert listening(a) and listening(b)
+    msg = daemon.wait_message("Started working:")
+    assert re.fullmatch(r"Started working: 2 available services?", msg), msg
+    assert fetch(a) == b"a\n" and fetch(b) == b"b\n"
+
+
+def test_listening_messages(daemon):
+    need_portierd()
+    a = daemon.add("a", "/bin/echo", "a")
+    daemon.start()
+    daemon.wait_message(f"service 'a': listening on 127.0.0.1:{a}/tcp")
+    assert daemon.wait_message("Started working:") == "Started working: 1 available services"
+
+
+def test_no_service_can_listen(daemon):
+    need_portierd("xinetd starts and exits later")
+    a = daemon.add("a", "/bin/echo", "a")
+    b = daemon.add("b", "/bin/echo", "b")
+    with _busy(a), _busy(b):
+        r = daemon.run()
+        assert r.rc != 0, r
+        for sid, port in (("a", a), ("b", b)):
+            want = f"service '{sid}': cannot bind 127.0.0.1:{port}: Address already in use"
+            assert want in r.err, r
+    assert not daemon.pidfile.exists()
+    wait_for(lambda: not daemon.procs.leftovers(), what="no daemon left")
+
+
+def test_busy_port_retried(daemon):
+    """One port busy at start: the others serve, the busy one is retried every 5 s."""
+    need_portierd()
+    a = daemon.add("a", "/bin/echo", "a")
+    b = daemon.add("b", "/bin/echo", "b")
+    blocker = _busy(b)
+    try:
+        daemon.start()
+        daemon.wait_message(f"service 'b': cannot bind 127.0.0.1:{b}: Address already in use; "
+                            "retrying every 5 seconds")
+        assert fetch(a) == b"a\n"
+    finally:
+        blocker.close()
+    wait_for(lambda: try_fetch(b) == b"b\n", timeout=15, interval=0.2,
+             what="the busy service to listen once its port is free")
+    daemon.wait_message("service 'b': listening")
+
+
+def test_stayalive_with_nothing_listening(daemon):
+    need_portierd()
+    a = daemon.add("a", "/bin/echo", "a")
+    with _busy(a):
+        daemon.start("-stayalive")
+        assert pid_alive(daemon.pid)
+        daemon.wait_message(f"service 'a': cannot bind 127.0.0.1:{a}: Address already in use")
+        assert pid_alive(daemon.pid)
+
+
+def test_no_services_without_stayalive(daemon):
+    need_portierd()
+    daemon.start("-stayalive")
+    assert pid_alive(daemon.pid)
+    daemon.stop()
+    r = daemon.run()
+    assert r.rc != 0, r
+    assert r.err.strip(), r
+
+
+def test_unreadable_config_exit_6(daemon, procs):
+    need_portierd()
+    daemon.add("a", "/bin/echo", "a")
+    daemon.write()
+    os.unlink(daemon.conf)
+    r = daemon.run(write=False)
+    assert r.rc == 6, r
+    assert str(daemon.conf) in r.err, r
+
+
+def test_disabled_service_not_listening(daemon):
+    a = daemon.add("a", "/bin/echo", "a")
+    d = daemon.add("d", "/bin/echo", "d", disable="yes")
+    daemon.start()
+    assert fetch(a) == b"a\n"
+    assert port_refuses(d)
+
+
+def test_spawn_failure_reported(daemon, tmp_path):
+    """The server vanishes after the configuration was read: the client gets EOF, the failure
+    is reported, and the service works again once the server is back."""
+    need_portierd()
+    srv = tmp_path / "srv"
+    shutil.copy("/bin/echo", srv)
+    port = daemon.add("v", str(srv), "back")
+    daemon.start()
+    assert fetch(port) == b"back\n"
+    hidden = tmp_path / "srv.hidden"
+    os.rename(srv, hidden)
+    assert try_fetch(port) in (b"", None)
+    daemon.wait_message(f"service 'v': cannot start '{srv}': executing the server failed: "
+                        "No such file or directory")
+    os.rename(hidden, srv)
+    assert fetch(port) == b"back\n"
+    assert pid_alive(daemon.pid)
+
+
+def test_two_services_on_one_port(daemon):
+    """The second service on an address/port/protocol already taken is disabled with a
+    diagnostic; the first serves."""
+    a = daemon.add("a", "/bin/echo", "first")
+    daemon.add("b", "/bin/echo", "second", port=a)
+    daemon.start()
+    assert fetch(a) == b"first\n"
+    assert fetch(a) == b"first\n"
