@@ -152,11 +152,12 @@ def _proc_state(pid):
 
 
 def cpu_ticks(pid):
-    """utime+stime of the process and all its threads (not of its children), in ticks."""
+    """(own, children): utime+stime of the process and all its threads, and cutime+cstime of
+    the children it has reaped (its servers), in ticks. None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             rest = f.read().rpartition(")")[2].split()
-        return int(rest[11]) + int(rest[12])
+        return int(rest[11]) + int(rest[12]), int(rest[13]) + int(rest[14])
     except (OSError, IndexError, ValueError):
         return None
 
@@ -278,6 +279,7 @@ class Contender:
         self.logfile = None     # START/EXIT log, where there is one
         self.cells = {}         # concurrency -> list of loadgen results
         self.ticks = {}         # concurrency -> summed daemon ticks
+        self.cticks = {}        # concurrency -> summed ticks of its reaped servers
         self.cell_na = {}       # concurrency -> reason (daemon died during the run)
 
 
@@ -395,7 +397,8 @@ def measure(args, bins, cons):
                     continue
                 res["round"] = rnd
                 c.cells.setdefault(conc, []).append(res)
-                c.ticks[conc] = c.ticks.get(conc, 0) + (t1 - t0)
+                c.ticks[conc] = c.ticks.get(conc, 0) + (t1[0] - t0[0])
+                c.cticks[conc] = c.cticks.get(conc, 0) + (t1[1] - t0[1])
                 log(f"bench: round {rnd + 1}/{args.rounds} c={conc:<3} {c.name:<9} "
                     f"{res['cps']:8.0f} conn/s  p50 {res['p50_us']:>6} us  "
                     f"p99 {res['p99_us']:>7} us  errors "
@@ -417,8 +420,9 @@ def summarize(c, conc):
     errs = {e: sum(r[e] for r in rs) for e in ERR_KINDS}
     other_errno = next((r["other_errno"] for r in rs if r["other_errno"] != "-"), "-")
     cpu_us = (c.ticks[conc] / CLK_TCK * 1e6 / conns) if conns else None
+    all_us = ((c.ticks[conc] + c.cticks[conc]) / CLK_TCK * 1e6 / conns) if conns else None
     return {"cps": med["cps"], "p50": med["p50_us"], "p99": med["p99_us"], "conns": conns,
-            "errs": errs, "other_errno": other_errno, "cpu_us": cpu_us,
+            "errs": errs, "other_errno": other_errno, "cpu_us": cpu_us, "all_us": all_us,
             "rounds": len(rs), "lo": min(r["cps"] for r in rs),
             "hi": max(r["cps"] for r in rs), "by_round": {r["round"]: r["cps"] for r in rs}}
 
@@ -460,10 +464,10 @@ def verdict(r, target, higher_is_better=True):
 def print_spawn_table(args, cons, concs, out):
     p = lambda s="": print(s, file=out)
     p(f"Spawn path: {args.seconds:g} s per cell, {args.rounds} rounds (conn/s, p50, p99: "
-      "median round; range: slowest-fastest round; errors and CPU: all rounds)")
+      "median round; best, worst: fastest and slowest round; errors and CPU: all rounds)")
     p()
-    hdr = f"{'contender':<10} {'c':>3} {'conn/s':>8} {'range':>11} {'p50 µs':>8} " \
-          f"{'p99 µs':>8} {'CPU µs/conn':>11}  errors"
+    hdr = f"{'contender':<10} {'c':>3} {'conn/s':>7} {'best':>6} {'worst':>6} {'p50 µs':>7} " \
+          f"{'p99 µs':>8} {'CPU µs/conn':>11} {'+servers':>8}  errors"
     p(hdr)
     p("-" * len(hdr))
     summ = {}
@@ -475,9 +479,9 @@ def print_spawn_table(args, cons, concs, out):
                 p(f"{c.name:<10} {conc:>3} n/a ({s['na']})")
                 continue
             cpu = f"{s['cpu_us']:.1f}" if s["cpu_us"] is not None else "n/a"
-            rng = f"{s['lo']:.0f}-{s['hi']:.0f}"
-            p(f"{c.name:<10} {conc:>3} {s['cps']:>8.0f} {rng:>11} {s['p50']:>8} {s['p99']:>8} "
-              f"{cpu:>11}  {fmt_errs(s)}")
+            alls = f"{s['all_us']:.0f}" if s["all_us"] is not None else "n/a"
+            p(f"{c.name:<10} {conc:>3} {s['cps']:>7.0f} {s['hi']:>6.0f} {s['lo']:>6.0f} "
+              f"{s['p50']:>7} {s['p99']:>8} {cpu:>11} {alls:>8}  {fmt_errs(s)}")
         p()
 
     def val(name, conc, key):
@@ -487,15 +491,26 @@ def print_spawn_table(args, cons, concs, out):
     def rr(a, b, conc):
         return round_ratio(summ.get((a, conc), {}), summ.get((b, conc), {}))
 
-    p("Ratios (portierd / other; conn/s: median of the per-round ratios):")
+    def best(a, b, conc):
+        r = ratio(val(a, conc, "hi"), val(b, conc, "hi"))
+        return f"   best/best {r:.2f}" if r is not None else ""
+
+    p("Ratios, portierd / other (conn/s: median of the per-round ratios, judged against the "
+      "target; best/best: ratio of the fastest rounds, for a busy machine):")
     for conc in concs:
         t = TARGET_VS_LIMITREF.get(conc, 0.9)
-        p(f"  c={conc:<3} conn/s vs limitref   " + verdict(rr("portierd", "limitref", conc), t))
+        p(f"  c={conc:<3} conn/s vs limitref   " + verdict(rr("portierd", "limitref", conc), t)
+          + best("portierd", "limitref", conc))
         p(f"  c={conc:<3} conn/s vs tcpserver  "
-          + verdict(rr("portierd", "tcpserver", conc), TARGET_VS_TCPSERVER))
+          + verdict(rr("portierd", "tcpserver", conc), TARGET_VS_TCPSERVER)
+          + best("portierd", "tcpserver", conc))
         p(f"  c={conc:<3} CPU/conn vs xinetd   "
           + verdict(ratio(val("portierd", conc, "cpu_us"), val("xinetd", conc, "cpu_us")),
                     TARGET_CPU_VS_XINETD, higher_is_better=False))
+        r = ratio(val("limitref", conc, "all_us"), val("portierd", conc, "all_us"))
+        if r is not None:
+            p(f"  c={conc:<3} CPU-bound capacity vs limitref (limitref / portierd CPU per "
+              f"connection, servers included): {r:.2f}")
     p("  (and, for scale: limitref / tcpserver, limitref / xinetd conn/s: " + ", ".join(
         f"c={conc} " + "/".join(
             f"{r:.2f}" if r is not None else "n/a" for r in (
