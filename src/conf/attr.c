@@ -1009,7 +1009,12 @@ int attr_apply(ConfCtx *c, ConfService *s, const ParseAttr *a)
         }
         if (!d->cumulative) {
                 unsigned first = s->attr_line[d->id];
-                if (first && !c->in_defaults) {
+                if (first && c->in_defaults && d->id == CONF_ATTR_LOG_TYPE) {
+                        conf_error(c, a->line, a->col, "log_type already set at line %u; this "
+                                   "one is ignored (xinetd refuses to start)", first);
+                        return 1;
+                }
+                if (first) {
                         conf_warn(c, a->line, a->col, "attribute '%s' already set at line %u; "
                                   "this one is ignored (the first value is kept)", a->name,
                                   first);

@@ -533,6 +533,22 @@ static void test_syntax_error_skips_one_service(void **state)
         done(&l);
 }
 
+static void test_defaults_repeated(void **state)
+{
+        L l = load("defaults\n{\n instances = 5\n instances = 6\n log_type = SYSLOG daemon\n"
+                   " log_type = SYSLOG local0\n}\n" ECHO_BASE "}\n");
+        const ConfDiagEntry *d = find_diag(&l, "attribute 'instances' already set at line 3");
+        assert_int_equal(d->severity, CONF_WARNING);
+        d = find_diag(&l, "log_type already set at line 5; this one is ignored");
+        assert_int_equal(d->severity, CONF_ERROR);
+        assert_int_equal(l.d.n_errors, 1);
+        const ConfService *e = svc(&l, "echo");
+        assert_int_equal(e->instances, 5);              /* the first value, as xinetd */
+        assert_int_equal(e->log_type.facility, LOG_DAEMON);
+        assert_int_equal(e->state, CONF_SERVICE_ACTIVE);
+        done(&l);
+}
+
 static void test_defaults_errors(void **state)
 {
         L l = load("defaults\n{\n instances = many\n}\ndefaults\n{\n}\n");
@@ -677,6 +693,7 @@ int main(void)
                 cmocka_unit_test(test_dual_stack_warning),
                 cmocka_unit_test(test_fs_checks),
                 cmocka_unit_test(test_syntax_error_skips_one_service),
+                cmocka_unit_test(test_defaults_repeated),
                 cmocka_unit_test(test_defaults_errors),
                 cmocka_unit_test(test_includes),
                 cmocka_unit_test(test_buffer_limits),
