@@ -1,0 +1,59 @@
+"""log_type = SYSLOG: the per-connection lines as syslog datagrams
+`<PRI>Mmm dd hh:mm:ss portierd[pid]: START: ...` (xinetd's text after the tag), sent to
+--syslog-socket; --log-ident xinetd keeps fail2ban's xinetd filter working. Portier-only: xinetd
+always writes to /dev/log, which the tests never touch."""
+
+import pytest
+
+from conftest import SYSLOG_RE, fetch, stamp_is_now
+from portierd_util import hold, need_portierd, server
+
+FACILITIES = {"daemon": 3, "auth": 4, "authpriv": 10, "local0": 16, "local7": 23}
+LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warning": 4, "notice": 5,
+          "info": 6, "debug": 7}
+
+
+def _entries(daemon, sid):
+    out = []
+    for d in daemon.syslog.all():
+        m = SYSLOG_RE.fullmatch(d.text)
+        assert m, f"not a syslog datagram: {d.text!r}"
+        if m["msg"].split(" ")[1:2] == [sid]:
+            out.append(m)
+    return out
+
+
+@pytest.mark.parametrize("log_type,pri", [
+    ("SYSLOG local0", 16 * 8 + 6), ("SYSLOG daemon notice", 3 * 8 + 5),
+    ("SYSLOG authpriv warning", 10 * 8 + 4)])
+def test_syslog_lines(daemon, log_type, pri):
+    need_portierd()
+    port = daemon.add("sl", server("hold.sh"), log_type=log_type, instances="1")
+    daemon.start()
+    s, pid = hold(port)
+    assert fetch(port, timeout=5) == b""        # refused: service_limit
+    s.close()
+    daemon.syslog.wait(lambda d: "EXIT: sl " in d.text, what="the EXIT datagram")
+    ms = _entries(daemon, "sl")
+    assert [m["msg"] for m in ms] == [
+        f"START: sl pid={pid} from=127.0.0.1",
+        "FAIL: sl service_limit from=127.0.0.1",
+        f"EXIT: sl status=0 pid={pid} duration=0(sec)"], [m.string for m in ms]
+    for m in ms:
+        assert int(m["pri"]) == pri, m.string
+        assert m["ident"] == "portierd" and int(m["pid"]) == daemon.pid, m.string
+        assert stamp_is_now(m), m.string
+    assert not daemon.log(), "SYSLOG lines also went to the defaults' FILE"
+
+
+def test_syslog_ident_xinetd(daemon):
+    need_portierd()
+    port = daemon.add("fb", "/bin/echo", "x", log_type="SYSLOG authpriv")
+    daemon.start("--log-ident", "xinetd")
+    assert fetch(port) == b"x\n"
+    d = daemon.syslog.wait(lambda d: "EXIT: fb " in d.text, what="the EXIT datagram")
+    m = SYSLOG_RE.fullmatch(d.text)
+    assert m["ident"] == "xinetd" and int(m["pid"]) == daemon.pid, d.text
+    # the line fail2ban's xinetd-fail filter reads: "xinetd[N]: FAIL: <svc> address from=<HOST>"
+    start = [x for x in daemon.syslog.texts() if "START: fb" in x]
+    assert start and start[0].split("]: ", 1)[1].startswith("START: fb pid="), start
