@@ -634,28 +634,74 @@ static int p_log_on_failure(ConfCtx *c, ConfService *s, const ParseAttr *a)
         return p_words(c, a, failure_words, &s->log_on_failure, "value");
 }
 
-/* Apply a set operation to a string list. */
-static int strlist_op(ConfCtx *c, const ParseAttr *a, char ***list, size_t *n, size_t start)
-{
-        size_t nv = a->n_values - start;
-        char **old = *list;
-        size_t nold = a->op == CONF_OP_SET ? 0 : *n;
-        char **v = arena_allocarray(c->arena, nold + nv + 1, sizeof(char *));
-        size_t k = 0;
+/*
+ * Set operations on lists. A list may be shared with the defaults (and a Config is immutable
+ * once built), so a list is copied before its first change in a service; after that the
+ * service owns it (its capacity is kept in the context) and '+=' appends in place, amortized.
+ * '-=' compares every entry with every value: the comparisons of one load are bounded, so
+ * that a hostile file of '-=' lines cannot take quadratic time. No real configuration comes
+ * near the bound.
+ */
+#define LIST_WORK_MAX (16ull << 20)
 
+static int list_budget(ConfCtx *c, const ParseAttr *a, size_t nold, size_t nv)
+{
+        c->list_work += (uint64_t) nv + (a->op == CONF_OP_REMOVE ? (uint64_t) nold * nv : 0);
+        if (c->list_work > LIST_WORK_MAX) {
+                conf_error(c, a->line, a->col, "%s: too many list operations in this "
+                           "configuration (more than %llu comparisons); ignored", a->name,
+                           (unsigned long long) LIST_WORK_MAX);
+                return 1;
+        }
+        return 0;
+}
+
+/* Make room for @extra more elements in an owned array (*cap > 0) or a copy of a shared one. */
+static void *list_reserve(ConfCtx *c, void *v, size_t n, size_t extra, size_t elem, size_t *cap)
+{
+        if (*cap && n + extra <= *cap)
+                return v;
+        size_t want = n + extra + 1;
+        size_t m = *cap * 2 > want ? *cap * 2 : want;
+        if (m < 4)
+                m = 4;
+        void *nv = arena_allocarray(c->arena, m, elem);
+        if (!nv)
+                return NULL;
+        if (n)
+                memcpy(nv, v, n * elem);
+        *cap = m;
+        return nv;
+}
+
+/* Apply a set operation to a NULL-terminated string list. */
+static int strlist_op(ConfCtx *c, const ParseAttr *a, char ***list, size_t *n, size_t *cap)
+{
+        size_t nv = a->n_values;
+        size_t nold = a->op == CONF_OP_SET ? 0 : *n;
+        char **v;
+
+        if (list_budget(c, a, nold, nv))
+                return 1;
+        if (a->op == CONF_OP_SET)
+                *cap = 0;
+        /* reserve one more for the NULL terminator */
+        v = list_reserve(c, a->op == CONF_OP_SET ? NULL : *list, nold,
+                         a->op == CONF_OP_REMOVE ? 1 : nv + 1, sizeof(char *), cap);
         if (!v)
                 return -ENOMEM;
-        for (size_t i = 0; i < nold; i++) {
-                bool drop = false;
-                if (a->op == CONF_OP_REMOVE)
-                        for (size_t j = start; j < a->n_values; j++)
-                                if (strcmp(old[i], a->values[j].s) == 0)
-                                        drop = true;
-                if (!drop)
-                        v[k++] = old[i];
-        }
-        if (a->op != CONF_OP_REMOVE)
-                for (size_t j = start; j < a->n_values; j++)
+        size_t k = nold;
+        if (a->op == CONF_OP_REMOVE) {
+                k = 0;
+                for (size_t i = 0; i < nold; i++) {
+                        bool drop = false;
+                        for (size_t j = 0; j < nv && !drop; j++)
+                                drop = strcmp(v[i], a->values[j].s) == 0;
+                        if (!drop)
+                                v[k++] = v[i];
+                }
+        } else
+                for (size_t j = 0; j < nv; j++)
                         if (!(v[k++] = dup(c, a->values[j].s)))
                                 return -ENOMEM;
         v[k] = NULL;
@@ -670,7 +716,7 @@ static int p_passenv(ConfCtx *c, ConfService *s, const ParseAttr *a)
                 if (!a->values[i].s[0] || strchr(a->values[i].s, '='))
                         return VERR(c, a, i, "passenv: '%s' is not a variable name",
                                     a->values[i].s);
-        return strlist_op(c, a, &s->passenv, &s->n_passenv, 0);
+        return strlist_op(c, a, &s->passenv, &s->n_passenv, &c->cap_passenv);
 }
 
 static int p_env(ConfCtx *c, ConfService *s, const ParseAttr *a)
@@ -685,25 +731,25 @@ static int p_env(ConfCtx *c, ConfService *s, const ParseAttr *a)
                         return VERR(c, a, i, "env: '%s' is not of the form NAME=value",
                                     a->values[i].s);
         }
-        return strlist_op(c, a, &s->env, &s->n_env, 0);
+        return strlist_op(c, a, &s->env, &s->n_env, &c->cap_env);
 }
 
 /* enabled/disabled: defaults only, kept in the context for the loader */
 static int p_enabled(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
         c->enabled_set = true;
-        return strlist_op(c, a, &c->enabled, &c->n_enabled, 0);
+        return strlist_op(c, a, &c->enabled, &c->n_enabled, &c->cap_enabled);
 }
 
 static int p_disabled(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
-        return strlist_op(c, a, &c->disabled, &c->n_disabled, 0);
+        return strlist_op(c, a, &c->disabled, &c->n_disabled, &c->cap_disabled);
 }
 
-static int addrlist_op(ConfCtx *c, const ParseAttr *a, ConfAddrList *l)
+static int addrlist_op(ConfCtx *c, const ParseAttr *a, ConfAddrList *l, size_t *cap)
 {
         ConfAddr *parsed = NULL;
-        size_t np = 0, cap = 0;
+        size_t np = 0, pcap = 0;
 
         for (size_t i = 0; i < a->n_values; i++) {
                 ConfAddr *v;
@@ -722,7 +768,7 @@ static int addrlist_op(ConfCtx *c, const ParseAttr *a, ConfAddrList *l)
                                   ? " (it denies nobody)" : "");
                         continue;
                 }
-                if (np + n > cap) {
+                if (np + n > pcap) {
                         size_t m = (np + n) * 2;
                         ConfAddr *nv = arena_allocarray(c->arena, m, sizeof(*nv));
                         if (!nv)
@@ -730,29 +776,36 @@ static int addrlist_op(ConfCtx *c, const ParseAttr *a, ConfAddrList *l)
                         if (np)
                                 memcpy(nv, parsed, np * sizeof(*nv));
                         parsed = nv;
-                        cap = m;
+                        pcap = m;
                 }
                 memcpy(parsed + np, v, n * sizeof(*v));
                 np += n;
         }
 
         size_t nold = a->op == CONF_OP_SET ? 0 : l->n_addrs;
-        ConfAddr *v = arena_allocarray(c->arena, nold + np + 1, sizeof(*v));
-        size_t k = 0;
+        if (list_budget(c, a, nold, np))
+                return 1;
+        if (a->op == CONF_OP_SET)
+                *cap = 0;
+        ConfAddr *v = list_reserve(c, a->op == CONF_OP_SET ? NULL : l->addrs, nold,
+                                   a->op == CONF_OP_REMOVE ? 0 : np, sizeof(*v), cap);
         if (!v)
                 return -ENOMEM;
-        for (size_t i = 0; i < nold; i++) {
-                bool drop = false;
-                if (a->op == CONF_OP_REMOVE)
-                        for (size_t j = 0; j < np; j++)
-                                if (addr_equal(&l->addrs[i], &parsed[j]))
-                                        drop = true;
-                if (!drop)
-                        v[k++] = l->addrs[i];
+        size_t k = nold;
+        if (a->op == CONF_OP_REMOVE) {
+                k = 0;
+                for (size_t i = 0; i < nold; i++) {
+                        bool drop = false;
+                        for (size_t j = 0; j < np && !drop; j++)
+                                drop = addr_equal(&v[i], &parsed[j]);
+                        if (!drop)
+                                v[k++] = v[i];
+                }
+        } else {
+                if (np)
+                        memcpy(v + k, parsed, np * sizeof(*v));
+                k += np;
         }
-        if (a->op != CONF_OP_REMOVE)
-                for (size_t j = 0; j < np; j++)
-                        v[k++] = parsed[j];
         l->addrs = v;
         l->n_addrs = k;
         l->set = true;
@@ -761,12 +814,12 @@ static int addrlist_op(ConfCtx *c, const ParseAttr *a, ConfAddrList *l)
 
 static int p_only_from(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
-        return addrlist_op(c, a, &s->only_from);
+        return addrlist_op(c, a, &s->only_from, &c->cap_only_from);
 }
 
 static int p_no_access(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
-        return addrlist_op(c, a, &s->no_access);
+        return addrlist_op(c, a, &s->no_access, &c->cap_no_access);
 }
 
 static int p_access_times(ConfCtx *c, ConfService *s, const ParseAttr *a)
@@ -1051,6 +1104,12 @@ int attr_apply(ConfCtx *c, ConfService *s, const ParseAttr *a)
         if (!s->attr_line[d->id])
                 s->attr_line[d->id] = a->line;
         return r;
+}
+
+void attr_begin(ConfCtx *c)
+{
+        c->cap_only_from = c->cap_no_access = c->cap_env = c->cap_passenv = 0;
+        c->error = NULL;
 }
 
 void attr_service_init(ConfService *s)

@@ -27,6 +27,9 @@ typedef struct ConfCtx {
         bool in_defaults;
         ConfSeverity severity;  /* of value errors: ERROR, or WARNING in a disabled service */
         const char *error;      /* first error in the current service: its skip reason */
+        uint64_t list_work;     /* entries handled by list operations in this load */
+        /* capacities of the lists the current service (or defaults) owns; 0: shared */
+        size_t cap_only_from, cap_no_access, cap_env, cap_passenv, cap_enabled, cap_disabled;
 
         /* defaults-only attributes, read by the loader */
         uint32_t max_connections;
@@ -46,6 +49,9 @@ int attr_apply(ConfCtx *c, ConfService *s, const ParseAttr *a);
 
 /** attr_lookup() - the id of an attribute name (either spelling), -1 if unknown. */
 int attr_lookup(const char *name);
+
+/** attr_begin() - reset the per-block state of @c before applying a block's attributes. */
+void attr_begin(ConfCtx *c);
 
 /** attr_prefill() - copy the defaults' cumulative attributes into a new service (xinetd). */
 void attr_prefill(ConfService *s, const ConfService *def);

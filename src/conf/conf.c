@@ -393,6 +393,7 @@ static int build_service(Loader *L, const ParseItem *it, const ConfService *def,
         if (!c->label)
                 return -ENOMEM;
 
+        attr_begin(c);
         attr_prefill(s, def);
         for (size_t i = 0; i < it->n_attrs; i++) {
                 r = attr_apply(c, s, &it->attrs[i]);
@@ -455,6 +456,7 @@ static int build(Loader *L)
                 c->label = NULL;
                 c->in_defaults = true;
                 c->severity = CONF_ERROR;
+                attr_begin(c);
                 for (size_t i = 0; i < defaults->n_attrs; i++)
                         if ((r = attr_apply(c, def, &defaults->attrs[i])) < 0)
                                 return r;
@@ -549,6 +551,8 @@ static int load_inetd(Loader *L)
         return inetd_parse(L->tmp, L->ctx.diag, file, buf, size, &L->items);
 }
 
+static int build_index(Config *cfg);
+
 int conf_load(const ConfLoadOptions *o, Config **ret, ConfDiag *diag_list)
 {
         Loader L = { .o = o };
@@ -592,7 +596,7 @@ int conf_load(const ConfLoadOptions *o, Config **ret, ConfDiag *diag_list)
                 goto fail;
         if (o->inetd_path && (r = load_inetd(&L)) < 0)
                 goto fail;
-        if ((r = build(&L)) < 0)
+        if ((r = build(&L)) < 0 || (r = build_index(L.cfg)) < 0)
                 goto fail;
 
         L.cfg->files = arena_allocarray(L.cfg->arena, L.n_files + 1, sizeof(char *));
@@ -629,8 +633,42 @@ Config *config_free(Config *c)
 
 const ConfService *config_find(const Config *c, const char *id)
 {
-        for (size_t i = 0; i < c->n_services; i++)
-                if (strcmp(c->services[i]->id, id) == 0)
-                        return c->services[i];
+        size_t lo = 0, hi = c->n_services;
+
+        if (!c->by_id)
+                return NULL;
+        while (lo < hi) {       /* the first entry not below id */
+                size_t mid = lo + (hi - lo) / 2;
+                if (strcmp(c->by_id[mid]->id, id) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        if (lo < c->n_services && strcmp(c->by_id[lo]->id, id) == 0)
+                return c->by_id[lo];
         return NULL;
+}
+
+/* by id, then by address: the services array is in file order, so ties keep that order */
+static int cmp_service_id(const void *a, const void *b)
+{
+        const ConfService *x = *(ConfService *const *) a, *y = *(ConfService *const *) b;
+        int r = strcmp(x->id, y->id);
+        if (r)
+                return r;
+        return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int build_index(Config *cfg)
+{
+        cfg->by_id = arena_allocarray(cfg->arena, cfg->n_services + 1, sizeof(ConfService *));
+        if (!cfg->by_id)
+                return -ENOMEM;
+        for (size_t i = 0; i < cfg->n_services; i++) {
+                cfg->services[i]->order = i;
+                cfg->by_id[i] = cfg->services[i];
+        }
+        if (cfg->n_services)
+                qsort(cfg->by_id, cfg->n_services, sizeof(ConfService *), cmp_service_id);
+        return 0;
 }

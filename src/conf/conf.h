@@ -382,6 +382,7 @@ typedef struct ConfService {
 
         const char **raw;               /* SKIPPED only: the block's lines as read */
         size_t n_raw;
+        size_t order;                   /* index in Config.services */
 } ConfService;
 
 typedef struct Config {
@@ -393,6 +394,7 @@ typedef struct Config {
         const char **files;             /* every file read, in order */
         size_t n_files;
         void *arena;                    /* private: owns every string and array above */
+        ConfService **by_id;            /* private: services sorted by id, for config_find() */
 } Config;
 
 /* --- loading --------------------------------------------------------------------------- */
@@ -433,8 +435,9 @@ int conf_load(const ConfLoadOptions *o, Config **ret, ConfDiag *diag);
 Config *config_free(Config *c);
 
 /**
- * config_find() - the service with id @id, NULL if none. A disabled or skipped service is
- * returned too.
+ * config_find() - the service with id @id, NULL if none (O(log n)). A disabled or skipped
+ * service is returned too. When several services share an id (a warning), the first read is
+ * returned.
  */
 const ConfService *config_find(const Config *c, const char *id);
 

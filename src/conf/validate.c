@@ -282,104 +282,150 @@ void validate_fill(ConfCtx *c, ConfService *s)
         fix_argv(c, s);
 }
 
-static bool same_key(const ConfService *a, const ConfService *b)
-{
-        if (a->port != b->port || a->protocol != b->protocol || a->family != b->family)
-                return false;
-        if (a->has_bind != b->has_bind)
-                return false;
-        if (!a->has_bind)
-                return true;
-        if (a->family == AF_INET)
-                return memcmp(&((const struct sockaddr_in *) &a->bind_addr)->sin_addr,
-                              &((const struct sockaddr_in *) &b->bind_addr)->sin_addr, 4) == 0;
-        return memcmp(&((const struct sockaddr_in6 *) &a->bind_addr)->sin6_addr,
-                      &((const struct sockaddr_in6 *) &b->bind_addr)->sin6_addr, 16) == 0;
-}
-
-static bool is_wildcard(const ConfService *s)
-{
-        static const uint8_t zero[16];
-        if (!s->has_bind)
-                return true;
-        if (s->family == AF_INET)
-                return ((const struct sockaddr_in *) &s->bind_addr)->sin_addr.s_addr == 0;
-        return memcmp(&((const struct sockaddr_in6 *) &s->bind_addr)->sin6_addr, zero, 16) == 0;
-}
-
-/* An IPv6 wildcard socket without IPV6_V6ONLY also takes the IPv4 wildcard of its port. */
-static bool dual_stack_clash(const ConfService *a, const ConfService *b)
-{
-        if (a->port != b->port || a->protocol != b->protocol || a->family == b->family)
-                return false;
-        const ConfService *v6 = a->family == AF_INET6 ? a : b, *v4 = v6 == a ? b : a;
-        return v6->v6only != 1 && is_wildcard(v6) && is_wildcard(v4);
-}
-
 /*
- * Quadratic in the worst case only among services sharing a port: services are bucketed by
- * port first.
+ * Open-addressing hash sets of service indices, so that the checks across services stay
+ * linear however many services share a port.
  */
+typedef struct KeyTable {
+        size_t *slot;           /* SIZE_MAX: empty */
+        size_t mask;
+} KeyTable;
+
+static int table_init(KeyTable *t, size_t n)
+{
+        size_t size = 16;
+        while (size < 2 * n + 1)
+                size *= 2;
+        t->slot = malloc(size * sizeof(size_t));
+        if (!t->slot)
+                return -ENOMEM;
+        for (size_t i = 0; i < size; i++)
+                t->slot[i] = SIZE_MAX;
+        t->mask = size - 1;
+        return 0;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+        const unsigned char *b = p;
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ b[i]) * 1099511628211ull;
+        return h;
+}
+
+/* The listening key: port, protocol, family and address (all zero for a wildcard). */
+typedef struct ListenKey {
+        uint16_t port;
+        int protocol;
+        int family;
+        uint8_t addr[16];
+} ListenKey;
+
+static ListenKey listen_key(const ConfService *s)
+{
+        ListenKey k = { .port = s->port, .protocol = s->protocol, .family = s->family };
+        if (s->has_bind && s->family == AF_INET)
+                memcpy(k.addr, &((const struct sockaddr_in *) &s->bind_addr)->sin_addr, 4);
+        else if (s->has_bind)
+                memcpy(k.addr, &((const struct sockaddr_in6 *) &s->bind_addr)->sin6_addr, 16);
+        return k;
+}
+
+static uint64_t key_hash(const ListenKey *k)
+{
+        uint64_t h = 14695981039346656037ull;
+        h = fnv(h, &k->port, sizeof(k->port));
+        h = fnv(h, &k->protocol, sizeof(k->protocol));
+        h = fnv(h, &k->family, sizeof(k->family));
+        return fnv(h, k->addr, sizeof(k->addr));
+}
+
+static bool key_equal(const ListenKey *a, const ListenKey *b)
+{
+        return a->port == b->port && a->protocol == b->protocol && a->family == b->family &&
+               memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
+}
+
+/* The index of the service with key @k, or SIZE_MAX; *ret_slot: where to insert it. */
+static size_t key_find(const KeyTable *t, ConfService **v, const ListenKey *k, size_t *ret_slot)
+{
+        size_t i = (size_t) key_hash(k) & t->mask;
+        for (; t->slot[i] != SIZE_MAX; i = (i + 1) & t->mask) {
+                ListenKey o = listen_key(v[t->slot[i]]);
+                if (key_equal(&o, k))
+                        return t->slot[i];
+        }
+        if (ret_slot)
+                *ret_slot = i;
+        return SIZE_MAX;
+}
+
+static size_t id_find(const KeyTable *t, ConfService **v, const char *id, size_t *ret_slot)
+{
+        size_t i = (size_t) fnv(14695981039346656037ull, id, strlen(id)) & t->mask;
+        for (; t->slot[i] != SIZE_MAX; i = (i + 1) & t->mask)
+                if (strcmp(v[t->slot[i]]->id, id) == 0)
+                        return t->slot[i];
+        if (ret_slot)
+                *ret_slot = i;
+        return SIZE_MAX;
+}
+
 int validate_duplicates(ConfCtx *c, ConfService **v, size_t n)
 {
-        size_t *head = malloc(65536 * sizeof(size_t));
-        size_t *next = malloc((n ? n : 1) * sizeof(size_t));
-        if (!head || !next) {
-                free(head);
-                free(next);
+        KeyTable keys = { 0 }, ids = { 0 };
+
+        if (table_init(&keys, n) < 0 || table_init(&ids, n) < 0) {
+                free(keys.slot);
+                free(ids.slot);
                 return -ENOMEM;
         }
-        for (size_t i = 0; i < 65536; i++)
-                head[i] = SIZE_MAX;
-
         for (size_t i = 0; i < n; i++) {
                 ConfService *s = v[i];
-                next[i] = SIZE_MAX;
-                if (s->state != CONF_SERVICE_ACTIVE || (s->type & CONF_TYPE_MUX_ANY) || !s->port)
+                size_t slot = 0, j;
+
+                if (s->state != CONF_SERVICE_ACTIVE)
+                        continue;
+                c->file = s->pos.file;
+                c->label = s->id;
+                if ((j = id_find(&ids, v, s->id, &slot)) != SIZE_MAX)
+                        conf_warn(c, s->pos.line, 0, "id '%s' is also used by the service at "
+                                  "%s:%u; their log lines cannot be told apart (give each an "
+                                  "'id')", s->id, v[j]->pos.file, v[j]->pos.line);
+                else
+                        ids.slot[slot] = i;
+                if ((s->type & CONF_TYPE_MUX_ANY) || !s->port)
                         continue;       /* port 0: the kernel picks a free one */
-                bool dup = false;
-                for (size_t j = head[s->port]; j != SIZE_MAX; j = next[j]) {
-                        ConfService *o = v[j];
-                        if (!same_key(s, o))
-                                continue;
-                        c->file = s->pos.file;
-                        c->label = s->id;
+
+                ListenKey k = listen_key(s);
+                if ((j = key_find(&keys, v, &k, &slot)) != SIZE_MAX) {
                         c->error = NULL;
                         c->severity = CONF_ERROR;
                         conf_error(c, s->pos.line, 0, "same address, port (%u) and protocol "
                                    "(%s) as service '%s' at %s:%u; service skipped", s->port,
-                                   s->protocol_name, o->id, o->pos.file, o->pos.line);
+                                   s->protocol_name, v[j]->id, v[j]->pos.file, v[j]->pos.line);
                         s->state = CONF_SERVICE_SKIPPED;
                         s->reason = c->error;
-                        dup = true;
-                        break;
-                }
-                if (dup)
                         continue;
-                for (size_t j = head[s->port]; j != SIZE_MAX; j = next[j])
-                        if (dual_stack_clash(s, v[j])) {
-                                c->file = s->pos.file;
-                                c->label = s->id;
-                                conf_warn(c, s->pos.line, 0, "an IPv6 dual-stack socket and an "
-                                          "IPv4 one on port %u/%s (with service '%s' at %s:%u): "
-                                          "the second to bind fails; set 'v6only = yes' on the "
-                                          "IPv6 one", s->port, s->protocol_name, v[j]->id,
-                                          v[j]->pos.file, v[j]->pos.line);
-                                break;
-                        }
-                for (size_t j = head[s->port]; j != SIZE_MAX; j = next[j])
-                        if (strcmp(v[j]->id, s->id) == 0) {
-                                c->file = s->pos.file;
-                                c->label = s->id;
-                                conf_warn(c, s->pos.line, 0, "id '%s' is also used by the "
-                                          "service at %s:%u; give each an 'id'", s->id,
-                                          v[j]->pos.file, v[j]->pos.line);
-                                break;
-                        }
-                next[i] = head[s->port];
-                head[s->port] = i;
+                }
+                keys.slot[slot] = i;
+
+                /* an IPv6 wildcard without V6ONLY also takes the IPv4 wildcard of its port */
+                ListenKey w = { .port = s->port, .protocol = s->protocol,
+                                .family = s->family == AF_INET ? AF_INET6 : AF_INET };
+                bool wild = true;
+                for (size_t b = 0; b < sizeof(k.addr); b++)
+                        wild = wild && !k.addr[b];
+                if (!wild || (j = key_find(&keys, v, &w, NULL)) == SIZE_MAX)
+                        continue;
+                const ConfService *v6 = s->family == AF_INET6 ? s : v[j];
+                if (v6->v6only != 1)
+                        conf_warn(c, s->pos.line, 0, "an IPv6 dual-stack socket and an IPv4 one "
+                                  "on port %u/%s (with service '%s' at %s:%u): the second to "
+                                  "bind fails; set 'v6only = yes' on the IPv6 one", s->port,
+                                  s->protocol_name, v[j]->id, v[j]->pos.file, v[j]->pos.line);
         }
-        free(head);
-        free(next);
+        free(keys.slot);
+        free(ids.slot);
         return 0;
 }

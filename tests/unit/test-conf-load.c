@@ -494,6 +494,41 @@ static void test_dual_stack_warning(void **state)
         done(&l);
 }
 
+static void test_same_id_and_find(void **state)
+{
+        L l = load(EXT("x", "2100") "}\n" EXT("y", "2101") " id = x\n}\n"
+                   EXT("a", "2102") "}\n");
+        assert_int_equal(l.d.n_errors, 0);
+        assert_int_equal(l.c->n_active, 3);             /* xinetd runs both too */
+        const ConfDiagEntry *d = find_diag(&l, "id 'x' is also used by the service at t.conf:1");
+        assert_int_equal(d->severity, CONF_WARNING);
+        assert_int_equal(config_find(l.c, "x")->port, 2100);    /* the first read */
+        assert_string_equal(config_find(l.c, "a")->name, "a");
+        assert_null(config_find(l.c, "b"));
+        assert_null(config_find(l.c, ""));
+        done(&l);
+}
+
+static void test_hostile_lists_are_bounded(void **state)
+{
+        /* 40,000 '-=' lines against a 2,000-entry list: bounded work, an error, no hang */
+        size_t size = 8u << 20, len = 0;
+        char *t = malloc(size);
+        len += (size_t) snprintf(t + len, size - len, ECHO_BASE);
+        for (int i = 0; i < 2000; i++)
+                len += (size_t) snprintf(t + len, size - len, " only_from += 10.%d.%d.1\n",
+                                         i / 256, i % 256);
+        for (int i = 0; i < 40000; i++)
+                len += (size_t) snprintf(t + len, size - len, " only_from -= 11.0.%d.1\n",
+                                         i % 256);
+        snprintf(t + len, size - len, "}\n");
+        L l = load(t);
+        find_diag(&l, "only_from: too many list operations");
+        assert_int_equal(svc(&l, "echo")->state, CONF_SERVICE_SKIPPED);
+        done(&l);
+        free(t);
+}
+
 static void test_fs_checks(void **state)
 {
         L l = load_flags(EXT("ok", "2060") "}\n" EXTNS("noexec", "2061") " server = /etc/passwd\n}\n"
@@ -691,6 +726,8 @@ int main(void)
                 cmocka_unit_test(test_disabled),
                 cmocka_unit_test(test_duplicates),
                 cmocka_unit_test(test_dual_stack_warning),
+                cmocka_unit_test(test_same_id_and_find),
+                cmocka_unit_test(test_hostile_lists_are_bounded),
                 cmocka_unit_test(test_fs_checks),
                 cmocka_unit_test(test_syntax_error_skips_one_service),
                 cmocka_unit_test(test_defaults_repeated),
