@@ -162,3 +162,54 @@ def test_reload_notify(daemon, notify_socket):
     assert abs(int(usec) - time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000) < 60_000_000
     notify_socket.wait(lambda d: notify_has(d, "READY", "1"), what="READY=1 after the reload")
     assert fetch(port) == b"n\n"
+
+
+def test_reload_burst_ends_in_last_configuration(daemon):
+    """Reload signals sent faster than reloads complete: the last configuration wins."""
+    port = daemon.add("burst", "/bin/echo", "0")
+    daemon.start()
+    for i in range(1, 11):
+        daemon.add("burst", "/bin/echo", str(i))
+        daemon.reload(signal.SIGHUP, wait=False)
+    wait_for(lambda: try_fetch(port) == b"10\n", what="the last configuration to be served")
+    assert pid_alive(daemon.pid)
+
+
+def test_reload_moves_service_to_another_port(daemon):
+    old = daemon.add("mv", "/bin/echo", "mv")
+    daemon.start()
+    assert fetch(old) == b"mv\n"
+    from conftest import free_port
+    new = free_port()
+    daemon.add("mv", "/bin/echo", "mv", port=new)
+    daemon.reload()
+    assert fetch(new) == b"mv\n"
+    wait_for(lambda: port_refuses(old), what="the old port to close")
+
+
+def test_instances_counted_across_reload(daemon):
+    """A changed service keeps counting the servers started before the reload."""
+    port = daemon.add("cnt", server("hold.sh"), instances="1")
+    daemon.start()
+    s, pid = hold(port)
+    daemon.add("cnt", server("hold.sh"), "changed", instances="1")
+    daemon.reload()
+    assert fetch(port, timeout=5) == b"", "instances = 1 exceeded after a reload"
+    daemon.wait_log(r"FAIL: cnt service_limit from=127\.0\.0\.1")
+    s.close()
+    daemon.wait_log(rf"EXIT: cnt status=0 pid={pid} .*")
+    s, pid = hold(port)
+    s.close()
+
+
+def test_instances_raised_by_reload(daemon):
+    port = daemon.add("up", server("hold.sh"), instances="1")
+    daemon.start()
+    s1, _ = hold(port)
+    daemon.add("up", server("hold.sh"), instances="2")
+    daemon.reload()
+    s2, _ = hold(port)
+    assert fetch(port, timeout=5) == b""
+    daemon.wait_log(r"FAIL: up service_limit from=127\.0\.0\.1")
+    s1.close()
+    s2.close()

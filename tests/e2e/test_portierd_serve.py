@@ -4,9 +4,10 @@ byte: xinetd-reference.md 1.6). Compatibility tests: also run with PORTIER_DAEMO
 import os
 import re
 import socket
+import time
 
-from conftest import fetch, wait_for
-from portierd_util import children, connect, hold, read_line, server
+from conftest import DEFAULT_TIMEOUT, fetch, wait_for
+from portierd_util import STAMP_RE, children, need_portierd, connect, hold, read_line, server
 
 def _quiet(daemon):
     """Wait until every server the daemon started has been reaped."""
@@ -167,3 +168,58 @@ def test_client_reset_does_not_hurt(daemon):
     assert read_line(s) == "still\n"
     s.close()
     daemon.wait_log(rf"EXIT: rst status=0 pid={pid} .*")
+
+
+def test_burst_of_connections(daemon):
+    """100 connections opened at once are all served (accepting in batches)."""
+    need_portierd("xinetd's listen backlog is 64: some of a burst of 100 are reset")
+    port = daemon.add("burst", "/bin/echo", "b")
+    daemon.start()
+    socks = []
+    for _ in range(100):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        socks.append(s)
+    got = []
+    for s in socks:
+        s.setblocking(True)
+        s.settimeout(DEFAULT_TIMEOUT)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(10)
+            if not chunk:
+                break
+            data += chunk
+        got.append(data)
+        s.close()
+    assert got == [b"b\n"] * 100, [g for g in got if g != b"b\n"][:5]
+    daemon.wait_log(r"EXIT: burst status=0 .*", count=100)
+    wait_for(lambda: not daemon.zombies(), what="no zombie")
+
+
+def test_service_log_file(daemon):
+    """A service's own log_type FILE gets its lines; the defaults' file does not."""
+    own = daemon.dir / "own.log"
+    port = daemon.add("own", "/bin/echo", "o", log_type=f"FILE {own}")
+    other = daemon.add("oth", "/bin/echo", "p")
+    daemon.start()
+    assert fetch(port) == b"o\n" and fetch(other) == b"p\n"
+    daemon.wait_log(r"EXIT: oth .*")
+    wait_for(lambda: own.exists() and "EXIT: own status=0" in own.read_text(),
+             what="the EXIT line in the service's own file")
+    lines = own.read_text().splitlines()
+    assert [STAMP_RE.fullmatch(x).group(7).split(" pid=")[0] for x in lines] == \
+        ["START: own", "EXIT: own status=0"], lines
+    assert not [x for x in daemon.log() if " own " in x + " "], daemon.log()
+
+
+def test_duration(daemon):
+    """duration= counts whole seconds from start to exit (a lower bound is checked)."""
+    port = daemon.add("dur", server("hold.sh"))
+    daemon.start()
+    s, pid = hold(port)
+    time.sleep(1.2)
+    s.close()
+    m, = daemon.wait_log(rf"EXIT: dur status=0 pid={pid} duration=(\d+)\(sec\)")
+    assert int(m.group(1)) >= 1

@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from conftest import pid_alive, wait_for
-from portierd_util import children, hold, listening, need_portierd, port_refuses, server
+from portierd_util import children, hold, read_line, listening, need_portierd, port_refuses, server
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -42,6 +42,22 @@ def test_stop_ends_running_servers(daemon, sig):
         s.close()
     assert not daemon.pidfile.exists()
     assert not listening(port) and not listening(other)
+
+
+def test_stop_ends_the_server_process_group(daemon):
+    """SIGTERM goes to each server's process group: a server's own children end too."""
+    need_portierd("xinetd leaves exec'd servers running at SIGTERM")
+    port = daemon.add("fam", server("family.sh"))
+    daemon.start()
+    s, pid = hold(port)
+    line = read_line(s)
+    assert line.startswith("child "), line
+    child = int(line.split()[1])
+    assert pid_alive(child)
+    daemon.stop()
+    wait_for(lambda: not pid_alive(pid), what="the server to end")
+    wait_for(lambda: not pid_alive(child), what="the server's child to end")
+    s.close()
 
 
 def test_stop_kills_stubborn_server_after_grace(daemon):

@@ -29,7 +29,12 @@ def _report_service(daemon, sid="rep", args="", **attrs):
 
 
 def test_fds_and_session(daemon):
+    """Nothing of the daemon's leaks: not the other services' sockets (TCP and UDP), not the
+    log files."""
     port = _report_service(daemon)
+    daemon.add("other", "/bin/echo", "x")
+    daemon.add("udp", "/bin/true", socket_type="dgram", protocol="udp", wait="yes")
+    daemon.add("ownlog", "/bin/echo", "x", log_type=f"FILE {daemon.dir / 'own.log'}")
     daemon.start()
     r, me = report(port)
     fds = r["fds"]
