@@ -746,6 +746,64 @@ static int p_disabled(ConfCtx *c, ConfService *s, const ParseAttr *a)
         return strlist_op(c, a, &c->disabled, &c->n_disabled, &c->cap_disabled);
 }
 
+/*
+ * Host and network names are looked up once per load: 10,000 services with
+ * "only_from = localhost" resolve it once. Bounded; past the bound, names are looked up
+ * each time.
+ */
+#define ADDR_MEMO_MAX 1024
+
+typedef struct AddrMemo {
+        char *word;
+        ConfAddr *v;            /* in the Config's arena */
+        size_t n;
+        int r;
+        const char *err;
+} AddrMemo;
+
+static int addr_parse_memo(ConfCtx *c, const char *word, ConfAddr **ret, size_t *ret_n,
+                           const char **ret_err)
+{
+        bool name = word[0] != '.' && !strchr(word, ':') && !strchr(word, '{') &&
+                    strspn(word, "0123456789./") != strlen(word);
+        if (!name)
+                return addr_parse(c->arena, word, !(c->flags & CONF_LOAD_NO_RESOLVE), ret,
+                                  ret_n, ret_err);
+        for (size_t i = 0; i < c->n_addr_memo; i++)
+                if (strcmp(c->addr_memo[i].word, word) == 0) {
+                        *ret = c->addr_memo[i].v;
+                        *ret_n = c->addr_memo[i].n;
+                        *ret_err = c->addr_memo[i].err;
+                        return c->addr_memo[i].r;
+                }
+        int r = addr_parse(c->arena, word, !(c->flags & CONF_LOAD_NO_RESOLVE), ret, ret_n,
+                           ret_err);
+        if (r == -ENOMEM || c->n_addr_memo >= ADDR_MEMO_MAX)
+                return r;
+        if (!c->addr_memo) {
+                c->addr_memo = calloc(ADDR_MEMO_MAX, sizeof(AddrMemo));
+                if (!c->addr_memo)
+                        return r;
+        }
+        char *w = strdup(word);
+        if (!w)
+                return r;
+        c->addr_memo[c->n_addr_memo++] = (AddrMemo) {
+                .word = w, .v = r == 0 ? *ret : NULL, .n = r == 0 ? *ret_n : 0, .r = r,
+                .err = *ret_err,
+        };
+        return r;
+}
+
+void attr_end(ConfCtx *c)
+{
+        for (size_t i = 0; i < c->n_addr_memo; i++)
+                free(c->addr_memo[i].word);
+        free(c->addr_memo);
+        c->addr_memo = NULL;
+        c->n_addr_memo = 0;
+}
+
 static int addrlist_op(ConfCtx *c, const ParseAttr *a, ConfAddrList *l, size_t *cap)
 {
         ConfAddr *parsed = NULL;
@@ -755,8 +813,7 @@ static int addrlist_op(ConfCtx *c, const ParseAttr *a, ConfAddrList *l, size_t *
                 ConfAddr *v;
                 size_t n;
                 const char *err = NULL;
-                int r = addr_parse(c->arena, a->values[i].s,
-                                   !(c->flags & CONF_LOAD_NO_RESOLVE), &v, &n, &err);
+                int r = addr_parse_memo(c, a->values[i].s, &v, &n, &err);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0) {

@@ -28,6 +28,9 @@ typedef struct ConfCtx {
         ConfSeverity severity;  /* of value errors: ERROR, or WARNING in a disabled service */
         const char *error;      /* first error in the current service: its skip reason */
         uint64_t list_work;     /* entries handled by list operations in this load */
+        /* names already looked up in this load (only_from/no_access), to share the result */
+        struct AddrMemo *addr_memo;
+        size_t n_addr_memo;
         /* capacities of the lists the current service (or defaults) owns; 0: shared */
         size_t cap_only_from, cap_no_access, cap_env, cap_passenv, cap_enabled, cap_disabled;
 
@@ -49,6 +52,9 @@ int attr_apply(ConfCtx *c, ConfService *s, const ParseAttr *a);
 
 /** attr_lookup() - the id of an attribute name (either spelling), -1 if unknown. */
 int attr_lookup(const char *name);
+
+/** attr_end() - free what the context allocated for the whole load. */
+void attr_end(ConfCtx *c);
 
 /** attr_begin() - reset the per-block state of @c before applying a block's attributes. */
 void attr_begin(ConfCtx *c);

@@ -48,6 +48,7 @@ typedef struct Loader {
         size_t depth;
         const char **files;
         size_t n_files, files_allocated;
+        uint64_t total_size;            /* bytes read so far, bounded by CONF_MAX_TOTAL_SIZE */
 } Loader;
 
 static int add_file(Loader *L, const char *path, const char **ret)
@@ -109,6 +110,12 @@ static int read_file(Loader *L, int at, const char *path, char **ret, size_t *re
                 *ret_err = "file too large";
                 return -EFBIG;
         }
+        if (L->total_size + (uint64_t) st.st_size > CONF_MAX_TOTAL_SIZE) {
+                close(fd);
+                *ret_err = "the files read in this configuration exceed 256 MiB";
+                return -EFBIG;
+        }
+        L->total_size += (uint64_t) st.st_size;
         size_t size = (size_t) st.st_size, got = 0;
         char *buf = arena_alloc_raw(L->tmp, size + 1);
         if (!buf) {
@@ -611,6 +618,7 @@ int conf_load(const ConfLoadOptions *o, Config **ret, ConfDiag *diag_list)
         free(L.items.items);
         arena_free(L.tmp);
         resolve_cache_free(L.ctx.cache);
+        attr_end(&L.ctx);
         *ret = L.cfg;
         return 0;
 fail:
@@ -618,6 +626,7 @@ fail:
         free(L.items.items);
         arena_free(L.tmp);
         resolve_cache_free(L.ctx.cache);
+        attr_end(&L.ctx);
         config_free(L.cfg);
         return r;
 }

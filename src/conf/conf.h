@@ -35,6 +35,7 @@
 /* --- limits ---------------------------------------------------------------------------- */
 
 #define CONF_MAX_FILE_SIZE      (16u << 20)     /* bytes in one file */
+#define CONF_MAX_TOTAL_SIZE     (256u << 20)    /* bytes read in one load, all files */
 #define CONF_MAX_LINE           (64u << 10)     /* bytes in one line */
 #define CONF_MAX_INCLUDE_DEPTH  16              /* nested include/includedir */
 #define CONF_MAX_FILES          100000u         /* files read in one load */
