@@ -53,7 +53,8 @@ static void vreport(ConfCtx *c, ConfSeverity sev, unsigned line, unsigned col, c
         char msg[1024];
 
         vsnprintf(msg, sizeof(msg), fmt, ap);
-        conf_diag_add(c->diag, sev, c->file, line, col, c->label, "%s", msg);
+        if (!c->quiet)
+                conf_diag_add(c->diag, sev, c->file, line, col, c->label, "%s", msg);
         if (sev == CONF_ERROR || c->severity == CONF_WARNING) {
                 if (!c->error)
                         c->error = arena_printf(c->arena, "%s:%u: %s", c->file ? c->file : "",
@@ -76,7 +77,8 @@ void conf_warn(ConfCtx *c, unsigned line, unsigned col, const char *fmt, ...)
         char msg[1024];
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        conf_diag_add(c->diag, CONF_WARNING, c->file, line, col, c->label, "%s", msg);
+        if (!c->quiet)
+                conf_diag_add(c->diag, CONF_WARNING, c->file, line, col, c->label, "%s", msg);
 }
 
 /* error about value i of a */

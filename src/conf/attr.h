@@ -26,6 +26,7 @@ typedef struct ConfCtx {
         const char *label;      /* service id for diagnostics, NULL for defaults */
         bool in_defaults;
         ConfSeverity severity;  /* of value errors: ERROR, or WARNING in a disabled service */
+        bool quiet;             /* report nothing (filling in a disabled service) */
         const char *error;      /* first error in the current service: its skip reason */
         uint64_t list_work;     /* entries handled by list operations in this load */
         /* names already looked up in this load (only_from/no_access), to share the result */

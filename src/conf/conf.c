@@ -412,9 +412,13 @@ static int build_service(Loader *L, const ParseItem *it, const ConfService *def,
         attr_inherit(s, def);
 
         if (disable_reason) {
+                /* fill in the implied values (protocol, port, kind, ...) for the tools that
+                   show or enable it, without reporting what a disabled service lacks */
+                c->quiet = true;
+                (void) validate_service(c, s);
+                c->quiet = false;
                 s->state = CONF_SERVICE_DISABLED;
                 s->reason = disable_reason;
-                validate_fill(c, s);
         } else if (it->broken) {
                 s->state = CONF_SERVICE_SKIPPED;
                 s->reason = arena_printf(a, "%s:%u: %s", it->file, it->line, it->broken);

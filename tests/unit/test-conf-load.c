@@ -453,6 +453,18 @@ static void test_disabled(void **state)
         assert_int_equal(l.c->n_active, 1);
         done(&l);
 
+        /* Debian's disabled 'servers': no diagnostic, implied values filled in */
+        l = load("service servers\n{\n type = INTERNAL UNLISTED\n port = 9099\n"
+                 " socket_type = stream\n wait = no\n disable = yes\n}\n"
+                 "service echo\n{\n type = INTERNAL\n socket_type = stream\n wait = no\n"
+                 " disable = yes\n}\n");
+        assert_int_equal(l.d.n_entries, 0);
+        assert_int_equal(svc(&l, "servers")->state, CONF_SERVICE_DISABLED);
+        assert_string_equal(svc(&l, "servers")->protocol_name, "tcp");
+        assert_int_equal(svc(&l, "echo")->port, 7);
+        assert_int_equal(svc(&l, "echo")->kind, CONF_KIND_INTERNAL);
+        done(&l);
+
         l = load("defaults\n{\n enabled = c\n enabled += d\n}\n"
                  EXT("b", "2040") "}\n" EXT("c", "2041") "}\n");
         assert_int_equal(svc(&l, "b")->state, CONF_SERVICE_DISABLED);
