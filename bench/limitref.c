@@ -2,7 +2,7 @@
 /*
  * limitref.c — the benchmark's limit reference: the leanest correct TCP spawner we can write.
  *
- *   limitref PORT SERVER
+ *   limitref [--fork] PORT SERVER
  *
  * One listening socket on 127.0.0.1:PORT, one epoll set holding it and a signalfd. When the
  * listener is readable, accept4() until EAGAIN (the connection comes back blocking and
@@ -17,6 +17,12 @@
  * Correctness kept (it is a reference, not a toy): every syscall checked; EMFILE/ENFILE
  * pause accepting for 100 ms instead of spinning; an exec failure is reported once (the
  * vfork child shares our memory, so it leaves its errno in a variable before _exit).
+ * With --fork, fork() replaces vfork(): the parent no longer waits for the child to reach
+ * exec, so several children can be in exec at once on several cores, at the price of copying
+ * the (small) parent's page tables. It answers "is vfork the cheapest primitive here?"; the
+ * reference proper is the vfork one, as in portierd. An exec failure is then reported by the
+ * child's exit status 127 only.
+ *
  * SIGTERM/SIGINT end it; servers still running are left to finish on their own. It also ends
  * when the process that started it dies (PR_SET_PDEATHSIG) and after one hour at most
  * (alarm), so a harness that crashed cannot leave it behind.
@@ -95,13 +101,13 @@ static int listen_on(int port)
 static volatile int exec_errno;
 
 /* Spawns server on connection fd. Returns 0 or -errno (vfork failed, or exec failed). */
-static int spawn(int fd, char *const argv[], const sigset_t *empty)
+static int spawn(int fd, char *const argv[], const sigset_t *empty, bool use_fork)
 {
         static char *const envp[] = { NULL };
         pid_t pid;
 
         exec_errno = 0;
-        pid = vfork();
+        pid = use_fork ? fork() : vfork();
         if (pid == 0) {
                 /* Child: async-signal-safe calls only, then exec or _exit. */
                 if (dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 ||
@@ -142,12 +148,17 @@ int main(int argc, char **argv)
         struct epoll_event ev, evs[8];
         char *server_argv[2];
         sigset_t mask, empty;
-        bool paused = false, exec_reported = false;
+        bool paused = false, exec_reported = false, use_fork = false;
         long running = 0, spawned = 0;
         int port, lfd, sfd, ep, r;
 
+        if (argc == 4 && strcmp(argv[1], "--fork") == 0) {
+                use_fork = true;
+                argv++;
+                argc--;
+        }
         if (argc != 3 || parse_port(argv[1], &port) < 0) {
-                fprintf(stderr, "usage: limitref PORT SERVER\n");
+                fprintf(stderr, "usage: limitref [--fork] PORT SERVER\n");
                 return 2;
         }
         if (access(argv[2], X_OK) < 0) {
@@ -268,7 +279,7 @@ int main(int argc, char **argv)
                                                 strerror(errno));
                                         return 1;
                                 }
-                                r = spawn(cfd, server_argv, &empty);
+                                r = spawn(cfd, server_argv, &empty, use_fork);
                                 if (r == 0) {
                                         running++;
                                         spawned++;

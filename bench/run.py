@@ -285,9 +285,11 @@ class Contender:
 
 def start_contenders(args, tmp, bins):
     taken = set()
-    order = ["limitref", "portierd", "xinetd", "tcpserver"]
+    order = ["limitref", "portierd", "xinetd", "tcpserver", "limitfork"]
     cons = {n: Contender(n) for n in order}
-    wanted = set(args.only.split(",")) if args.only else set(order)
+    wanted = set(args.only.split(",")) if args.only else set(order[:4])
+    if args.fork_ref:
+        wanted.add("limitfork")
     tiny = bins["tinyserver"]
     for name in order:
         c = cons[name]
@@ -299,6 +301,8 @@ def start_contenders(args, tmp, bins):
         os.makedirs(d, exist_ok=True)
         if name == "limitref":
             argv = [bins["limitref"], str(c.port), tiny]
+        elif name == "limitfork":
+            argv = [bins["limitref"], "--fork", str(c.port), tiny]
         elif name == "tcpserver":
             if not bins.get("tcpserver"):
                 c.na = "tcpserver not installed (Debian package ucspi-tcp)"
@@ -336,7 +340,7 @@ def start_contenders(args, tmp, bins):
             c.proc = None
         log(f"bench: {name}: " + (f"n/a ({c.na})" if c.na else
                                   f"pid {c.proc.pid} serving on 127.0.0.1:{c.port}"))
-    return [cons[n] for n in order]
+    return [cons[n] for n in order if n in wanted or n != "limitfork"]
 
 
 def parse_kv(line):
@@ -516,6 +520,14 @@ def print_spawn_table(args, cons, concs, out):
             f"{r:.2f}" if r is not None else "n/a" for r in (
                 rr("limitref", "tcpserver", conc), rr("limitref", "xinetd", conc)))
         for conc in concs) + ")")
+    if any("by_round" in summ.get(("limitfork", conc), {}) for conc in concs):
+        p("  (limitfork / limitref, fork() against vfork(): conn/s " + ", ".join(
+            f"c={conc} " + (f"{r:.2f}" if (r := rr("limitfork", "limitref", conc)) is not None
+                            else "n/a") for conc in concs)
+          + "; CPU with servers " + ", ".join(
+            f"c={conc} " + (f"{r:.2f}" if (r := ratio(val("limitfork", conc, "all_us"),
+                                                     val("limitref", conc, "all_us")))
+                            is not None else "n/a") for conc in concs) + ")")
     return summ
 
 
@@ -885,7 +897,10 @@ def main():
     ap.add_argument("--start-timeout", type=float, default=5.0,
                     help="seconds a daemon has to serve its first connection (5)")
     ap.add_argument("--only", default="",
-                    help="comma-separated subset of limitref,portierd,xinetd,tcpserver")
+                    help="comma-separated subset of limitref,portierd,xinetd,tcpserver"
+                         ",limitfork")
+    ap.add_argument("--fork-ref", action="store_true",
+                    help="also measure limitfork: limitref with fork() instead of vfork()")
     ap.add_argument("--services", type=int, default=10000,
                     help="services for the scale measurement (10000; 0 skips it)")
     ap.add_argument("--no-spawn", action="store_true", help="skip the spawn-path table")
