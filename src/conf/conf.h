@@ -20,7 +20,28 @@
  *      FILE:LINE[:COL]: [warning: ][service 'ID': ]MESSAGE
  *
  * Errors are exactly the cases in which the daemon does not run a service (DESIGN.md
- * decision 6); warnings never stop a service from running.
+ * decision 6) — plus errors outside any service (a missing include, a bad value in
+ * 'defaults'); warnings never stop a service from running.
+ *
+ * Use:
+ *
+ *      ConfLoadOptions o = { .path = "/etc/portier.conf", .inetd_path = NULL };
+ *      ConfDiag d = CONF_DIAG_NULL;
+ *      Config *c;
+ *      int r = conf_load(&o, &c, &d);          (off the event loop: it may block on NSS/DNS)
+ *      if (r < 0)  -> the main file could not be read; d says why
+ *      for (size_t i = 0; i < c->n_services; i++) {
+ *              const ConfService *s = c->services[i];
+ *              s->state: ACTIVE (serve it), DISABLED or SKIPPED (s->reason says why)
+ *              s->kind: SERVER (s->server, s->argv, s->uid, ...), INTERNAL (s->builtin),
+ *                       REDIRECT (s->redirect_addr), SENSOR
+ *              listening key: s->protocol, s->family, s->has_bind/s->bind_addr, s->port
+ *      }
+ *      config_free(c); conf_diag_deinit(&d);
+ *
+ * Positions: s->pos (the 'service' line), s->open_pos and s->close_pos (the braces) and
+ * s->attr_line[CONF_ATTR_*] (the first line setting each attribute, in s->pos.file) let a tool
+ * rewrite one line of one file, e.g. the 'disable' line, without a second parser.
  */
 
 #include <netinet/in.h>
