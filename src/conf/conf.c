@@ -472,6 +472,19 @@ static int build(Loader *L)
                         if ((r = attr_apply(c, def, &defaults->attrs[i])) < 0)
                                 return r;
                 cfg->max_connections = c->max_connections;
+                def->name = def->id = "defaults";
+                def->pos = (ConfPos) { .file = defaults->file, .line = defaults->line,
+                                       .col = defaults->col };
+                def->open_pos = (ConfPos) { .file = defaults->file,
+                                            .line = defaults->open_line };
+                def->close_pos = (ConfPos) { .file = defaults->file,
+                                             .line = defaults->close_line };
+                cfg->defaults = def;
+                cfg->enabled_ids = c->enabled;
+                cfg->n_enabled_ids = c->n_enabled;
+                cfg->enabled_set = c->enabled_set;
+                cfg->disabled_ids = c->disabled;
+                cfg->n_disabled_ids = c->n_disabled;
         }
 
         if (n_services > CONF_MAX_SERVICES) {

@@ -412,6 +412,13 @@ typedef struct Config {
         size_t n_services;
         size_t n_active, n_disabled, n_skipped;
         uint32_t max_connections;       /* defaults 'max_connections'; 0: size from RLIMIT_NOFILE */
+        const ConfService *defaults;    /* the 'defaults' block as read (values, pos, open_pos,
+                                           close_pos, attr_line), NULL if there is none */
+        char **enabled_ids;             /* defaults 'enabled' (NULL-terminated) */
+        size_t n_enabled_ids;
+        bool enabled_set;               /* 'enabled' given: only those ids run */
+        char **disabled_ids;            /* defaults 'disabled' (NULL-terminated) */
+        size_t n_disabled_ids;
         const char *path;               /* the main file */
         const char **files;             /* every file read, in order */
         size_t n_files;

@@ -450,6 +450,13 @@ static void test_disabled(void **state)
         assert_string_equal(svc(&l, "b")->reason, "in the 'disabled' list of defaults");
         assert_int_equal(svc(&l, "c")->state, CONF_SERVICE_ACTIVE);
         assert_int_equal(l.c->n_disabled, 2);
+        assert_non_null(l.c->defaults);
+        assert_int_equal(l.c->defaults->pos.line, 1);
+        assert_int_equal(l.c->defaults->close_pos.line, 4);
+        assert_int_equal(l.c->defaults->attr_line[CONF_ATTR_DISABLED], 3);
+        assert_int_equal(l.c->n_disabled_ids, 1);
+        assert_string_equal(l.c->disabled_ids[0], "b");
+        assert_false(l.c->enabled_set);
         assert_int_equal(l.c->n_active, 1);
         done(&l);
 
