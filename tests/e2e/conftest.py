@@ -677,3 +677,7 @@ def daemon(build_dir, procs, tmp_path, sockdir):
     d = portierd_util.Daemon(portierd_util.KIND, binary, procs, tmp_path, sockdir)
     yield d
     d.teardown()
+    reports = d.sanitizer_reports()
+    if reports:
+        pytest.fail("sanitizer reports from the daemon:\n" + "\n".join(reports)[:20000],
+                    pytrace=False)

@@ -182,6 +182,7 @@ class Daemon:
         self.defaults = dict(DEFAULTS)
         self.extra_text = ""
         self.pid = None
+        self.sanitizer_dir = self.dir
 
     # configuration
 
@@ -252,8 +253,13 @@ class Daemon:
         file names a live one. Returns the Result."""
         if write:
             self.write()
-        r = self.procs.run([*prefix, *self.argv(*extra)], env=env or clean_env(),
-                           timeout=timeout, **kw)
+        env = dict(env or clean_env())
+        # sanitizer reports of a detached daemon would go to /dev/null: send them to files
+        # that the fixture checks at teardown (harmless for a build without sanitizers)
+        env.setdefault("ASAN_OPTIONS", f"log_path={self.sanitizer_dir}/asan")
+        env.setdefault("UBSAN_OPTIONS", f"log_path={self.sanitizer_dir}/ubsan:"
+                                        "print_stacktrace=1")
+        r = self.procs.run([*prefix, *self.argv(*extra)], env=env, timeout=timeout, **kw)
         if self.kind == "xinetd" and r.rc == 0:
             # xinetd's starting command returns before the daemon is ready
             wait_for(lambda: "Started working" in self.dlog_text() or
@@ -288,6 +294,13 @@ class Daemon:
         os.kill(self.pid, sig)
         code = self.procs.wait_exit(self.pid, timeout)
         return code
+
+    def sanitizer_reports(self):
+        """Reports left by an ASan/UBSan build of the daemon (log_path files)."""
+        out = []
+        for p in sorted(Path(self.sanitizer_dir).glob("[au][sb]san.*")):
+            out.append(f"== {p.name}\n{p.read_text(errors='replace')}")
+        return out
 
     def teardown(self):
         self.syslog.close()

@@ -49,3 +49,5 @@ def test_make_run_config(portierd_bin, procs, tmp_path):
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=15) == 0
     assert not Path(tmp_path / "portierd.pid").exists()
+    for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        assert bad not in err.read_text(), err.read_text()

@@ -37,7 +37,11 @@ def nobody_daemon(daemon, procs, sockdir):
     os.chmod(nd.syslog.address, 0o666)
     yield nd
     nd.teardown()
+    reports = nd.sanitizer_reports()
     shutil.rmtree(d, ignore_errors=True)
+    if reports:
+        pytest.fail("sanitizer reports from the daemon:\n" + "\n".join(reports)[:20000],
+                    pytrace=False)
 
 
 def _tasks_of(uid):

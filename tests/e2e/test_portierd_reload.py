@@ -13,7 +13,8 @@ import time
 import pytest
 
 from conftest import clean_env, fetch, notify_has, pid_alive, try_fetch, wait_for
-from portierd_util import hold, listening, need_portierd, port_refuses, read_line, server
+from portierd_util import (connect, hold, listening, need_portierd, port_refuses, read_all,
+                           read_line, server, udp_ask)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGUSR2])
@@ -213,3 +214,53 @@ def test_instances_raised_by_reload(daemon):
     daemon.wait_log(r"FAIL: up service_limit from=127\.0\.0\.1")
     s1.close()
     s2.close()
+
+
+PY = "/usr/bin/python3"
+
+
+def test_reload_switches_wait_no_to_yes(daemon):
+    """The same key changes from wait = no to wait = yes: new connections go to one server
+    that is handed the listening socket."""
+    port = daemon.add("sw", "/bin/echo", "nowait")
+    daemon.start()
+    assert fetch(port) == b"nowait\n"
+    daemon.add("sw", PY, f"-S {server('tcp_accept.py')} 0.5", wait="yes")
+    daemon.reload()
+    with connect(port) as s:
+        first = read_all(s).split()
+    with connect(port) as s:
+        second = read_all(s).split()
+    assert first[-1] == b"1" and (second[0], second[-1]) == (first[0], b"2"), (first, second)
+    daemon.wait_log(rf"EXIT: sw status=0 pid={int(first[0])} .*")
+    # and back to wait = no
+    daemon.add("sw", "/bin/echo", "nowait again", wait="no")
+    daemon.reload()
+    assert fetch(port) == b"nowait again\n"
+
+
+def test_reload_while_wait_yes_server_runs(daemon):
+    """A wait = yes UDP server running through a reload: an unchanged service's server keeps
+    its socket and the port is watched again after it exits; a changed one's next server
+    runs the new definition; a removed one's server is ended and its port closed."""
+    same = daemon.add("same", PY, f"-S {server('udp_upper.py')} 1", socket_type="dgram",
+                      protocol="udp", wait="yes")
+    chg = daemon.add("chg", PY, f"-S {server('udp_upper.py')} 1", socket_type="dgram",
+                     protocol="udp", wait="yes")
+    gone = daemon.add("gone", PY, f"-S {server('udp_upper.py')} 5", socket_type="dgram",
+                      protocol="udp", wait="yes")
+    daemon.start()
+    p_same = int(udp_ask(same, b"a").split()[0])
+    p_chg = int(udp_ask(chg, b"a").split()[0])
+    p_gone = int(udp_ask(gone, b"a").split()[0])
+    daemon.add("chg", PY, f"-S {server('udp_upper.py')} 0.3", socket_type="dgram",
+               protocol="udp", wait="yes", env="CHANGED=1")
+    daemon.remove("gone")
+    daemon.reload()
+    assert udp_ask(same, b"b").split()[0] == b"%d" % p_same
+    wait_for(lambda: not pid_alive(p_gone), what="the removed service's server to end")
+    daemon.wait_log(rf"EXIT: same status=0 pid={p_same} .*")
+    daemon.wait_log(rf"EXIT: chg status=0 pid={p_chg} .*")
+    assert int(udp_ask(same, b"c").split()[0]) != p_same
+    assert int(udp_ask(chg, b"c").split()[0]) != p_chg
+    assert not listening(gone, proto="udp")
