@@ -1,0 +1,49 @@
+"""Log destinations beyond the per-connection FILE basics: FILE soft/hard size limits, daemon
+messages to syslog with -syslog FACILITY. (The -filelog file is not reopened at reload, by
+xinetd nor by portierd: not tested.)"""
+
+import re
+
+from conftest import SYSLOG_RE, fetch, try_fetch, wait_for
+from portierd_util import need_portierd
+
+
+def test_file_hard_limit(daemon):
+    """`log_type = FILE path soft hard`: past the hard limit nothing more is written. portierd
+    keeps serving; xinetd 2.3.15.3 stops serving the service once its log is full (every
+    connection closed at once, "Error in lim log" in its own log)."""
+    log = daemon.dir / "limited.log"
+    port = daemon.add("lim", "/bin/echo", "x", log_type=f"FILE {log} 1024 2048")
+    marker = daemon.add("mark", "/bin/echo", "m")
+    daemon.start()
+    for _ in range(50):
+        got = try_fetch(port)
+        if daemon.kind == "portierd":
+            assert got == b"x\n"
+    assert fetch(marker) == b"m\n"
+    daemon.wait_log(r"EXIT: mark status=0 .*")
+    wait_for(lambda: log.exists() and log.stat().st_size >= 1024, what="the log to fill")
+    size = log.stat().st_size
+    text = log.read_text()
+    assert size <= 2048 + 200, f"{size} bytes past a 2048-byte hard limit"
+    assert text.startswith("START: lim", text.index(": ") + 2), text[:200]
+    if daemon.kind == "portierd":
+        assert fetch(port) == b"x\n"
+
+
+def test_syslog_facility_for_daemon_messages(daemon):
+    need_portierd("xinetd's syslog goes to /dev/log")
+    port = daemon.add("a", "/bin/echo", "a")
+    daemon.write()
+    argv = [a for a in daemon.argv() if a not in ("-filelog", daemon.dlog)]
+    r = daemon.procs.run(argv + ["-syslog", "local3"], timeout=60)
+    assert r.rc == 0, r
+    pid = int(daemon.pidfile.read_text())
+    daemon.procs.adopt(pid)
+    daemon.pid = pid
+    d = daemon.syslog.wait_text("Started working")
+    m = SYSLOG_RE.fullmatch(d.text)
+    assert m and int(m["pri"]) >> 3 == 19 and int(m["pid"]) == pid, d.text
+    assert try_fetch(port) == b"a\n"
+    assert re.search(r"listening on 127\.0\.0\.1:%d/tcp" % port,
+                     " ".join(daemon.syslog.texts()))
