@@ -52,6 +52,19 @@ typedef enum Refusal {
 
 const char *refusal_reason(Refusal r);
 
+/* The banner files of a service, read when the configuration is loaded. */
+typedef enum BannerKind {
+        BANNER_ALWAYS,          /* banner: to every client, refused ones included */
+        BANNER_SUCCESS,         /* banner_success */
+        BANNER_FAIL,            /* banner_fail */
+        _BANNER_MAX,
+} BannerKind;
+
+typedef struct Banners {
+        char *data[_BANNER_MAX];
+        size_t len[_BANNER_MAX];
+} Banners;
+
 /* A loaded configuration and what is prepared from it off the loop. */
 typedef struct Generation {
         unsigned refs;
@@ -59,6 +72,7 @@ typedef struct Generation {
         Config *config;
         ConfDiag diag;
         SpawnTemplate **templates;      /* per config->services index; NULL where not exec'd */
+        Banners **banners;              /* per index; NULL without banners */
 } Generation;
 
 Generation *generation_ref(Generation *g);
@@ -97,6 +111,7 @@ typedef struct Service {
         Generation *gen;
         const ConfService *conf;
         const SpawnTemplate *spawn;
+        const Banners *banners;         /* NULL: none */
         LogTarget log;
         char key[512];
         ServiceState state;

@@ -18,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include "util.h"
 
 #define INETD_CONF "/etc/inetd.conf"
+#define BANNER_MAX (64 * 1024)          /* bytes of a banner file that are sent */
 
 Generation *generation_ref(Generation *g)
 {
@@ -38,12 +40,25 @@ Generation *generation_ref(Generation *g)
         return g;
 }
 
+static void banners_free(Banners *b)
+{
+        if (!b)
+                return;
+        for (int k = 0; k < _BANNER_MAX; k++)
+                free(b->data[k]);
+        free(b);
+}
+
 static void generation_free(Generation *g)
 {
         if (g->config)
-                for (size_t i = 0; i < g->config->n_services; i++)
+                for (size_t i = 0; i < g->config->n_services; i++) {
                         spawn_template_free(g->templates[i]);
+                        if (g->banners)
+                                banners_free(g->banners[i]);
+                }
         free(g->templates);
+        free(g->banners);
         config_free(g->config);
         conf_diag_deinit(&g->diag);
         free(g);
@@ -54,6 +69,63 @@ Generation *generation_unref(Generation *g)
         if (g && --g->refs == 0)
                 generation_free(g);
         return NULL;
+}
+
+/* Read a banner file (its first BANNER_MAX bytes); a file that cannot be read is a warning
+ * and no banner. */
+static int read_banner(Generation *g, const ConfService *cs, const char *path, Banners *b,
+                       BannerKind k)
+{
+        char *buf;
+        size_t len = 0;
+        int fd;
+
+        if (!path)
+                return 0;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                conf_diag_add(&g->diag, CONF_WARNING, cs->pos.file, cs->pos.line, 0, cs->id,
+                              "cannot read banner '%s': %s; no banner is sent", path,
+                              strerror(errno));
+                return 0;
+        }
+        buf = malloc(BANNER_MAX);
+        if (!buf) {
+                close(fd);
+                return -ENOMEM;
+        }
+        while (len < BANNER_MAX) {
+                ssize_t n = read(fd, buf + len, BANNER_MAX - len);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len += (size_t)n;
+        }
+        close(fd);
+        b->data[k] = buf;
+        b->len[k] = len;
+        return 0;
+}
+
+static int load_banners(Generation *g, size_t i)
+{
+        const ConfService *cs = g->config->services[i];
+        Banners *b;
+        int r;
+
+        if (!cs->banner && !cs->banner_success && !cs->banner_fail)
+                return 0;
+        b = calloc(1, sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        g->banners[i] = b;
+        if ((r = read_banner(g, cs, cs->banner, b, BANNER_ALWAYS)) < 0 ||
+            (r = read_banner(g, cs, cs->banner_success, b, BANNER_SUCCESS)) < 0 ||
+            (r = read_banner(g, cs, cs->banner_fail, b, BANNER_FAIL)) < 0)
+                return r;
+        return 0;
 }
 
 /**
@@ -86,7 +158,9 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
         }
         g->templates = calloc(g->config->n_services ? g->config->n_services : 1,
                               sizeof(SpawnTemplate *));
-        if (!g->templates) {
+        g->banners = calloc(g->config->n_services ? g->config->n_services : 1,
+                            sizeof(Banners *));
+        if (!g->templates || !g->banners) {
                 generation_free(g);
                 return -ENOMEM;
         }
@@ -95,6 +169,10 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
 
                 if (cs->state != CONF_SERVICE_ACTIVE || cs->kind != CONF_KIND_SERVER)
                         continue;
+                if (load_banners(g, i) < 0) {
+                        generation_free(g);
+                        return -ENOMEM;
+                }
                 r = spawn_template_new(cs, d->as_root, &d->nofile, &g->templates[i]);
                 if (r < 0) {
                         /* The Config is immutable for everyone else; until it is published,

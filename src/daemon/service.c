@@ -98,6 +98,7 @@ Service *service_new(Daemon *d, Generation *g, size_t index)
         s->gen = generation_ref(g);
         s->conf = g->config->services[index];
         s->spawn = g->templates[index];
+        s->banners = g->banners[index];
         (void)logset_target(d->logs, &s->conf->log_type, &s->log);
         (void)listener_key(s->conf, s->key, sizeof(s->key));
         return s;
@@ -145,6 +146,15 @@ static void service_log(Service *s, const char *line, size_t len)
         logset_write(s->d->logs, &s->log, line, len);
 }
 
+/* Banners go out without blocking: what the socket buffer does not take is cut (a banner
+ * is read at load time and bounded; loopback and LAN buffers take far more). */
+static void send_banner(const Service *s, int fd, BannerKind k)
+{
+        if (s->banners && s->banners->len[k] > 0)
+                (void)send(fd, s->banners->data[k], s->banners->len[k],
+                           MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 /* Only connections accepted by the daemon have an ident answer to ask for (as in xinetd). */
 static bool wants_userid(const Service *s, unsigned log_flags)
 {
@@ -162,6 +172,8 @@ static void refuse(Service *s, int fd, const struct sockaddr *peer, Refusal why,
 
                 service_log(s, line, n);
         }
+        if (fd >= 0 && peer)
+                send_banner(s, fd, BANNER_FAIL);
         if (fd >= 0 && peer && wants_userid(s, s->conf->log_on_failure)) {
                 struct sockaddr_storage local;
                 socklen_t llen = sizeof(local);
@@ -232,6 +244,8 @@ static bool spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
 
         if (peer && sp.tcp && getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
                 sp.local = (struct sockaddr *)&local;
+        if (tries == 0 && takes_connections(s->conf))
+                send_banner(s, fd, BANNER_SUCCESS);     /* before the server can write */
         r = spawn_run(s->spawn, fd, &sp, &pid, &err);
         if (r < 0) {
                 s->counters.spawn_failed++;
@@ -364,6 +378,7 @@ static void accept_batch(Service *s)
                 }
                 s->counters.accepted++;
                 (void)spawn_format_addr((struct sockaddr *)&peer, from, sizeof(from), NULL);
+                send_banner(s, fd, BANNER_ALWAYS);
                 if (!admit(s, fd, (struct sockaddr *)&peer, from))
                         continue;
                 if ((s->conf->flags & CONF_FLAG_IDONLY) &&
@@ -512,6 +527,7 @@ void service_update(Service *s, Generation *g, size_t index)
         s->gen = generation_ref(g);
         s->conf = cs;
         s->spawn = g->templates[index];
+        s->banners = g->banners[index];
         (void)logset_target(s->d->logs, &cs->log_type, &s->log);
         generation_unref(prev);
         if (reopen && s->fd >= 0) {
