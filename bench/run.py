@@ -862,6 +862,23 @@ def machine():
            f"Linux {platform.release()}"
 
 
+def source_version():
+    """The commit the tree is at, and whether src/ or lib/ has uncommitted changes: portierd
+    is built from a moving tree, so a figure without it cannot be traced back."""
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", top, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", top, "status", "--porcelain", "--", "src", "lib",
+                                "include"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + (" + uncommitted changes in src/lib/include"
+                                  if dirty.stdout.strip() else "")
+
+
 def loadavg():
     try:
         with open("/proc/loadavg") as f:
@@ -945,6 +962,11 @@ def main():
     try:
         when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         print(f"portier bench — {when} — {machine()}", file=out)
+        pd = bins.get("portierd")
+        if pd:
+            built = datetime.datetime.fromtimestamp(os.stat(pd).st_mtime,
+                                                    datetime.timezone.utc).strftime("%H:%M UTC")
+            print(f"portierd: {pd} built {built}, tree at {source_version()}", file=out)
         print("Absolute figures move between runs on a shared machine: compare only within "
               "one run.", file=out)
         la0 = loadavg()
