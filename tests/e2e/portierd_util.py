@@ -10,6 +10,7 @@ the log lines and the behaviour match; tests of portier-only behaviour call need
 are skipped then. Everything listens on 127.0.0.1 (or ::1) on ports the kernel hands out.
 """
 
+import errno
 import json
 import os
 import re
@@ -77,19 +78,21 @@ def zombies(pid):
 
 
 def listening(port, host="127.0.0.1", proto="tcp"):
-    """Whether some socket is bound to host:port (from /proc/net/{tcp,udp}{,6})."""
-    v6 = ":" in host
-    table = f"/proc/net/{proto}{'6' if v6 else ''}"
-    want_port = f"{port:04X}"
-    for line in Path(table).read_text().splitlines()[1:]:
-        f = line.split()
-        local, state = f[1], f[3]
-        if not local.endswith(":" + want_port):
-            continue
-        if proto == "tcp" and state != "0A":        # LISTEN
-            continue
-        return True
-    return False
+    """Whether some socket is bound to host:port/proto: a bind of our own fails with
+    EADDRINUSE (for TCP with SO_REUSEADDR, which TIME_WAIT leftovers do not block). (Reading /proc/net/tcp is
+    too slow on a machine with tens of thousands of TIME_WAIT entries.)"""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+    with socket.socket(family, kind) as s:
+        if proto == "tcp":      # a UDP socket with SO_REUSEADDR could share the port
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return True
+            raise
+        return False
 
 
 # --- clients --------------------------------------------------------------------------------

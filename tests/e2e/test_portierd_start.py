@@ -135,3 +135,55 @@ def test_two_services_on_one_port(daemon):
     daemon.start()
     assert fetch(a) == b"first\n"
     assert fetch(a) == b"first\n"
+
+
+def test_reload_while_bind_retrying(daemon):
+    """Services whose port was busy (retrying every 5 s) through a reload: a removed one never
+    binds later; a changed one binds with its new definition once its port frees."""
+    need_portierd()
+    a = daemon.add("a", "/bin/echo", "a")
+    gone = daemon.add("gone", "/bin/echo", "gone")
+    chg = daemon.add("chg", "/bin/echo", "old")
+    b1, b2 = _busy(gone), _busy(chg)
+    try:
+        daemon.start()
+        daemon.wait_message(f"service 'gone': cannot bind 127.0.0.1:{gone}")
+        daemon.wait_message(f"service 'chg': cannot bind 127.0.0.1:{chg}")
+        daemon.remove("gone")
+        daemon.add("chg", "/bin/echo", "new")
+        daemon.reload()
+    finally:
+        b1.close()
+        b2.close()
+    wait_for(lambda: try_fetch(chg) == b"new\n", timeout=15, interval=0.2,
+             what="the changed service to listen with its new definition")
+    assert not listening(gone), "a removed service bound its port later"
+    assert fetch(a) == b"a\n"
+    assert pid_alive(daemon.pid)
+
+
+def test_ready_after_listening(daemon, notify_socket):
+    """READY=1 is sent once the services listen."""
+    need_portierd()
+    from conftest import clean_env, notify_has
+    ports = [daemon.add(f"s{i}", "/bin/echo", str(i)) for i in range(20)]
+    daemon.write()
+    p, _, _ = daemon.procs.spawn(daemon.argv("-d"),
+                                 env=clean_env(NOTIFY_SOCKET=notify_socket.address))
+    notify_socket.wait(lambda d: notify_has(d, "READY", "1"), what="READY=1")
+    assert all(listening(port) for port in ports)
+    p.terminate()
+    assert p.wait(timeout=10) == 0
+
+
+def test_many_services(daemon):
+    """300 services start, serve and survive a reload that changes one of them."""
+    ports = [daemon.add(f"m{i}", "/bin/echo", str(i)) for i in range(300)]
+    daemon.start()
+    for i in (0, 150, 299):
+        assert fetch(ports[i]) == b"%d\n" % i
+    daemon.add("m7", "/bin/echo", "seven")
+    daemon.reload()
+    assert fetch(ports[7]) == b"seven\n"
+    assert fetch(ports[8]) == b"8\n"
+    assert all(listening(p) for p in ports)
