@@ -2,10 +2,12 @@
 (FAIL ... process_limit). The refused connection is accepted and closed at once, no server is
 started for it, and only a FAIL line is logged. Compatibility tests (xinetd too)."""
 
+import os
 import socket
+import time
 
 from conftest import fetch, wait_for
-from portierd_util import children, connect, hold, read_all, read_line, server
+from portierd_util import need_portierd, children, connect, hold, read_all, read_line, server
 
 
 def _refused(port):
@@ -108,3 +110,42 @@ def test_refused_client_sees_close_not_hang(daemon):
     assert got == b""
     c.close()
     s.close()
+
+
+def _cpu_ticks(pid):
+    f = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+    return int(f[11]) + int(f[12])
+
+
+def test_process_limit_udp_no_spin(daemon):
+    """-limit reached while a datagram waits on a wait = yes UDP service: the datagram is
+    refused with FAIL process_limit, the daemon does not spin on the readable socket, and the
+    service is served once a process slot frees. (xinetd 2.3.15.3 never serves the UDP
+    service again after such a refusal: observed, so portier-only.)"""
+    need_portierd("xinetd stops serving the UDP service after a process_limit refusal")
+    tcp = daemon.add("t", server("hold.sh"))
+    udp = daemon.add("u", "/usr/bin/python3", f"-S {server('udp_upper.py')} 0.3",
+                     socket_type="dgram", protocol="udp", wait="yes")
+    daemon.start("-limit", "1")
+    s, pid = hold(tcp)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+        c.bind(("127.0.0.1", 0))
+        c.sendto(b"blocked", ("127.0.0.1", udp))
+        daemon.wait_log(r"FAIL: u process_limit from=127\.0\.0\.1")
+        t0 = _cpu_ticks(daemon.pid)
+        time.sleep(1.0)
+        used = _cpu_ticks(daemon.pid) - t0
+        hz = os.sysconf("SC_CLK_TCK")
+        assert used < hz // 2, f"the daemon used {used}/{hz} s of CPU in 1 s while refusing"
+        s.close()
+        daemon.wait_log(rf"EXIT: t status=0 pid={pid} .*")
+        wait_for(lambda: not children(daemon.pid), what="the TCP server reaped")
+        c.settimeout(10)
+        c.sendto(b"later", ("127.0.0.1", udp))
+        replies = []
+        while True:
+            data = c.recv(1000)
+            replies.append(data.split()[-1])
+            if replies[-1] == b"LATER":
+                break
+        assert replies[-1] == b"LATER", replies

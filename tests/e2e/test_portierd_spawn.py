@@ -183,3 +183,31 @@ def test_server_args_with_shell_metacharacters_not_interpreted(daemon):
     daemon.start()
     r, _ = report(port)
     assert r["cmdline"][3:] == ["$HOME", "`id`", ";ls", "|x"], shlex.join(r["cmdline"])
+
+
+def test_connection_is_blocking(daemon):
+    """The server gets a blocking connection (the daemon's O_NONBLOCK is cleared)."""
+    port = _report_service(daemon)
+    daemon.start()
+    r, _ = report(port)
+    assert r["sock0"]["nonblocking"] is False, r["sock0"]
+
+
+def test_nodelay_keepalive(daemon):
+    plain = _report_service(daemon, "plain")
+    flagged = daemon.add("flagged", PY, f"-S {server('report.py')}", flags="NODELAY KEEPALIVE")
+    daemon.start()
+    r, _ = report(plain)
+    assert (r["sock0"]["nodelay"], r["sock0"]["keepalive"]) == (0, 0), r["sock0"]
+    r, _ = report(flagged)
+    assert r["sock0"]["nodelay"] != 0 and r["sock0"]["keepalive"] != 0, r["sock0"]
+
+
+def test_many_server_args(daemon):
+    args = [f"a{i}" for i in range(300)]
+    port = _report_service(daemon, args=" ".join(args), env=" ".join(f"E{i}=v{i}"
+                                                                    for i in range(60)))
+    daemon.start()
+    r, _ = report(port)
+    assert r["cmdline"][3:] == args
+    assert [e for e in r["env"] if e.startswith("E")] == [f"E{i}=v{i}" for i in range(60)]

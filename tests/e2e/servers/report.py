@@ -7,6 +7,7 @@ group, nice, rlimits, cwd. Options (argv after the ones under test are ignored):
   REPORT_WAIT=1 in the environment, or an argument "--wait": after reporting, read fd 0 until
   EOF before exiting (keeps the server running while the client holds the connection).
 """
+import fcntl
 import json
 import os
 import resource
@@ -37,12 +38,19 @@ def status():
 
 
 def sockinfo(fd):
+    # first, before Python touches the (shared) file status flags
+    nonblocking = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK)
     try:
         s = socket.socket(fileno=os.dup(fd))
     except OSError:
         return None
     try:
-        info = {"family": s.family.name, "type": s.type.name}
+        info = {"family": s.family.name, "type": s.type.name, "nonblocking": nonblocking}
+        try:
+            info["nodelay"] = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            info["keepalive"] = s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+        except OSError:
+            pass
         try:
             info["local"] = list(s.getsockname())[:2]
         except OSError:
