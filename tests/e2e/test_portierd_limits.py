@@ -7,7 +7,7 @@ import socket
 import time
 
 from conftest import fetch, wait_for
-from portierd_util import need_portierd, children, connect, hold, read_all, read_line, server
+from portierd_util import children, connect, hold, need_portierd, read_all, read_line, server
 
 
 def _refused(port):

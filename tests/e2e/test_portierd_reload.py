@@ -264,3 +264,44 @@ def test_reload_while_wait_yes_server_runs(daemon):
     assert int(udp_ask(same, b"c").split()[0]) != p_same
     assert int(udp_ask(chg, b"c").split()[0]) != p_chg
     assert not listening(gone, proto="udp")
+
+
+def test_reload_with_broken_new_service(daemon):
+    """A new service that is broken is skipped with an error; the rest of the reload applies."""
+    port = daemon.add("ok", "/bin/echo", "ok")
+    daemon.start()
+    bad = daemon.add("bad", "/bin/echo", "bad")
+    daemon.services["bad"]["attrs"].pop("server")
+    good = daemon.add("good", "/bin/echo", "good")
+    daemon.reload()
+    assert fetch(good) == b"good\n"
+    assert fetch(port) == b"ok\n"
+    assert port_refuses(bad)
+
+
+def test_reload_changes_log_file(daemon):
+    other = daemon.dir / "other.log"
+    port = daemon.add("lf", "/bin/echo", "x")
+    daemon.start()
+    assert fetch(port) == b"x\n"
+    daemon.wait_log(r"EXIT: lf .*")
+    daemon.add("lf", "/bin/echo", "x", log_type=f"FILE {other}")
+    daemon.reload()
+    assert fetch(port) == b"x\n"
+    wait_for(lambda: other.exists() and "EXIT: lf status=0" in other.read_text(),
+             what="the new log file to get the lines")
+    assert len([x for x in daemon.log() if x.startswith("START: lf")]) == 1
+
+
+def test_sigterm_during_reload(daemon):
+    port = daemon.add("t", "/bin/echo", "t")
+    daemon.start()
+    daemon.add("t2", "/bin/echo", "t2")
+    daemon.write()
+    os.kill(daemon.pid, signal.SIGHUP)
+    code = daemon.stop()
+    if daemon.procs.subreaper:
+        assert code == 0
+    assert not daemon.pidfile.exists()
+    assert not listening(port)
+    assert not listening(daemon.services["t2"]["port"])

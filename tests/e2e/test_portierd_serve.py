@@ -223,3 +223,24 @@ def test_duration(daemon):
     s.close()
     m, = daemon.wait_log(rf"EXIT: dur status=0 pid={pid} duration=(\d+)\(sec\)")
     assert int(m.group(1)) >= 1
+
+
+def test_server_killed_from_outside(daemon):
+    port = daemon.add("k9", server("hold.sh"))
+    daemon.start()
+    s, pid = hold(port)
+    os.kill(pid, 9)
+    daemon.wait_log(rf"EXIT: k9 signal=9 pid={pid} duration=\d+\(sec\)")
+    s.close()
+
+
+def test_log_lines_flushed_at_stop(daemon):
+    """Lines of connections served just before SIGTERM are in the file once the daemon has
+    exited (buffered lines are flushed)."""
+    port = daemon.add("fl", "/bin/echo", "f")
+    daemon.start()
+    for _ in range(20):
+        assert fetch(port) == b"f\n"
+    daemon.stop()
+    starts = [x for x in daemon.log() if x.startswith("START: fl ")]
+    assert len(starts) == 20, daemon.log()
