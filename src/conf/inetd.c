@@ -115,7 +115,7 @@ static int parse_line(Arena *a, ConfDiag *diag, const char *file, LexLine *lp,
         const char *type[3];
         size_t n_type = 0;
         char *slash = strchr(svc, '/');
-        if (slash && strncmp(svc, "tcpmux", 6) == 0) {
+        if (slash && slash - svc == 6 && strncmp(svc, "tcpmux", 6) == 0) {
                 *slash = '\0';
                 svc = slash + 1;
                 type[n_type++] = "UNLISTED";

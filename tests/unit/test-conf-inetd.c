@@ -121,6 +121,23 @@ static void test_extensions(void **state)
         done(&l);
 }
 
+static void test_tcpmux(void **state)
+{
+        L l = load("", "tcpmux/+date stream tcp nowait root /bin/date date\n"
+                       "tcpmux/sysinfo stream tcp nowait nobody /bin/uname uname -a\n"
+                       "tcpmux stream tcp nowait root internal\n");
+        assert_int_equal(l.d.n_errors, 0);
+        const ConfService *d = svc(&l, "date");
+        assert_true(d->type & CONF_TYPE_TCPMUXPLUS);
+        assert_true(d->type & CONF_TYPE_UNLISTED);
+        assert_int_equal(d->port, 0);
+        assert_true(svc(&l, "sysinfo")->type & CONF_TYPE_TCPMUX);
+        const ConfService *t = svc(&l, "tcpmux-stream");
+        assert_string_equal(t->builtin, "tcpmux");
+        assert_int_equal(t->port, 1);
+        done(&l);
+}
+
 static void test_errors(void **state)
 {
         L l = load("", "short line only\n"
@@ -161,6 +178,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_classic),
                 cmocka_unit_test(test_extensions),
+                cmocka_unit_test(test_tcpmux),
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_xinetd_wins),
         };
