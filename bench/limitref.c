@@ -44,7 +44,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define ACCEPT_BATCH 1024               /* accepts per wake-up before looking at signals */
+#define ACCEPT_BATCH 64                 /* accepts per wake-up before reaping: zombies stay few */
 #define REAP_BATCH 4096                 /* waitpid() calls per SIGCHLD wake-up */
 
 static int parse_port(const char *s, int *ret)

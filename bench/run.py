@@ -392,6 +392,7 @@ def measure(args, bins, cons):
                     continue
                 t0 = cpu_ticks(c.proc.pid)
                 res, err = run_loadgen(bins, c.port, conc, args.seconds, args.timeout_ms)
+                time.sleep(0.02)        # the last servers exited: let the daemon reap them
                 t1 = cpu_ticks(c.proc.pid)
                 if err:
                     c.cell_na[conc] = err
