@@ -26,7 +26,7 @@ def test_bind_ipv6_loopback(daemon, flags):
     assert me[0] == "::1"
     assert r["sock0"]["family"] == "AF_INET6"
     assert r["sock0"]["local"] == ["::1", port]
-    assert f"REMOTE_HOST=::1" in r["env"], r["env"]
+    assert "REMOTE_HOST=::1" in r["env"], r["env"]
     daemon.wait_log(rf"START: six pid={r['pid']} from=::1")
     daemon.wait_log(rf"EXIT: six status=0 pid={r['pid']} duration=\d+\(sec\)")
 

@@ -6,8 +6,10 @@ import re
 import socket
 import time
 
-from conftest import DEFAULT_TIMEOUT, fetch, wait_for
-from portierd_util import STAMP_RE, children, need_portierd, connect, hold, read_line, server
+from conftest import DEFAULT_TIMEOUT, fetch, proc_fds, try_fetch, wait_for
+from portierd_util import (STAMP_RE, children, connect, hold, need_portierd, read_line, server,
+                           udp_ask)
+
 
 def _quiet(daemon):
     """Wait until every server the daemon started has been reaped."""
@@ -244,3 +246,41 @@ def test_log_lines_flushed_at_stop(daemon):
     daemon.stop()
     starts = [x for x in daemon.log() if x.startswith("START: fl ")]
     assert len(starts) == 20, daemon.log()
+
+
+def test_no_fd_leak(daemon):
+    """The daemon's descriptors come back to where they were after served, refused and reset
+    connections, wait = yes rounds and reloads."""
+    served = daemon.add("served", "/bin/echo", "s")
+    limited = daemon.add("limited", server("hold.sh"), instances="1")
+    udp = daemon.add("udp", "/usr/bin/python3", f"-S {server('udp_upper.py')} 0.1",
+                     socket_type="dgram", protocol="udp", wait="yes")
+    daemon.start()
+    assert fetch(served) == b"s\n"
+    daemon.wait_log(r"EXIT: served .*")
+    wait_for(lambda: not children(daemon.pid), what="no server running")
+    before = proc_fds(daemon.pid)
+    held, _ = hold(limited)
+    for _ in range(10):
+        assert fetch(served) == b"s\n"
+        assert try_fetch(limited, timeout=5) == b""
+        s = connect(served)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+    held.close()
+    for i in range(3):
+        udp_ask(udp, b"x")
+        daemon.wait_log(r"EXIT: udp .*", count=i + 1)
+    daemon.reload()
+    daemon.reload()
+    wait_for(lambda: not children(daemon.pid), what="no server running")
+    daemon.wait_log(r"EXIT: limited .*")
+    last = {}
+
+    def back():
+        last["fds"] = proc_fds(daemon.pid)
+        return len(last["fds"]) <= len(before)
+    try:
+        wait_for(back, timeout=5, what="the daemon's fds to come back")
+    except AssertionError:
+        raise AssertionError(f"fd leak: before {before}, after {last['fds']}") from None
