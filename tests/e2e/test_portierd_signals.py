@@ -5,6 +5,7 @@ behaviour (xinetd-reference.md 1.5), so those tests are portier-only."""
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -71,6 +72,10 @@ def test_stop_kills_stubborn_server_after_grace(daemon):
     wait_for(lambda: port_refuses(port), timeout=3,
              what="the port to refuse connections right after SIGTERM")
     assert pid_alive(daemon.pid), "the daemon exited without waiting for its server"
+    # a reload asked for while stopping must not bring the service back
+    os.kill(daemon.pid, signal.SIGHUP)
+    time.sleep(0.5)
+    assert port_refuses(port), "a SIGHUP during the stop re-opened the port"
     code = daemon.procs.wait_exit(daemon.pid, timeout=15)
     if daemon.procs.subreaper:
         assert code == 0

@@ -142,6 +142,16 @@ def test_umask_nice_rlimits(daemon):
     assert lim["RLIMIT_AS"] == [resource.RLIM_INFINITY, resource.RLIM_INFINITY], lim
 
 
+def test_negative_nice_and_rss(daemon):
+    if os.geteuid() != 0:
+        pytest.skip("a negative nice needs root")
+    port = _report_service(daemon, nice="-5", rlimit_rss="10M")
+    daemon.start()
+    r, _ = report(port)
+    assert r["nice"] == -5
+    assert r["rlimits"]["RLIMIT_RSS"] == [10 << 20, 10 << 20]
+
+
 def test_default_umask_and_nofile(daemon):
     """Without umask/rlimit_files: the server gets the daemon's umask (xinetd: inherited
     OR 022) and the RLIMIT_NOFILE the daemon was started with, even though portierd raises its
