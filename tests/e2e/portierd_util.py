@@ -386,3 +386,22 @@ def port_refuses(port, host="127.0.0.1"):
         except OSError:
             return False
         return False
+
+
+def socket_inode(port, host="127.0.0.1", proto="tcp"):
+    """The inode of the socket bound to host:port/proto (listening, for TCP), or None."""
+    hexhost = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    if len(hexhost) == 4:
+        want = "%08X:%04X" % (int.from_bytes(hexhost, "little"), port)
+        table = f"/proc/net/{proto}"
+    else:
+        words = [int.from_bytes(hexhost[i:i + 4], "little") for i in range(0, 16, 4)]
+        want = "".join("%08X" % w for w in words) + ":%04X" % port
+        table = f"/proc/net/{proto}6"
+    with open(table) as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[1] == want and (proto != "tcp" or fields[3] == "0A"):
+                return int(fields[9])
+    return None

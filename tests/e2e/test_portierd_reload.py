@@ -14,7 +14,7 @@ import pytest
 
 from conftest import clean_env, fetch, notify_has, pid_alive, try_fetch, wait_for
 from portierd_util import (connect, hold, listening, need_portierd, port_refuses, read_all,
-                           read_line, server, udp_ask)
+                           read_line, server, socket_inode, udp_ask)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGUSR2])
@@ -32,6 +32,8 @@ def test_reload_add_change_remove(daemon, sig):
     daemon.reload(sig)
     msg = daemon.wait_message("Reconfigured:")
     assert re.fullmatch(r"Reconfigured: new=1 old=2 dropped=1 \(services\)", msg), msg
+    msgs = daemon.messages()
+    assert "Starting reconfiguration" in msgs[:msgs.index(msg)], msgs
 
     assert fetch(change) == b"v2\n"
     assert fetch(new) == b"fresh\n"
@@ -305,3 +307,19 @@ def test_sigterm_during_reload(daemon):
     assert not daemon.pidfile.exists()
     assert not listening(port)
     assert not listening(daemon.services["t2"]["port"])
+
+
+def test_unchanged_services_keep_their_socket(daemon):
+    tcp = daemon.add("t", "/bin/echo", "t")
+    udp = daemon.add("u", PY, f"-S {server('udp_upper.py')} 0.2", socket_type="dgram",
+                     protocol="udp", wait="yes")
+    daemon.add("c", "/bin/echo", "c")
+    daemon.start()
+    before = (socket_inode(tcp), socket_inode(udp, proto="udp"))
+    assert None not in before
+    daemon.add("c", "/bin/echo", "changed")
+    daemon.reload(signal.SIGHUP)
+    daemon.reload(signal.SIGUSR2)
+    assert (socket_inode(tcp), socket_inode(udp, proto="udp")) == before
+    assert fetch(tcp) == b"t\n"
+    assert udp_ask(udp, b"x").split()[-1] == b"X"
