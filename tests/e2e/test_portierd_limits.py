@@ -149,3 +149,15 @@ def test_process_limit_udp_no_spin(daemon):
             if replies[-1] == b"LATER":
                 break
         assert replies[-1] == b"LATER", replies
+
+
+def test_fail_line_without_host(daemon):
+    """log_on_failure without HOST (ATTEMPT only): the FAIL line has no from=."""
+    port = daemon.add("att", server("hold.sh"), instances="1", log_on_failure="ATTEMPT")
+    daemon.start()
+    s, pid = hold(port)
+    _refused(port)
+    daemon.wait_log(r"FAIL: att service_limit")
+    s.close()
+    daemon.wait_log(rf"EXIT: att status=0 pid={pid} .*")
+    assert [x for x in daemon.log() if x.startswith("FAIL:")] == ["FAIL: att service_limit"]
