@@ -1,7 +1,15 @@
 """log_type = SYSLOG: the per-connection lines as syslog datagrams
 `<PRI>Mmm dd hh:mm:ss portierd[pid]: START: ...` (xinetd's text after the tag), sent to
---syslog-socket; --log-ident xinetd keeps fail2ban's xinetd filter working. Portier-only: xinetd
-always writes to /dev/log, which the tests never touch."""
+--syslog-socket; --log-ident xinetd keeps fail2ban's xinetd filter working.
+
+The comparison with xinetd (test_syslog_lines_match_xinetd): xinetd always writes to /dev/log,
+so under PORTIER_DAEMON=xinetd it runs in a private mount namespace whose /dev is an overlay
+with the test's receiver bind-mounted on /dev/log (the machine's /dev is never touched), and
+portierd runs with --log-ident xinetd: the datagrams must be the same."""
+
+import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -57,3 +65,49 @@ def test_syslog_ident_xinetd(daemon):
     # the line fail2ban's xinetd-fail filter reads: "xinetd[N]: FAIL: <svc> address from=<HOST>"
     start = [x for x in daemon.syslog.texts() if "START: fb" in x]
     assert start and start[0].split("]: ", 1)[1].startswith("START: fb pid="), start
+
+
+UNSHARE = shutil.which("unshare")
+
+
+def _xinetd_devlog_prefix(daemon):
+    """The command prefix that runs xinetd with daemon.syslog as its /dev/log."""
+    if os.geteuid() != 0 or UNSHARE is None:
+        pytest.skip("needs root and unshare for a private /dev/log")
+    upper, work = daemon.dir / "dev-upper", daemon.dir / "dev-work"
+    upper.mkdir()
+    work.mkdir()
+    script = (f"mount -t overlay overlay -o lowerdir=/dev,upperdir={upper},workdir={work} /dev"
+              f" && touch /dev/log && mount --bind {daemon.syslog.address} /dev/log"
+              ' && exec "$@"')
+    probe = subprocess.run([UNSHARE, "-m", "--propagation", "private", "sh", "-c", script,
+                            "sh", "true"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(f"no private /dev/log here: {probe.stderr!r}")
+    for p in (upper, work):
+        shutil.rmtree(p)
+        p.mkdir()
+    return [UNSHARE, "-m", "--propagation", "private", "sh", "-c", script, "sh"]
+
+
+@pytest.mark.parametrize("log_type,pri", [
+    ("SYSLOG local0", 16 * 8 + 6), ("SYSLOG daemon notice", 3 * 8 + 5)])
+def test_syslog_lines_match_xinetd(daemon, log_type, pri):
+    port = daemon.add("sx", server("hold.sh"), log_type=log_type, instances="1")
+    if daemon.kind == "xinetd":
+        daemon.start(prefix=_xinetd_devlog_prefix(daemon))
+    else:
+        daemon.start("--log-ident", "xinetd")
+    s, pid = hold(port)
+    assert fetch(port, timeout=5) == b""        # refused: service_limit
+    s.close()
+    daemon.syslog.wait(lambda d: "EXIT: sx " in d.text, what="the EXIT datagram")
+    ms = _entries(daemon, "sx")
+    assert [m["msg"] for m in ms] == [
+        f"START: sx pid={pid} from=127.0.0.1",
+        "FAIL: sx service_limit from=127.0.0.1",
+        f"EXIT: sx status=0 pid={pid} duration=0(sec)"], [m.string for m in ms]
+    for m in ms:
+        assert int(m["pri"]) == pri, m.string
+        assert m["ident"] == "xinetd" and int(m["pid"]) == daemon.pid, m.string
+        assert stamp_is_now(m), m.string
