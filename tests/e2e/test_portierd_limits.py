@@ -161,3 +161,25 @@ def test_fail_line_without_host(daemon):
     s.close()
     daemon.wait_log(rf"EXIT: att status=0 pid={pid} .*")
     assert [x for x in daemon.log() if x.startswith("FAIL:")] == ["FAIL: att service_limit"]
+
+
+def test_process_limit_wait_yes_tcp(daemon):
+    """-limit reached when a connection arrives for a wait = yes stream service: the refusal is
+    logged, the connection waits in the queue, and the server starts (and takes it) once a
+    process slot frees. (Both log `FAIL: w process_limit from=<no address>`; xinetd 2.3.15.3
+    then never serves the service again: observed, so the rest is portier-only.)"""
+    need_portierd("xinetd stops serving a wait = yes service after a process_limit refusal")
+    tcp = daemon.add("t", server("hold.sh"))
+    w = daemon.add("w", "/usr/bin/python3", f"-S {server('tcp_accept.py')} 0.5", wait="yes")
+    daemon.start("-limit", "1")
+    s, pid = hold(tcp)
+    c = connect(w)
+    daemon.wait_log(r"FAIL: w process_limit from=<no address>")
+    s.close()
+    daemon.wait_log(rf"EXIT: t status=0 pid={pid} .*")
+    reply = read_all(c).split()
+    c.close()
+    assert reply and reply[-1] == b"1", reply
+    daemon.wait_log(rf"EXIT: w status=0 pid={int(reply[0])} .*")
+    fails = [x for x in daemon.log() if x.startswith("FAIL:")]
+    assert len(fails) <= 3, f"the refused wait = yes service was retried in a loop: {fails}"
