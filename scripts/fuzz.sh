@@ -14,7 +14,8 @@ dir=${1:?usage: fuzz.sh BUILD_DIR SECONDS}
 secs=${2:?usage: fuzz.sh BUILD_DIR SECONDS}
 top=$(cd "$(dirname "$0")/.." && pwd)
 
-targets=$(ls "$dir"/fuzz-* "$dir"/fuzz/fuzz-* 2>/dev/null | grep -v '\.[a-z]*$' || true)
+targets=$(find -L "$dir" "$dir/fuzz" -maxdepth 1 -type f -name 'fuzz-*' -perm -u+x \
+	2>/dev/null | sort -u || true)
 if [ -z "$targets" ]; then
 	echo "fuzz.sh: no fuzz target in $dir" >&2
 	exit 1
