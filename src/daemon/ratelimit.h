@@ -19,8 +19,10 @@
  * connection trips the limit when count / max(1, elapsed whole seconds) > rate, in integer
  * arithmetic. So with "cps = 2 3" the third connection within one second trips it (observed:
  * two served, the third gets "FAIL: s6 connections per second", then the listening socket is
- * closed and connections are refused for 3 s). Past the window, the next connection opens a
- * new one. Every connection that reaches the check counts, whatever happens to it later.
+ * closed and connections are refused for 3 s) — and so does a steady 2 per second (observed:
+ * connections 0.5 s apart, the third refused, since 3 / 1 > 2 when the clock's second
+ * changes): only a rate below the limit passes for long. Past the window, the next connection
+ * opens a new one. Every connection that reaches the check counts, whatever happens to it later.
  * The tripping connection is refused; the caller closes the listening socket for <wait>
  * seconds and logs (LOG_ERR, xinetd's exact text, two spaces after the full stop):
  *      Deactivating service %s due to excessive incoming connections.  Restarting in %d seconds.

@@ -52,9 +52,10 @@ bool timewin_contains_tm(const ConfTimeRange *ranges, size_t n, const struct tm 
  * @n: how many
  * @minute: minutes after local midnight, 0..1439
  *
- * Return: 1..1440 — the number of whole minutes after which the first minute with the other
- * answer begins — or 0 when the answer never changes (no ranges, or the day fully covered, or
- * never covered).
+ * O(1440 n): for a timer, not for the accept path.
+ *
+ * Return: 1..1439 — the number of whole minutes after which the first minute with the other
+ * answer begins — or 0 when the answer never changes (no ranges, or the day fully covered).
  */
 unsigned timewin_minutes_to_change(const ConfTimeRange *ranges, size_t n, unsigned minute);
 
