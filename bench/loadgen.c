@@ -398,7 +398,7 @@ int main(int argc, char **argv)
          * Every iteration either handles an event or waits at most 10 ms, so the loop ends by
          * t_drain_end; the iteration cap is a second, independent bound.
          */
-        max_iter = cf.count * 8 + (long)((cf.seconds + cf.timeout_ms / 1000.0) * 200.0) + 1000;
+        max_iter = cf.count * 8 + (long)((cf.seconds + (double)cf.timeout_ms / 1000.0) * 200.0) + 1000;
         for (iter = 0; iter < max_iter; iter++) {
                 int64_t now = now_ns();
                 bool running = now < t_end;
