@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from conftest import pid_alive, wait_for
-from portierd_util import children, hold, read_line, listening, need_portierd, port_refuses, server
+from conftest import fetch, pid_alive, wait_for
+from portierd_util import (children, hold, listening, need_portierd, port_refuses, read_line,
+                           server, udp_ask)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -93,19 +94,38 @@ def test_sigquit_exits_at_once(daemon):
 
 
 def test_sigusr1_state_dump(daemon):
+    """SIGUSR1: portierd.dump beside the pid file: each service with its state, counters and
+    running servers."""
     need_portierd("xinetd writes its dump to a fixed /var/run/xinetd.dump")
-    port = daemon.add("dumped", server("hold.sh"))
-    daemon.add("idle", "/bin/echo", "x")
+    port = daemon.add("dumped", server("hold.sh"), instances="1")
+    idle = daemon.add("idle", "/bin/echo", "x")
+    udp = daemon.add("udp", "/usr/bin/python3", f"-S {server('udp_upper.py')} 5",
+                     socket_type="dgram", protocol="udp", wait="yes")
     daemon.start()
+    for _ in range(3):
+        assert fetch(idle) == b"x\n"
+    daemon.wait_log(r"EXIT: idle .*", count=3)
     s, pid = hold(port)
+    assert fetch(port, timeout=5) == b""
+    daemon.wait_log(r"FAIL: dumped service_limit .*")
+    upid = int(udp_ask(udp, b"x").split()[0])
     dump = daemon.pidfile.parent / "portierd.dump"
     daemon.kill(signal.SIGUSR1)
     msg = daemon.wait_message("generated state dump in file")
     assert msg.endswith(f"generated state dump in file {dump}"), msg
     text = dump.read_text()
-    assert "dumped" in text and "idle" in text, text
-    assert str(pid) in text, f"the running server {pid} is not in the dump:\n{text}"
-    assert str(port) in text, text
+    blocks = {b.split("\n", 1)[0]: b for b in text.split("\nservice ")[1:]}
+    assert set(blocks) == {"dumped", "idle", "udp"}, text
+    d = blocks["dumped"]
+    for want in (f"/{port}", "state = listening", "running = 1", "accepted = 2",
+                 "started = 1", "refused service_limit = 1", f"server pid {pid}"):
+        assert want in d, f"{want!r} not in:\n{d}"
+    i = blocks["idle"]
+    for want in ("running = 0", "accepted = 3", "started = 3", "exited = 3"):
+        assert want in i, f"{want!r} not in:\n{i}"
+    u = blocks["udp"]
+    for want in ("state = suspended", "running = 1", f"server pid {upid}"):
+        assert want in u, f"{want!r} not in:\n{u}"
     s.close()
     assert pid_alive(daemon.pid)
 
