@@ -6,10 +6,12 @@
  *
  * One listening socket on 127.0.0.1:PORT, one epoll set holding it and a signalfd. When the
  * listener is readable, accept4() until EAGAIN (the connection comes back blocking and
- * close-on-exec); each connection is handed to SERVER with vfork()+execve(): in the child,
- * the connection is dup2()ed onto 0, 1 and 2 (dup2 clears close-on-exec on the copies, every
- * other descriptor is close-on-exec), the signal mask is emptied, and SERVER is executed with
- * an empty environment (the leanest exec: no strings to copy). The parent closes its copy. SIGCHLD arrives on the signalfd and
+ * close-on-exec), at most 64 per wake-up: under c=64 the queue is never empty, and a larger
+ * batch left thousands of zombies unreaped for half a second. Each connection is handed to
+ * SERVER with vfork()+execve(): in the child, the connection is dup2()ed onto 0, 1 and 2
+ * (dup2 clears close-on-exec on the copies, every other descriptor is close-on-exec), the
+ * signal mask is emptied, and SERVER is executed with an empty environment (the leanest
+ * exec: no strings to copy). The parent closes its copy. SIGCHLD arrives on the signalfd and
  * children are reaped with waitpid(WNOHANG) until none is left to reap. No logging, no
  * limits, no access control: what a super-server could at best reach on this machine, so
  * that portierd's figures can be read as a fraction of it.

@@ -1,7 +1,7 @@
 # bench.mk — `make bench`: the spawn-path and scale benchmark (bench/README.md).
 #
 #   make bench                      install xinetd/ucspi-tcp if missing (root), build, run
-#   make bench BENCH_ARGS='--seconds 5 --rounds 5'   options of bench/run.py
+#   make bench BENCH_ARGS='--seconds 2 --rounds 15'  options of bench/run.py (--help)
 #   make bench-build                only build the bench programs into $(B)/bench/
 #
 # The harness measures whatever $(B)/portierd can do: if portierd does not build, or cannot
