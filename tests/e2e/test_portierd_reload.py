@@ -323,3 +323,59 @@ def test_unchanged_services_keep_their_socket(daemon):
     assert (socket_inode(tcp), socket_inode(udp, proto="udp")) == before
     assert fetch(tcp) == b"t\n"
     assert udp_ask(udp, b"x").split()[-1] == b"X"
+
+
+def _service_file(path, sid, port, text):
+    path.write_text(f"""service {sid}
+{{
+\ttype = UNLISTED
+\tsocket_type = stream
+\tprotocol = tcp
+\twait = no
+\tbind = 127.0.0.1
+\tport = {port}
+\tuser = root
+\tserver = /bin/echo
+\tserver_args = {text}
+}}
+""")
+
+
+def test_reload_includedir(daemon):
+    """Services in an includedir (Debian's /etc/xinetd.d layout) are added, changed and
+    removed by editing files there and reloading."""
+    from conftest import free_port
+    incl = daemon.dir / "portier.d"
+    incl.mkdir()
+    p1, p2 = free_port(), free_port()
+    _service_file(incl / "one", "one", p1, "first")
+    daemon.extra_text = f"includedir {incl}\n"
+    daemon.start()
+    assert fetch(p1) == b"first\n"
+    _service_file(incl / "one", "one", p1, "changed")
+    _service_file(incl / "two", "two", p2, "second")
+    daemon.reload()
+    assert fetch(p1) == b"changed\n"
+    assert fetch(p2) == b"second\n"
+    (incl / "one").unlink()
+    _service_file(incl / "two.disabled", "three", free_port(), "skipped: a dot in the name")
+    daemon.reload()
+    wait_for(lambda: port_refuses(p1), what="the removed file's service to stop listening")
+    assert fetch(p2) == b"second\n"
+    msg = daemon.messages()
+    assert not [m for m in msg if "three" in m and "listening" in m], msg
+
+
+def test_reload_to_no_services(daemon):
+    """A reload that removes every service: they stop listening; the daemon keeps running
+    (portierd) and a later reload brings services back."""
+    port = daemon.add("only", "/bin/echo", "x")
+    daemon.start()
+    daemon.remove("only")
+    daemon.reload()
+    wait_for(lambda: port_refuses(port), what="the port to close")
+    if daemon.kind == "portierd":
+        assert pid_alive(daemon.pid)
+        daemon.add("only", "/bin/echo", "back", port=port)
+        daemon.reload()
+        assert fetch(port) == b"back\n"
