@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,12 +69,13 @@ static const char *sock_name(int t)
         }
 }
 
+/* numeric, with the %scope of a link-local IPv6 address */
 static void sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t size)
 {
-        const void *a = ss->ss_family == AF_INET6
-                ? (const void *) &((const struct sockaddr_in6 *) ss)->sin6_addr
-                : (const void *) &((const struct sockaddr_in *) ss)->sin_addr;
-        if (!inet_ntop(ss->ss_family, a, buf, (socklen_t) size))
+        socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                  : sizeof(struct sockaddr_in);
+        if (getnameinfo((const struct sockaddr *) ss, len, buf, (socklen_t) size, NULL, 0,
+                        NI_NUMERICHOST) != 0)
                 snprintf(buf, size, "?");
 }
 
@@ -99,7 +101,7 @@ static void dump_service(const ConfService *s, FILE *f)
         static const unsigned fabits[] = { CONF_LOG_HOST, CONF_LOG_USERID, CONF_LOG_ATTEMPT };
         static const char *const rnames[] = { "rlimit_as", "rlimit_cpu", "rlimit_data",
                                               "rlimit_rss", "rlimit_stack", "rlimit_files" };
-        char buf[INET6_ADDRSTRLEN];
+        char buf[NI_MAXHOST];
 
         fprintf(f, "# %s:%u%s\n", s->pos.file ? s->pos.file : "?", s->pos.line,
                 s->from_inetd ? " (inetd.conf)" : "");
