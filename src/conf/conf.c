@@ -49,6 +49,8 @@ typedef struct Loader {
         const char **files;
         size_t n_files, files_allocated;
         uint64_t total_size;            /* bytes read so far, bounded by CONF_MAX_TOTAL_SIZE */
+        char **enabled_sorted;          /* the defaults' enabled/disabled lists, sorted */
+        char **disabled_sorted;
 } Loader;
 
 static int add_file(Loader *L, const char *path, const char **ret)
@@ -311,12 +313,23 @@ static int load_path(Loader *L, const char *path, const char *from, unsigned fro
         return r;
 }
 
+/* @v sorted (see sorted_copy()) */
 static bool in_list(char **v, size_t n, const char *s)
 {
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(v[i], s) == 0)
-                        return true;
-        return false;
+        return n && bsearch(&s, v, n, sizeof(char *), cmp_str) != NULL;
+}
+
+/* A sorted copy of a string list, for in_list(): NULL on ENOMEM. */
+static char **sorted_copy(Arena *a, char **v, size_t n)
+{
+        char **r = arena_allocarray(a, n + 1, sizeof(char *));
+        if (!r)
+                return NULL;
+        if (n) {
+                memcpy(r, v, n * sizeof(char *));
+                qsort(r, n, sizeof(char *), cmp_str);
+        }
+        return r;
 }
 
 static int raw_lines(Loader *L, ConfService *s, const ParseItem *it)
@@ -387,9 +400,9 @@ static int build_service(Loader *L, const ParseItem *it, const ConfService *def,
                 }
         }
         if (!disable_reason && L->ctx.enabled_set &&
-            !in_list(L->ctx.enabled, L->ctx.n_enabled, id))
+            !in_list(L->enabled_sorted, L->ctx.n_enabled, id))
                 disable_reason = "not in the 'enabled' list of defaults";
-        if (!disable_reason && in_list(L->ctx.disabled, L->ctx.n_disabled, id))
+        if (!disable_reason && in_list(L->disabled_sorted, L->ctx.n_disabled, id))
                 disable_reason = "in the 'disabled' list of defaults";
 
         c->file = it->file;
@@ -486,6 +499,11 @@ static int build(Loader *L)
                 cfg->disabled_ids = c->disabled;
                 cfg->n_disabled_ids = c->n_disabled;
         }
+
+        L->enabled_sorted = sorted_copy(L->tmp, c->enabled, c->n_enabled);
+        L->disabled_sorted = sorted_copy(L->tmp, c->disabled, c->n_disabled);
+        if (!L->enabled_sorted || !L->disabled_sorted)
+                return -ENOMEM;
 
         if (n_services > CONF_MAX_SERVICES) {
                 conf_diag_add(c->diag, CONF_ERROR, NULL, 0, 0, NULL,

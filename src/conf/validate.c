@@ -277,11 +277,6 @@ int validate_service(ConfCtx *c, ConfService *s)
         return failed ? 1 : 0;
 }
 
-void validate_fill(ConfCtx *c, ConfService *s)
-{
-        fix_argv(c, s);
-}
-
 /*
  * Open-addressing hash sets of service indices, so that the checks across services stay
  * linear however many services share a port.

@@ -20,9 +20,6 @@
  */
 int validate_service(ConfCtx *c, ConfService *s);
 
-/** validate_fill() - the implied values only (argv[0]), for services not validated. */
-void validate_fill(ConfCtx *c, ConfService *s);
-
 /**
  * validate_duplicates() - skip (with an error) every active service whose address, port and
  * protocol an earlier active service already has.
