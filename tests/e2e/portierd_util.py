@@ -8,6 +8,14 @@ The daemon under test is portierd from $PORTIER_BUILD by default. With PORTIER_D
 the same compatibility tests run against xinetd 2.3.15 (Debian package xinetd), to prove that
 the log lines and the behaviour match; tests of portier-only behaviour call need_portierd() and
 are skipped then. Everything listens on 127.0.0.1 (or ::1) on ports the kernel hands out.
+
+    /usr/bin/python3 -m pytest tests/e2e -k portierd_                         # portierd
+    PORTIER_DAEMON=xinetd /usr/bin/python3 -m pytest tests/e2e -k portierd_   # the same, xinetd
+    PORTIER_BUILD=$PWD/build/sanitize /usr/bin/python3 -m pytest tests/e2e    # ASan+UBSan build
+
+Sanitizer reports of a detached daemon (whose stderr is /dev/null) are sent to files in the
+test's directory (ASAN_OPTIONS/UBSAN_OPTIONS log_path) and fail the test at teardown.
+Test servers are in tests/e2e/servers/ (report.py reports the whole spawn contract as JSON).
 """
 
 import errno
