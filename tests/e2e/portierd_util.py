@@ -172,6 +172,13 @@ def udp_ask(port, data, host="127.0.0.1", timeout=DEFAULT_TIMEOUT, sock=None):
 
 # --- the daemon -----------------------------------------------------------------------------
 
+def _attr_line(key, value):
+    """`key = value`; a key ending in + or - gives xinetd's += and -= operators."""
+    if key[-1] in "+-":
+        return f"\t{key[:-1]} {key[-1]}= {value}"
+    return f"\t{key} = {value}"
+
+
 DEFAULTS = {
     "log_on_success": "PID HOST EXIT DURATION",
     "log_on_failure": "HOST",
@@ -241,7 +248,7 @@ class Daemon:
             lines += [f"service {name}", "{"]
             if name != sid:
                 lines.append(f"\tid = {sid}")
-            lines += [f"\t{k} = {v}" for k, v in s["attrs"].items() if k != "_name"]
+            lines += [_attr_line(k, v) for k, v in s["attrs"].items() if k != "_name"]
             lines += ["}", ""]
         return "\n".join(lines) + self.extra_text
 

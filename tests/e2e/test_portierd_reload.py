@@ -14,7 +14,7 @@ import pytest
 
 from conftest import clean_env, fetch, notify_has, pid_alive, try_fetch, wait_for
 from portierd_util import (connect, hold, listening, need_portierd, port_refuses, read_all,
-                           read_line, server, socket_inode, udp_ask)
+                           read_line, report, server, socket_inode, udp_ask)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGUSR2])
@@ -382,3 +382,16 @@ def test_reload_to_no_services(daemon):
         daemon.add("only", "/bin/echo", "back", port=port)
         daemon.reload()
         assert fetch(port) == b"back\n"
+
+
+def test_reload_changes_user(daemon):
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    port = daemon.add("u", PY, f"-S {server('report.py')}", user="root")
+    daemon.start()
+    r, _ = report(port)
+    assert r["Uid"].split()[0] == "0"
+    daemon.add("u", PY, f"-S {server('report.py')}", user="nobody")
+    daemon.reload()
+    r, _ = report(port)
+    assert r["Uid"].split() == ["65534"] * 4, r["Uid"]

@@ -284,3 +284,35 @@ def test_no_fd_leak(daemon):
         wait_for(back, timeout=5, what="the daemon's fds to come back")
     except AssertionError:
         raise AssertionError(f"fd leak: before {before}, after {last['fds']}") from None
+
+
+def test_same_name_two_ids(daemon):
+    """One service name on two ports with distinct ids runs twice; lines carry the id."""
+    p1 = daemon.add("dup-a", "/bin/echo", "a", _name="dup")
+    p2 = daemon.add("dup-b", "/bin/echo", "b", _name="dup")
+    daemon.start()
+    assert fetch(p1) == b"a\n" and fetch(p2) == b"b\n"
+    daemon.wait_log(r"EXIT: dup-a status=0 .*")
+    daemon.wait_log(r"EXIT: dup-b status=0 .*")
+
+
+def test_interface_is_bind(daemon):
+    port = daemon.add("itf", "/bin/echo", "i", bind=None, interface="127.0.0.1")
+    daemon.start()
+    assert fetch(port) == b"i\n"
+
+
+def test_log_on_success_operators(daemon):
+    """`+=` and `-=` change the defaults' log_on_success / log_on_failure for one service."""
+    daemon.defaults["log_on_success"] = "PID HOST"
+    plus = daemon.add("plus", "/bin/echo", "p", **{"log_on_success+": "EXIT"})
+    minus = daemon.add("minus", "/bin/echo", "m", **{"log_on_success-": "HOST"})
+    daemon.start()
+    assert fetch(plus) == b"p\n"
+    m, = daemon.wait_log(r"START: plus pid=(\d+) from=127\.0\.0\.1")
+    daemon.wait_log(rf"EXIT: plus status=0 pid={m.group(1)}")
+    assert fetch(minus) == b"m\n"
+    daemon.wait_log(r"START: minus pid=\d+")
+    assert fetch(plus) == b"p\n"
+    daemon.wait_log(r"EXIT: plus status=0 pid=\d+", count=2)
+    assert not [x for x in daemon.log() if x.startswith("EXIT: minus")], daemon.log()
