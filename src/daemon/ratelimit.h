@@ -24,10 +24,16 @@
  * changes): only a rate below the limit passes for long. Past the window, the next connection
  * opens a new one. Every connection that reaches the check counts, whatever happens to it later.
  * The tripping connection is refused; the caller closes the listening socket for <wait>
- * seconds and logs (LOG_ERR, xinetd's exact text, two spaces after the full stop):
+ * seconds and logs (LOG_ERR, xinetd's exact text, two spaces after the full stop; %s is the
+ * service's *name*, not its id — observed with "service cpsname { id = cpsid ... }": the
+ * FAIL line says cpsid, these two say cpsname):
  *      Deactivating service %s due to excessive incoming connections.  Restarting in %d seconds.
  * and when it reopens it:
  *      Activating service %s
+ * xinetd applies "cps = 50 10" to every service that sets no cps (xinetd.conf(5): "The
+ * default for this setting is 50 incoming connections and the interval is 10 seconds";
+ * observed: a service without cps was deactivated for 10 s by its 51st connection in one
+ * second). A rate of 0 here means no limit: the default belongs to the configuration.
  * One deliberate difference: the window starts afresh when the service comes back. xinetd
  * keeps counting in the old window when <wait> is shorter than <rate> (with its documented
  * "cps = 50 10", up to 50 x 10 connections more pass at once when the service returns).

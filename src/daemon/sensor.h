@@ -19,8 +19,11 @@
  *   - An address already listed hit again: its expiry moves later if the new one is later
  *     (never earlier; FOREVER stays), nothing is logged: SENSOR_KEPT.
  *   - The list holds at most 10240 addresses (MAX_GLOBAL_NO_ACCESS); when full a new address
- *     is not added and xinetd logs "Maximum global_no_access count reached." (LOG_ERR):
- *     SENSOR_FULL. The address is still refused by the sensor service itself.
+ *     is not added and xinetd logs "Maximum global_no_access count reached." (LOG_ERR), once
+ *     per such hit (observed: 10243 sources, 10240 "Adding" lines, then that line three
+ *     times): SENSOR_FULL. The address is still refused by the sensor service itself. (xinetd
+ *     tests "full" first, so a listed address hit again on a full list is not extended and
+ *     logs the line too; here it is extended, SENSOR_KEPT.)
  *   - Expired entries are removed by sensor_expire(), which the daemon calls from a timer
  *     (xinetd scrubs every 60 s and then logs "At least 1 DENY_TIME has expired,
  *     global_no_access list updated" and, when the list is left empty, "global_no_access list
