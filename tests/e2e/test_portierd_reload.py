@@ -395,3 +395,63 @@ def test_reload_changes_user(daemon):
     daemon.reload()
     r, _ = report(port)
     assert r["Uid"].split() == ["65534"] * 4, r["Uid"]
+
+
+def test_no_failure_with_concurrent_clients_during_reloads(daemon):
+    """Four TCP clients and one UDP client loop on unchanged services while the daemon reloads
+    20 times (another service changing, being added and removed): every request succeeds."""
+    tcp = daemon.add("steady", "/bin/echo", "steady")
+    # the UDP server stays up through the reloads (a datagram racing a server's idle exit
+    # would be drained, by design)
+    udp = daemon.add("udp", PY, f"-S {server('udp_upper.py')} 3", socket_type="dgram",
+                     protocol="udp", wait="yes")
+    daemon.add("flip", "/bin/echo", "0")
+    daemon.start()
+    stop = threading.Event()
+    lock = threading.Lock()
+    results = {"ok": 0, "udp_ok": 0, "bad": []}
+
+    def tcp_client():
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < deadline:
+            got = try_fetch(tcp, timeout=5)
+            with lock:
+                if got == b"steady\n":
+                    results["ok"] += 1
+                else:
+                    results["bad"].append(("tcp", got))
+
+    def udp_client():
+        deadline = time.monotonic() + 60
+        n = 0
+        while not stop.is_set() and time.monotonic() < deadline:
+            n += 1
+            try:
+                got = udp_ask(udp, b"n%d" % n, timeout=5).split()[-1]
+            except OSError as e:
+                got = repr(e)
+            with lock:
+                if got == b"N%d" % n:
+                    results["udp_ok"] += 1
+                else:
+                    results["bad"].append(("udp", got))
+    threads = [threading.Thread(target=tcp_client) for _ in range(4)]
+    threads.append(threading.Thread(target=udp_client))
+    for t in threads:
+        t.start()
+    try:
+        for i in range(20):
+            daemon.add("flip", "/bin/echo", str(i + 1))
+            if i % 3 == 0:
+                daemon.add("extra", "/bin/echo", "extra")
+            elif "extra" in daemon.services:
+                daemon.remove("extra")
+            daemon.reload(signal.SIGHUP if i % 2 else signal.SIGUSR2)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert not [t for t in threads if t.is_alive()]
+    assert results["bad"] == [], f"{len(results['bad'])} failures: {results['bad'][:10]}"
+    assert results["ok"] > 0 and results["udp_ok"] > 0, results
+    wait_for(lambda: not daemon.zombies(), what="no zombie")
