@@ -22,11 +22,19 @@
  *      of the entries — and the more specific one wins. A tie is denied (xinetd's original
  *      rule: "match equally" was an error in the service entry, and refused).
  *
+ * History, from xinetd's source: the 1992 access.c compared the masks of the first match of
+ * each list ("The greater match wins. If the matches are equal, this is an error in the
+ * service entry and we cannot allow a server to start"); 2.3.15's addrlist_match() returns
+ * only the position of the first match, and remote_address_check() refuses any client that
+ * both lists match, still logging "match equally". portier implements the manual's rule,
+ * with the best match of each list instead of the first.
+ *
  * Where an entry matches, and how specific it is. Every address is put in the IPv6 space:
  * an IPv4 client, and a v4-mapped IPv6 client (::ffff:a.b.c.d, as seen on a dual-stack
  * socket), is ::ffff:a.b.c.d; an IPv4 entry a.b.c.d/p (dotted with its ".0" wildcards, CIDR,
  * factorized, network name) is ::ffff:a.b.c.d/(96 + p). An address entry matches when the
- * client is inside it, and its specificity is that prefix length, 0 to 128:
+ * client is inside it, and its specificity is that prefix length, 0 to 127, a /128 ranking
+ * as one host:
  *
  *      ::/0 (0)  <  0.0.0.0 (96)  <  10.0.0.0 = 10.0.0.0/8 (104)  <  10.1.2.0/24 (120)
  *                <  a .domain entry  <  one host: 10.1.2.3, 10.1.2.3/32, ::1, ::1/128,
