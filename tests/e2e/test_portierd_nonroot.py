@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import fetch, pid_alive, proc_status, wait_for
-from portierd_util import Daemon, hold, need_portierd, read_line, report, server
+from portierd_util import Daemon, connect, hold, need_portierd, read_all, read_line, report, server
 
 NOBODY = 65534
 SETPRIV = shutil.which("setpriv")
@@ -118,3 +118,53 @@ def test_fork_failure(nobody_daemon):
     d.wait_log(r"EXIT: f status=0 .*", count=3)
     os.kill(d.pid, signal.SIGTERM)
     d.procs.wait_exit(d.pid)
+
+
+def _at_nproc_limit(d, port, flags=None):
+    """Start d as uid 65534 with RLIMIT_NPROC leaving room for two servers; hold two."""
+    limit = _tasks_of(NOBODY) + 3
+
+    def low_nproc():
+        resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+    d.start(prefix=PREFIX, preexec_fn=low_nproc)
+    wait_for(lambda: _tasks_of(NOBODY) == limit - 2,
+             what=f"uid {NOBODY} to run {limit - 2} tasks (the daemon started)")
+    return [hold(port), hold(port)]
+
+
+def test_fork_retry_serves_once_a_process_frees(nobody_daemon):
+    """Without NORETRY a failed fork is retried (every second, a few times): a connection
+    that arrived at the limit is served once a process slot frees in time."""
+    need_portierd("xinetd retries forking and is hard to bound here")
+    d = nobody_daemon
+    port = d.add("r", server("hold.sh"))
+    (a, pa), (b, pb) = _at_nproc_limit(d, port)
+    c = connect(port)
+    d.wait_message("service 'r': cannot fork")
+    a.close()
+    wait_for(lambda: not pid_alive(pa), what="a process slot to free")
+    line = read_line(c)
+    assert line.startswith("pid "), f"the queued connection was not served: {line!r}"
+    c.sendall(b"late but served\n")
+    assert read_line(c) == "late but served\n"
+    for s in (b, c):
+        s.close()
+    d.wait_log(r"EXIT: r status=0 .*", count=3)
+    assert not [x for x in d.log() if x.startswith("FAIL:")], d.log()
+
+
+def test_stop_with_fork_retry_pending(nobody_daemon):
+    need_portierd("xinetd retries forking and is hard to bound here")
+    d = nobody_daemon
+    port = d.add("r", server("hold.sh"))
+    held = _at_nproc_limit(d, port)
+    c = connect(port)
+    d.wait_message("service 'r': cannot fork")
+    code = d.stop()
+    if d.procs.subreaper:
+        assert code == 0
+    assert read_all(c, timeout=5) == b""
+    c.close()
+    for s, pid in held:
+        wait_for(lambda: not pid_alive(pid), what=f"server {pid} ended")
+        s.close()
