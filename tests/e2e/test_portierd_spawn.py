@@ -165,6 +165,9 @@ def test_default_umask_and_nofile(daemon):
         os.umask(0o002)
         resource.setrlimit(resource.RLIMIT_NOFILE, (want_soft, hard))
     daemon.start(preexec_fn=lower)
+    limits = open(f"/proc/{daemon.pid}/limits").read()
+    row = [x for x in limits.splitlines() if x.startswith("Max open files")][0].split()
+    assert row[3] == row[4] == str(hard), f"the daemon did not raise its own soft limit: {row}"
     r, _ = report(port)
     assert r["umask"] == "0022", r["umask"]
     assert r["rlimits"]["RLIMIT_NOFILE"] == [want_soft, hard]
