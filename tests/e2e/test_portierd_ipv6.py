@@ -71,3 +71,16 @@ def test_v4_mapped_client_logged_as_ipv4(daemon):
     assert env["REMOTE_HOST"] == "127.0.0.1", r["env"]
     assert env["REMOTE_ADDR"] == env["TCPREMOTEIP"] == "127.0.0.1", r["env"]
     assert env["TCPLOCALIP"] == "127.0.0.1", r["env"]
+
+
+def test_ipv6_daemon_messages(daemon):
+    need_portierd()
+    port = _report(daemon, "six", bind="::1")
+    busy = daemon.add("busy", "/bin/echo", "b", bind="::1")
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as b:
+        b.bind(("::1", busy))
+        b.listen(1)
+        daemon.start()
+        daemon.wait_message(f"service 'six': listening on [::1]:{port}/tcp")
+        daemon.wait_message(f"service 'busy': cannot bind [::1]:{busy}: Address already in use; "
+                            "retrying every 5 seconds")
