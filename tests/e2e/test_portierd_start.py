@@ -7,6 +7,9 @@ import os
 import re
 import shutil
 import socket
+import subprocess
+
+import pytest
 
 from conftest import fetch, pid_alive, try_fetch, wait_for
 from portierd_util import listening, need_portierd, port_refuses
@@ -187,3 +190,23 @@ def test_many_services(daemon):
     assert fetch(ports[7]) == b"seven\n"
     assert fetch(ports[8]) == b"8\n"
     assert all(listening(p) for p in ports)
+
+
+def _backlog(port):
+    out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True,
+                         timeout=30).stdout.split()
+    return int(out[2]) if len(out) > 2 else None
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="ss (iproute2) is not installed")
+def test_backlog(daemon):
+    """The listen backlog is SOMAXCONN by default (xinetd: 64) and `backlog = N` sets it."""
+    dflt = daemon.add("dflt", "/bin/echo", "d")
+    five = daemon.add("five", "/bin/echo", "f", backlog="5") if daemon.kind == "portierd" \
+        else None
+    daemon.start()
+    somaxconn = int(open("/proc/sys/net/core/somaxconn").read())
+    want = somaxconn if daemon.kind == "portierd" else 64
+    assert _backlog(dflt) == want
+    if five:
+        assert _backlog(five) == 5
