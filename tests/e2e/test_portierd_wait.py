@@ -7,7 +7,7 @@ import json
 import socket
 import time
 
-from conftest import wait_for
+from conftest import fetch, wait_for
 from portierd_util import children, connect, need_portierd, read_all, server, udp_ask
 
 PY = "/usr/bin/python3"
@@ -167,3 +167,34 @@ def test_wait_yes_not_watched_while_server_runs(daemon):
     time.sleep(0.05)
     assert len(children(daemon.pid)) == 1
     assert len([line for line in daemon.log() if line.startswith("START:")]) == 1
+
+
+def test_udp_server_that_reads_nothing(daemon):
+    """A wait = yes UDP server that exits without reading: the datagram is drained, so one
+    datagram starts one server (no respawn loop)."""
+    port = daemon.add("nr", "/bin/true", socket_type="dgram", protocol="udp", wait="yes")
+    marker = daemon.add("mk", "/bin/echo", "m")
+    daemon.start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+        for i in range(2):
+            c.sendto(b"x", ("127.0.0.1", port))
+            daemon.wait_log(r"EXIT: nr status=0 .*", count=i + 1)
+            wait_for(lambda: not children(daemon.pid), what="the server reaped")
+    # give a respawn loop the time to show, then check with a marker connection
+    time.sleep(0.3)
+    assert fetch(marker) == b"m\n"
+    daemon.wait_log(r"EXIT: mk .*")
+    starts = [x for x in daemon.log() if x.startswith("START: nr")]
+    assert len(starts) == 2, daemon.log()
+
+
+def test_udp_server_crash(daemon):
+    port = daemon.add("uc", server("crash.sh"), "SEGV", socket_type="dgram", protocol="udp",
+                      wait="yes")
+    daemon.start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+        c.sendto(b"x", ("127.0.0.1", port))
+        daemon.wait_log(r"EXIT: uc signal=11 pid=\d+ duration=\d+\(sec\)")
+        wait_for(lambda: not children(daemon.pid), what="the server reaped")
+        c.sendto(b"y", ("127.0.0.1", port))
+        daemon.wait_log(r"EXIT: uc signal=11 pid=\d+ duration=\d+\(sec\)", count=2)
