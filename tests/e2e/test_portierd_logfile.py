@@ -2,9 +2,11 @@
 messages to syslog with -syslog FACILITY. (The -filelog file is not reopened at reload, by
 xinetd nor by portierd: not tested.)"""
 
+import calendar
 import re
+import time
 
-from conftest import SYSLOG_RE, fetch, try_fetch, wait_for
+from conftest import SYSLOG_RE, clean_env, fetch, try_fetch, wait_for
 from portierd_util import need_portierd
 
 
@@ -47,3 +49,17 @@ def test_syslog_facility_for_daemon_messages(daemon):
     assert try_fetch(port) == b"a\n"
     assert re.search(r"listening on 127\.0\.0\.1:%d/tcp" % port,
                      " ".join(daemon.syslog.texts()))
+
+
+def test_file_stamp_is_local_time(daemon):
+    """The FILE time stamp is local time, as the daemon's TZ says (xinetd: localtime())."""
+    port = daemon.add("tz", "/bin/echo", "t")
+    daemon.start(env=clean_env(TZ="UTC-9"))
+    assert fetch(port) == b"t\n"
+    daemon.wait_log(r"EXIT: tz .*")
+    line = daemon.svclog.read_text().splitlines()[0]
+    m = re.match(r"(\d\d)/(\d{1,2})/(\d{1,2})@(\d\d):(\d\d):(\d\d): ", line)
+    assert m, line
+    y, mo, d, h, mi, s = (int(x) for x in m.groups())
+    stamped = calendar.timegm((2000 + y, mo, d, h, mi, s, 0, 0, 0)) - 9 * 3600
+    assert abs(stamped - time.time()) < 120, f"{line!r} is not UTC+9 local time"
