@@ -942,6 +942,9 @@ def main():
     except ValueError:
         sys.exit("bench: --concurrency takes numbers 1..1024, comma-separated")
 
+    known = {"limitref", "portierd", "xinetd", "tcpserver", "limitfork"}
+    if args.only and not set(args.only.split(",")) <= known:
+        sys.exit("bench: --only takes names among " + ",".join(sorted(known)))
     bins = find_bins(args)
     if args.nice:
         if not -20 <= args.nice <= 19:
