@@ -226,6 +226,30 @@ static int on_signal(EvFile *f, uint32_t events)
         return 0;
 }
 
+/**
+ * daemon_sensor_expire() - drop expired entries of the global deny list (timer)
+ * @t: d->sensor_timer
+ *
+ * Return: 0.
+ */
+int daemon_sensor_expire(EvTimer *t)
+{
+        Daemon *d = container_of(t, Daemon, sensor_timer);
+        uint64_t now = ev_clock_now(), next;
+
+        if (sensor_expire(d->sensor, now) > 0) {
+                portier_log(d->log, LOG_INFO, "At least 1 DENY_TIME has expired, "
+                            "global_no_access list updated");
+                if (sensor_count(d->sensor) == 0)
+                        portier_log(d->log, LOG_INFO, "global_no_access list is empty.");
+        }
+        next = sensor_next_expiry(d->sensor);
+        if (next != SENSOR_FOREVER && sensor_count(d->sensor) > 0)
+                ev_timer_arm(d->loop, t, next > now ? next : now + EV_USEC_PER_SEC,
+                             daemon_sensor_expire);
+        return 0;
+}
+
 /* -cc: check that the books balance (xinetd's periodic consistency check). */
 static int consistency_check(EvTimer *t)
 {
@@ -317,6 +341,8 @@ static void daemon_deinit(Daemon *d)
 {
         ev_timer_disarm(&d->cc_timer);
         ev_timer_disarm(&d->stop_timer);
+        ev_timer_disarm(&d->sensor_timer);
+        sensor_list_free(d->sensor);
         reload_deinit(d);
         for (size_t i = 0; i < d->n_services; i++)
                 service_close(d->services[i]);
@@ -353,7 +379,8 @@ int daemon_run(const Options *o)
                                        .keep_listen_fds = true };
         Daemon d = { .opts = o, .signal_fd = -1, .reload_fd = -1,
                      .signal_ev = EV_FILE_NULL, .stop_timer = EV_TIMER_NULL,
-                     .cc_timer = EV_TIMER_NULL };
+                     .cc_timer = EV_TIMER_NULL, .sensor_timer = EV_TIMER_NULL,
+                     .loadavg = LOADAVG_NULL };
         _cleanup_free_ char *config = NULL, *pidpath = NULL;
         PortierPidfile *pf = NULL;
         char err[4096];
@@ -391,6 +418,7 @@ int daemon_run(const Options *o)
                 goto out;
         }
 
+        tzset();        /* so that localtime_r() on the accept path reads no file */
         d.started_usec = ev_clock_now();
         d.started_wall = time(NULL);
         raise_nofile(&d);
@@ -398,7 +426,8 @@ int daemon_run(const Options *o)
         if ((r = ev_loop_new(&d.loop)) < 0 || (r = server_table_init(&d)) < 0 ||
             (r = portier_signalfd_open(sigs, ELEMENTSOF(sigs), &d.signal_fd)) < 0 ||
             (r = ev_file_add(d.loop, &d.signal_ev, d.signal_fd, EPOLLIN, on_signal)) < 0 ||
-            (r = reload_init(&d)) < 0) {
+            (r = reload_init(&d)) < 0 ||
+            (r = sensor_list_new(SENSOR_CAPACITY_DEFAULT, 128, &d.sensor)) < 0) {
                 snprintf(err, sizeof(err), "cannot set up the event loop: %s", strerror(-r));
                 goto fail;
         }

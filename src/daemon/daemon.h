@@ -29,8 +29,12 @@
 #include <portier/portier.h>
 
 #include "conf/conf.h"
+#include "daemon/access.h"
 #include "daemon/ev.h"
+#include "daemon/loadavg.h"
 #include "daemon/logline.h"
+#include "daemon/ratelimit.h"
+#include "daemon/sensor.h"
 #include "daemon/options.h"
 #include "daemon/spawn.h"
 
@@ -47,6 +51,7 @@ typedef enum Refusal {
         REFUSE_LIBWRAP,
         REFUSE_LOAD,
         REFUSE_CPS,
+        REFUSE_PER_SOURCE_CPS,          /* portier's per_source_cps */
         _REFUSE_MAX,
 } Refusal;
 
@@ -82,6 +87,7 @@ typedef enum ServiceState {
         SERVICE_LISTENING,      /* watching its socket */
         SERVICE_SUSPENDED,      /* wait = yes: a server has the socket */
         SERVICE_BIND_RETRY,     /* the socket could not be opened; retried on a timer */
+        SERVICE_CPS_OFF,        /* over its cps: socket closed until the timer reopens it */
         SERVICE_RETIRED,        /* removed by a reload; waits for its servers to exit */
 } ServiceState;
 
@@ -117,7 +123,9 @@ typedef struct Service {
         ServiceState state;
         int fd;                         /* the listening socket, -1 when closed */
         EvFile ev;
-        EvTimer retry;                  /* bind retry */
+        EvTimer retry;                  /* bind retry, cps return, accept pause */
+        RatelimitCps cps;
+        RatelimitTable *sources;        /* per_source and per_source_cps; NULL: neither */
         char bind_error[256];           /* the last bind failure */
         uint32_t running;               /* servers running now */
         Server *servers;                /* their records (doubly linked) */
@@ -133,6 +141,8 @@ typedef struct Service {
 struct Server {
         Service *svc;
         pid_t pid;
+        bool src_held;                  /* holds a per_source slot for src */
+        AccessAddr src;
         time_t started;                 /* wall clock, for duration= */
         Server *next, *prev;            /* in the service's list */
         Server *hash_next;              /* in the daemon's pid table */
@@ -160,6 +170,9 @@ struct Daemon {
         size_t pid_table_size;
         uint32_t running;               /* servers running, all services (-limit) */
         uint32_t userid_running;        /* ident lookups under way (-logprocs) */
+        SensorList *sensor;             /* the global deny list of SENSOR services */
+        EvTimer sensor_timer;
+        Loadavg loadavg;
 
         int signal_fd;
         EvFile signal_ev;
@@ -183,6 +196,7 @@ struct Daemon {
 
 /* daemon.c */
 int daemon_run(const Options *o);
+int daemon_sensor_expire(EvTimer *t);
 void daemon_dump_state(Daemon *d);
 
 /* generation.c */
@@ -200,6 +214,7 @@ int service_listen(Service *s);
 void service_close(Service *s);
 void service_update(Service *s, Generation *g, size_t index);
 void service_retire(Service *s);
+int service_take_socket(Service *s, Service *old);
 void service_server_exited(Service *s, Server *srv, int status);
 void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from);
 void service_drop_fork_retries(Service *s);

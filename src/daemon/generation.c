@@ -317,11 +317,10 @@ int generation_apply(Daemon *d, Generation *g, bool initial)
                 }
                 if (cs->state != CONF_SERVICE_ACTIVE)
                         continue;
-                if (cs->kind != CONF_KIND_SERVER) {
+                if (cs->kind != CONF_KIND_SERVER && cs->kind != CONF_KIND_SENSOR) {
                         portier_log(d->log, LOG_WARNING, "service '%s': %s services are not "
                                     "served yet; skipping it", cs->id,
-                                    cs->kind == CONF_KIND_REDIRECT ? "redirect" :
-                                    cs->kind == CONF_KIND_SENSOR ? "SENSOR" : "INTERNAL");
+                                    cs->kind == CONF_KIND_REDIRECT ? "redirect" : "INTERNAL");
                         continue;
                 }
                 (void)listener_key(cs, key, sizeof(key));
@@ -342,20 +341,43 @@ int generation_apply(Daemon *d, Generation *g, bool initial)
                                 portier_log(d->log, LOG_WARNING, "service '%s': not running as "
                                             "root: 'user' and 'group' are ignored (the server "
                                             "runs as uid %d)", cs->id, (int)geteuid());
-                        if (service_listen(s) < 0)
-                                portier_log(d->log, LOG_ERR, "service '%s': %s; retrying "
-                                            "every 5 seconds", cs->id, s->bind_error);
-                        else
-                                log_listening(d, s);
                         n_new++;
                 }
                 next[n++] = s;
+        }
+
+        /* A new service on the socket of a removed one (renamed, or ports moved between
+         * services) takes that socket over: not a moment without a listener. */
+        for (size_t i = 0; i < n; i++) {
+                if (next[i]->fd >= 0 || next[i]->state != SERVICE_BIND_RETRY ||
+                    ev_timer_armed(&next[i]->retry))
+                        continue;
+                for (size_t k = 0; k < d->n_services; k++) {
+                        Service *old = d->services[k];
+
+                        if (!old->matched && old->fd >= 0 &&
+                            listener_same_socket(old->conf, next[i]->conf) &&
+                            service_take_socket(next[i], old) == 0)
+                                break;
+                }
         }
         for (size_t i = 0; i < d->n_services; i++)
                 if (!d->services[i]->matched) {
                         service_retire(d->services[i]);
                         n_dropped++;
                 }
+        /* The remaining new services bind once the removed ones let go of their ports. */
+        for (size_t i = 0; i < n; i++) {
+                Service *s = next[i];
+
+                if (s->fd >= 0 || s->state != SERVICE_BIND_RETRY || ev_timer_armed(&s->retry))
+                        continue;
+                if (service_listen(s) < 0)
+                        portier_log(d->log, LOG_ERR, "service '%s': %s; retrying every 5 "
+                                    "seconds", s->conf->id, s->bind_error);
+                else
+                        log_listening(d, s);
+        }
         free(ix.slots);
         free(d->services);
         d->services = next;
@@ -409,6 +431,7 @@ static int on_reload_done(EvFile *f, uint32_t events)
                 if (g)
                         generation_unref(g);
         } else if (!d->stopping) {
+                tzset();
                 (void)logset_reopen(d->logs);
                 (void)generation_apply(d, g, false);
         } else {

@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -140,4 +141,79 @@ fail:
                  step, host, cs->port, strerror(-r));
         (void)safe_close(fd);
         return r;
+}
+
+/**
+ * listener_set_blocking() - the file status the service's kind needs: non-blocking for a
+ * `wait = no` stream socket (the loop accepts until EAGAIN), blocking otherwise (a server
+ * gets it)
+ * @fd: the socket
+ * @cs: the service
+ *
+ * Return: 0 or -errno.
+ */
+int listener_set_blocking(int fd, const ConfService *cs)
+{
+        int fl = fcntl(fd, F_GETFL);
+        int want = cs->socket_type == SOCK_STREAM && !cs->wait ? fl | O_NONBLOCK
+                                                              : fl & ~O_NONBLOCK;
+
+        if (fl < 0 || (want != fl && fcntl(fd, F_SETFL, want) < 0))
+                return -errno;
+        return 0;
+}
+
+/**
+ * listener_update() - bring an open socket in line with a reloaded definition
+ * @fd: the socket
+ * @old: the definition it was opened for
+ * @cs: the new one (same protocol, address and port)
+ * @server_has_it: a wait = yes server holds the socket now: leave its file status alone
+ *                 (call listener_set_blocking() once that server has exited)
+ *
+ * The backlog, TCP_NODELAY, SO_KEEPALIVE and `wait` change in place, so no connection in the
+ * queue is lost. IPV6_V6ONLY cannot change once a socket is bound.
+ *
+ * Return: 0, -EAGAIN when only a new socket can carry the change, or -errno.
+ */
+int listener_update(int fd, const ConfService *old, const ConfService *cs, bool server_has_it)
+{
+        int v;
+
+        if (old->v6only != cs->v6only || old->socket_type != cs->socket_type)
+                return -EAGAIN;
+        if (cs->socket_type == SOCK_STREAM) {
+                if (old->backlog != cs->backlog &&
+                    listen(fd, cs->backlog > 0 ? cs->backlog : SOMAXCONN) < 0)
+                        return -errno;
+                v = !!(cs->flags & CONF_FLAG_NODELAY);
+                if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)) < 0)
+                        return -errno;
+                v = !!(cs->flags & CONF_FLAG_KEEPALIVE);
+                if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)) < 0)
+                        return -errno;
+        }
+        return server_has_it ? 0 : listener_set_blocking(fd, cs);
+}
+
+/**
+ * listener_same_socket() - could one socket serve both definitions (same protocol,
+ * address, port and family options)? For a reload that renames a service or moves ports
+ * between services: the new one takes the old one's socket.
+ * @a: a definition
+ * @b: another
+ *
+ * Return: true when they bind the same socket.
+ */
+bool listener_same_socket(const ConfService *a, const ConfService *b)
+{
+        struct sockaddr_storage x, y;
+        socklen_t lx, ly;
+
+        if (a->socket_type != b->socket_type || a->protocol != b->protocol ||
+            a->v6only != b->v6only)
+                return false;
+        listener_address(a, &x, &lx);
+        listener_address(b, &y, &ly);
+        return lx == ly && memcmp(&x, &y, lx) == 0;
 }

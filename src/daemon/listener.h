@@ -6,6 +6,7 @@
  * listener — the socket a service listens on: family, address, socket options, bind, listen.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -14,5 +15,8 @@
 int listener_open(const ConfService *cs, char *err, size_t errsize);
 void listener_address(const ConfService *cs, struct sockaddr_storage *ret, socklen_t *ret_len);
 int listener_key(const ConfService *cs, char *buf, size_t size);
+int listener_set_blocking(int fd, const ConfService *cs);
+int listener_update(int fd, const ConfService *old, const ConfService *cs, bool server_has_it);
+bool listener_same_socket(const ConfService *a, const ConfService *b);
 
 #endif

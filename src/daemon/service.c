@@ -28,6 +28,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
+#include "daemon/timewin.h"
 #include "daemon/userid.h"
 #include "util.h"
 
@@ -48,6 +49,7 @@ static const char *const refusal_reasons[_REFUSE_MAX] = {
         [REFUSE_LIBWRAP] = "libwrap",
         [REFUSE_LOAD] = "load",
         [REFUSE_CPS] = "connections per second",
+        [REFUSE_PER_SOURCE_CPS] = "per_source_cps",
 };
 
 const char *refusal_reason(Refusal r)
@@ -64,6 +66,8 @@ const char *service_state_name(ServiceState st)
                 return "suspended (server running)";
         case SERVICE_BIND_RETRY:
                 return "waiting to retry bind";
+        case SERVICE_CPS_OFF:
+                return "off (over its cps)";
         case SERVICE_RETIRED:
                 return "retired";
         }
@@ -73,6 +77,28 @@ const char *service_state_name(ServiceState st)
 static bool takes_connections(const ConfService *cs)
 {
         return cs->socket_type == SOCK_STREAM && !cs->wait;
+}
+
+#define SOURCES_DEFAULT_CAPACITY 4096
+
+/* per_source and per_source_cps need a table of sources, sized once (DESIGN.md decision 8):
+ * twice max_connections, so that live sources always fit with room for rate state. A table
+ * that exists is kept across reloads: the slots of running servers live in it. */
+static void ensure_sources(Service *s)
+{
+        const ConfService *cs = s->conf;
+        uint32_t maxc = s->gen->config->max_connections;
+        size_t cap = maxc ? 2 * (size_t)maxc : SOURCES_DEFAULT_CAPACITY;
+        int r;
+
+        if (s->sources || (cs->per_source == CONF_UNLIMITED && !cs->per_source_cps_rate) ||
+            !takes_connections(cs))
+                return;
+        r = ratelimit_table_new(cap, RATELIMIT_V6_PREFIX_DEFAULT, &s->sources);
+        if (r < 0)
+                portier_log(s->d->log, LOG_ERR, "service '%s': cannot allocate its table of "
+                            "sources: %s; per_source and per_source_cps are not enforced",
+                            cs->id, strerror(-r));
 }
 
 /**
@@ -101,6 +127,7 @@ Service *service_new(Daemon *d, Generation *g, size_t index)
         s->banners = g->banners[index];
         (void)logset_target(d->logs, &s->conf->log_type, &s->log);
         (void)listener_key(s->conf, s->key, sizeof(s->key));
+        ensure_sources(s);
         return s;
 }
 
@@ -136,6 +163,7 @@ Service *service_free(Service *s)
         userid_cancel_service(s);
         service_drop_fork_retries(s);
         service_close(s);
+        ratelimit_table_free(s->sources);
         generation_unref(s->gen);
         free(s);
         return NULL;
@@ -189,21 +217,122 @@ static void refuse(Service *s, int fd, const struct sockaddr *peer, Refusal why,
                 (void)close(fd);
 }
 
-/* Admission: the checks that cost nothing, in xinetd's order. Access rules come here.
- * A refused connection is closed (or held for an ident lookup) here. */
+static int cps_return(EvTimer *t)
+{
+        Service *s = container_of(t, Service, retry);
+
+        ratelimit_cps_reset(&s->cps);
+        if (service_listen(s) == 0)
+                portier_log(s->d->log, LOG_ERR, "Activating service %s", s->conf->name);
+        return 0;
+}
+
+/* Over its cps: close the socket (clients are refused by the kernel meanwhile, as with
+ * xinetd) and reopen it when the wait is over. */
+static void cps_trip(Service *s)
+{
+        uint64_t until = ratelimit_cps_until(&s->cps);
+
+        portier_log(s->d->log, LOG_ERR, "Deactivating service %s due to excessive incoming "
+                    "connections.  Restarting in %u seconds.", s->conf->name, s->conf->cps_wait);
+        service_close(s);
+        s->state = SERVICE_CPS_OFF;
+        ev_timer_arm(s->d->loop, &s->retry, until, cps_return);
+}
+
+/*
+ * Admission: the checks decided before anything is spawned (DESIGN.md decision 4), in
+ * xinetd's order — the rate of connections (every connection that reaches it counts), the
+ * load, the time window, the global and the service's process limits (xinetd's parent),
+ * then the global deny list and the address rules (xinetd's child), then portier's
+ * per-source rate — each refusal with its reason. (per_source is checked when the server is about to
+ * start, so that a slot is held exactly while a server runs.) A refused connection is closed,
+ * or held for an ident lookup, here.
+ */
 static bool admit(Service *s, int fd, const struct sockaddr *peer, const char *from)
 {
-        const Options *o = s->d->opts;
+        Daemon *d = s->d;
+        const ConfService *cs = s->conf;
+        const Options *o = d->opts;
+        uint64_t now = ev_now(d->loop);
+        Refusal why;
 
-        if (o->limit > 0 && s->d->running >= (uint32_t)o->limit) {
-                refuse(s, fd, peer, REFUSE_PROCESS_LIMIT, from);
-                return false;
+        if (cs->cps_rate) {
+                int r = ratelimit_cps_hit(&s->cps, cs->cps_rate, cs->cps_wait, now);
+
+                if (r != RATELIMIT_OK) {
+                        if (r == RATELIMIT_TRIPPED)
+                                cps_trip(s);
+                        why = REFUSE_CPS;
+                        goto refuse;
+                }
         }
-        if (s->conf->instances != CONF_UNLIMITED && s->running + s->gated >= s->conf->instances) {
-                refuse(s, fd, peer, REFUSE_SERVICE_LIMIT, from);
-                return false;
+        if (cs->max_load > 0 && loadavg_over(&d->loadavg, cs->max_load, now)) {
+                why = REFUSE_LOAD;
+                goto refuse;
+        }
+        if (cs->n_access_times) {
+                time_t t = time(NULL);
+                struct tm tm;
+
+                if (localtime_r(&t, &tm) &&
+                    !timewin_contains_tm(cs->access_times, cs->n_access_times, &tm)) {
+                        why = REFUSE_TIME;
+                        goto refuse;
+                }
+        }
+        if (o->limit > 0 && d->running >= (uint32_t)o->limit) {
+                why = REFUSE_PROCESS_LIMIT;
+                goto refuse;
+        }
+        if (cs->instances != CONF_UNLIMITED && s->running + s->gated >= cs->instances) {
+                why = REFUSE_SERVICE_LIMIT;
+                goto refuse;
+        }
+        if (peer && d->sensor && sensor_check(d->sensor, peer, now)) {
+                why = REFUSE_ADDRESS;
+                goto refuse;
+        }
+        if (peer && (cs->only_from.set || cs->no_access.n_addrs) &&
+            access_check(&cs->only_from, &cs->no_access, peer, NULL) != ACCESS_ALLOW) {
+                /* A rule that needs the client's name (.domain, an unresolved host) counts
+                 * as not matching until reverse lookups come to the pipeline. */
+                why = REFUSE_ADDRESS;
+                goto refuse;
+        }
+        if (peer && s->sources && cs->per_source_cps_rate) {
+                AccessAddr key;
+                int r = ratelimit_table_key(s->sources, peer, &key);
+
+                if (r == 0)
+                        r = ratelimit_source_rate(s->sources, &key, cs->per_source_cps_rate,
+                                                  (uint64_t)cs->per_source_cps_seconds *
+                                                          EV_USEC_PER_SEC, now);
+                if (r != RATELIMIT_OK) {
+                        why = REFUSE_PER_SOURCE_CPS;
+                        goto refuse;
+                }
         }
         return true;
+refuse:
+        refuse(s, fd, peer, why, from);
+        return false;
+}
+
+/* per_source: take a slot for the client's source; false when it has its limit (then the
+ * connection was refused and consumed). */
+static bool take_source_slot(Service *s, int fd, const struct sockaddr *peer, const char *from,
+                             AccessAddr *ret_key)
+{
+        int r = ratelimit_table_key(s->sources, peer, ret_key);
+
+        if (r == 0)
+                r = ratelimit_source_acquire(s->sources, ret_key, s->conf->per_source,
+                                             ev_now(s->d->loop));
+        if (r == RATELIMIT_OK)
+                return true;
+        refuse(s, fd, peer, REFUSE_PER_SOURCE_LIMIT, from);
+        return false;
 }
 
 static int fork_retry_due(EvTimer *t);
@@ -229,44 +358,61 @@ static bool queue_fork_retry(Service *s, int fd, const struct sockaddr *peer, co
         return true;
 }
 
-/* Start the server; log START (and begin the USERID lookup) or the failure. Return: true
- * when the descriptor was kept for a fork retry (the caller must not close it). */
-static bool spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, const char *from,
+/*
+ * Start the server; log START (and begin the USERID lookup) or the failure. A connection
+ * (wait = no stream) is taken over: closed once the server has it, queued for a fork retry,
+ * or refused; a wait = yes socket stays the caller's.
+ */
+static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, const char *from,
                               bool lookup, unsigned tries)
 {
         struct sockaddr_storage local;
         socklen_t llen = sizeof(local);
         SpawnPeer sp = { .remote = peer, .tcp = s->conf->protocol == IPPROTO_TCP };
         SpawnError err = { 0 };
+        AccessAddr key;
+        Server *srv;
         char line[512];
+        bool held;
         pid_t pid;
         int r;
 
         if (peer && sp.tcp && getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
                 sp.local = (struct sockaddr *)&local;
+        held = peer && s->sources && s->conf->per_source != CONF_UNLIMITED &&
+               takes_connections(s->conf);
+        if (held && !take_source_slot(s, fd, peer, from, &key))
+                return;
         if (tries == 0 && takes_connections(s->conf))
                 send_banner(s, fd, BANNER_SUCCESS);     /* before the server can write */
         r = spawn_run(s->spawn, fd, &sp, &pid, &err);
+        if (r < 0 && held)
+                ratelimit_source_release(s->sources, &key, ev_now(s->d->loop));
         if (r < 0) {
                 s->counters.spawn_failed++;
                 if (err.step != SPAWN_STEP_NONE) {
                         portier_log(s->d->log, LOG_ERR, "service '%s': cannot start '%s': "
                                     "%s failed: %s", s->conf->id, s->spawn->path,
                                     spawn_step_name(err.step), strerror(err.error));
-                        return false;
+                        goto done;
                 }
                 /* vfork() itself failed: out of processes or memory. */
                 portier_log(s->d->log, LOG_ERR, "service '%s': cannot fork: %s", s->conf->id,
                             strerror(-r));
                 if (queue_fork_retry(s, fd, peer, from, tries + 1))
-                        return true;
+                        return;
                 refuse(s, -1, NULL, REFUSE_FORK, from);
-                return false;
+                goto done;
         }
         s->counters.started++;
-        if (!server_add(s->d, s, pid))
+        srv = server_add(s->d, s, pid);
+        if (!srv)
                 portier_log(s->d->log, LOG_ERR, "service '%s': out of memory recording "
                             "server %d", s->conf->id, (int)pid);
+        else if (held) {
+                srv->src = key;
+                srv->src_held = true;
+        }
         if (logline_wants_start(s->conf->log_on_success)) {
                 size_t n = logline_start(line, sizeof(line), s->conf->id,
                                          s->conf->log_on_success, pid, from);
@@ -275,13 +421,15 @@ static bool spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
         }
         if (lookup && sp.local && wants_userid(s, s->conf->log_on_success))
                 (void)userid_start(s, USERID_LOG, -1, peer, sp.local, from);
-        return false;
+done:
+        if (takes_connections(s->conf))
+                (void)close(fd);
 }
 
-static bool spawn_and_log(Service *s, int fd, const struct sockaddr *peer, const char *from,
+static void spawn_and_log(Service *s, int fd, const struct sockaddr *peer, const char *from,
                           bool lookup)
 {
-        return spawn_and_log_try(s, fd, peer, from, lookup, 0);
+        spawn_and_log_try(s, fd, peer, from, lookup, 0);
 }
 
 static int fork_retry_due(EvTimer *t)
@@ -296,9 +444,8 @@ static int fork_retry_due(EvTimer *t)
         for (size_t i = 0; i < n; i++) {
                 ForkRetry *fr = &queue[i];
 
-                if (!spawn_and_log_try(s, fr->fd, (struct sockaddr *)&fr->peer, fr->from,
-                                       true, fr->tries))
-                        (void)close(fr->fd);
+                spawn_and_log_try(s, fr->fd, (struct sockaddr *)&fr->peer, fr->from, true,
+                                  fr->tries);
         }
         return 0;
 }
@@ -318,7 +465,7 @@ void service_drop_fork_retries(Service *s)
 /**
  * service_start_server() - start the server of an admitted connection; log START
  * @s: the service
- * @fd: the connection (wait = no) or the socket (wait = yes); the caller closes it
+ * @fd: the connection, taken over (closed once the server has it)
  * @peer: the client, or NULL when unknown
  * @from: the client as text, or NULL
  *
@@ -326,12 +473,7 @@ void service_drop_fork_retries(Service *s)
  */
 void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from)
 {
-        if (!spawn_and_log(s, fd, peer, from, false))
-                return;
-        /* Queued for a fork retry with a descriptor the caller closes: keep a copy. */
-        s->fork_retry[s->n_fork_retry - 1].fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (s->fork_retry[s->n_fork_retry - 1].fd < 0)
-                s->n_fork_retry--;
+        spawn_and_log(s, fd, peer, from, false);
 }
 
 static int resume_after_pause(EvTimer *t)
@@ -343,9 +485,50 @@ static int resume_after_pause(EvTimer *t)
         return 0;
 }
 
+/* at_limit = defer: at `instances`, leave new connections in the kernel's queue until a
+ * server exits (tcpserver's backpressure) instead of accepting and refusing them. */
+static bool defer_at_limit(Service *s)
+{
+        const ConfService *cs = s->conf;
+
+        if (cs->at_limit != CONF_AT_LIMIT_DEFER || cs->instances == CONF_UNLIMITED ||
+            s->running + s->gated < cs->instances)
+                return false;
+        (void)ev_file_set_events(&s->ev, 0);    /* resumed by the next exit */
+        return true;
+}
+
+/* A SENSOR service: whoever touches it goes on the global deny list (DESIGN.md, xinetd's
+ * global_no_access) for deny_time; the connection itself is refused. */
+static void sensor_hit(Service *s, int fd, const struct sockaddr *peer, const char *from)
+{
+        Daemon *d = s->d;
+        uint64_t now = ev_now(d->loop);
+        int r = d->sensor ? sensor_add(d->sensor, peer, sensor_duration(s->conf->deny_time,
+                                                                        60 * EV_USEC_PER_SEC),
+                                       now)
+                          : -ENOMEM;
+
+        if (r == SENSOR_ADDED) {
+                /* xinetd's text, "for -1 minutes" for FOREVER included. */
+                portier_log(d->log, LOG_CRIT, "Adding %s to the global_no_access list for %d "
+                            "minutes", from, s->conf->deny_time);
+                uint64_t next = sensor_next_expiry(d->sensor);
+
+                if (next != SENSOR_FOREVER && (!ev_timer_armed(&d->sensor_timer) ||
+                                               next < d->sensor_timer.when))
+                        ev_timer_arm(d->loop, &d->sensor_timer, next, daemon_sensor_expire);
+        } else if (r == SENSOR_FULL) {
+                portier_log(d->log, LOG_ERR, "Maximum global_no_access count reached.");
+        }
+        refuse(s, fd, peer, REFUSE_ADDRESS, from);
+}
+
 static void accept_batch(Service *s)
 {
         for (int i = 0; i < ACCEPT_BATCH; i++) {
+                if (defer_at_limit(s))
+                        return;
                 struct sockaddr_storage peer;
                 socklen_t plen = sizeof(peer);
                 char from[INET6_ADDRSTRLEN] = "";
@@ -378,9 +561,16 @@ static void accept_batch(Service *s)
                 }
                 s->counters.accepted++;
                 (void)spawn_format_addr((struct sockaddr *)&peer, from, sizeof(from), NULL);
-                send_banner(s, fd, BANNER_ALWAYS);
-                if (!admit(s, fd, (struct sockaddr *)&peer, from))
+                if (s->conf->kind == CONF_KIND_SENSOR) {
+                        sensor_hit(s, fd, (struct sockaddr *)&peer, from);
                         continue;
+                }
+                send_banner(s, fd, BANNER_ALWAYS);
+                if (!admit(s, fd, (struct sockaddr *)&peer, from)) {
+                        if (s->fd < 0)          /* cps closed the socket */
+                                return;
+                        continue;
+                }
                 if ((s->conf->flags & CONF_FLAG_IDONLY) &&
                     wants_userid(s, s->conf->log_on_success)) {
                         struct sockaddr_storage local;
@@ -394,8 +584,7 @@ static void accept_batch(Service *s)
                                                    (struct sockaddr *)&local, from);
                         continue;
                 }
-                if (!spawn_and_log(s, fd, (struct sockaddr *)&peer, from, true))
-                        (void)close(fd);
+                spawn_and_log(s, fd, (struct sockaddr *)&peer, from, true);
         }
 }
 
@@ -428,6 +617,12 @@ static void hand_over(Service *s)
                 }
                 p = (struct sockaddr *)&peer;
                 (void)spawn_format_addr(p, from, sizeof(from), NULL);
+                if (s->conf->kind == CONF_KIND_SENSOR) {
+                        s->counters.accepted++;
+                        (void)recv(s->fd, &(char){ 0 }, 1, MSG_DONTWAIT);
+                        sensor_hit(s, -1, p, from);
+                        return;
+                }
         }
         s->counters.accepted++;
         if (!admit(s, -1, NULL, p ? from : NULL)) {
@@ -437,7 +632,7 @@ static void hand_over(Service *s)
                         (void)ev_file_set_events(&s->ev, 0);    /* resumed by an exit */
                 return;
         }
-        (void)spawn_and_log(s, s->fd, p, p ? from : NULL, false);
+        spawn_and_log(s, s->fd, p, p ? from : NULL, false);
         if (s->running > 0) {
                 (void)ev_file_set_events(&s->ev, 0);
                 s->state = SERVICE_SUSPENDED;
@@ -499,30 +694,22 @@ int service_listen(Service *s)
         return 0;
 }
 
-/* Attributes that live in the socket itself: a change needs a new socket. */
-static bool socket_differs(const ConfService *a, const ConfService *b)
-{
-        return a->wait != b->wait || a->socket_type != b->socket_type ||
-               a->backlog != b->backlog || a->v6only != b->v6only ||
-               (a->flags & (CONF_FLAG_NODELAY | CONF_FLAG_KEEPALIVE)) !=
-                       (b->flags & (CONF_FLAG_NODELAY | CONF_FLAG_KEEPALIVE));
-}
-
 /**
  * service_update() - take a reloaded definition with the same key
  * @s: the service
  * @g: the new generation
  * @index: the service's index in it
  *
- * The socket stays open (unless an attribute of the socket itself changed), so no
- * connection waiting in its queue is lost. Running servers keep the settings they started
+ * The socket stays open and is adjusted in place (only a change of IPV6_V6ONLY needs a new
+ * one), so no connection waiting in its queue is lost. Running servers keep the settings they started
  * with; new ones get the new definition.
  */
 void service_update(Service *s, Generation *g, size_t index)
 {
         const ConfService *old = s->conf, *cs = g->config->services[index];
-        bool reopen = socket_differs(old, cs);
         Generation *prev = s->gen;
+        bool reopen = s->fd >= 0 &&
+                      listener_update(s->fd, old, cs, s->state == SERVICE_SUSPENDED) == -EAGAIN;
 
         s->gen = generation_ref(g);
         s->conf = cs;
@@ -530,10 +717,39 @@ void service_update(Service *s, Generation *g, size_t index)
         s->banners = g->banners[index];
         (void)logset_target(s->d->logs, &cs->log_type, &s->log);
         generation_unref(prev);
-        if (reopen && s->fd >= 0) {
+        ensure_sources(s);
+        if (reopen) {
                 service_close(s);
                 (void)service_listen(s);
         }
+}
+
+/**
+ * service_take_socket() - a reloaded service takes over the socket of a removed one that
+ * listened on the same address (a renamed service, ports swapped between services)
+ * @s: the new service, without a socket
+ * @old: the removed one
+ *
+ * Return: 0, or -errno (then @s opens its own socket).
+ */
+int service_take_socket(Service *s, Service *old)
+{
+        int fd = old->fd, r;
+
+        if (fd < 0 || old->state == SERVICE_SUSPENDED)
+                return -EBUSY;
+        ev_file_remove(&old->ev);
+        old->fd = -1;
+        r = listener_update(fd, old->conf, s->conf, false);
+        if (r == 0)
+                r = ev_file_add(s->d->loop, &s->ev, fd, EPOLLIN, on_readable);
+        if (r < 0) {
+                (void)close(fd);
+                return r;
+        }
+        s->fd = fd;
+        s->state = SERVICE_LISTENING;
+        return 0;
 }
 
 /**
@@ -587,6 +803,8 @@ void service_server_exited(Service *s, Server *srv, int status)
         char line[512];
 
         s->counters.exited++;
+        if (srv->src_held && s->sources)
+                ratelimit_source_release(s->sources, &srv->src, ev_now(s->d->loop));
         if (logline_wants_exit(s->conf->log_on_success)) {
                 size_t n = logline_exit(line, sizeof(line), s->conf->id, s->conf->log_on_success,
                                         status, srv->pid, (long)(time(NULL) - srv->started));
@@ -597,8 +815,11 @@ void service_server_exited(Service *s, Server *srv, int status)
                 if (s->conf->socket_type == SOCK_DGRAM && s->fd >= 0)
                         drain(s->fd);
                 s->state = SERVICE_LISTENING;
-                if (s->fd >= 0)
+                if (s->fd >= 0) {
+                        /* A reload may have changed `wait` while the server had it. */
+                        (void)listener_set_blocking(s->fd, s->conf);
                         (void)ev_file_set_events(&s->ev, EPOLLIN);
+                }
         }
         if (s->d->opts->limit > 0 || s->conf->instances != CONF_UNLIMITED)
                 resume_paused(s->d);

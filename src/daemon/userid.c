@@ -96,7 +96,6 @@ static void finish(UseridJob *j, IdentResult result)
                         s->gated--;
                         j->kind = USERID_LOG;   /* from here on, only the line is left */
                         service_start_server(s, fd, (struct sockaddr *)&j->peer, j->from);
-                        (void)close(fd);
                         log_line(s, line, ident_format_userid(line, sizeof(line), s->conf->id,
                                                               reply));
                 } else {
