@@ -6,7 +6,9 @@ unreadable file keeps the old configuration; log files are reopened. Compatibili
 
 import os
 import re
+import shutil
 import signal
+import subprocess
 import threading
 import time
 
@@ -455,3 +457,41 @@ def test_no_failure_with_concurrent_clients_during_reloads(daemon):
     assert results["bad"] == [], f"{len(results['bad'])} failures: {results['bad'][:10]}"
     assert results["ok"] > 0 and results["udp_ok"] > 0, results
     wait_for(lambda: not daemon.zombies(), what="no zombie")
+
+
+def test_reload_changes_socket_options(daemon):
+    """NODELAY/KEEPALIVE changed by a reload apply to new connections. (xinetd 2.3.15.3 keeps
+    a service's old flags across a reload: observed.)"""
+    need_portierd("xinetd keeps the old NODELAY/KEEPALIVE across a reload")
+    port = daemon.add("opt", PY, f"-S {server('report.py')}")
+    daemon.start()
+    r, _ = report(port)
+    assert (r["sock0"]["nodelay"], r["sock0"]["keepalive"]) == (0, 0)
+    daemon.add("opt", PY, f"-S {server('report.py')}", flags="NODELAY KEEPALIVE")
+    daemon.reload()
+    r, _ = report(port)
+    assert r["sock0"]["nodelay"] != 0 and r["sock0"]["keepalive"] != 0, r["sock0"]
+    daemon.add("opt", PY, f"-S {server('report.py')}")
+    daemon.reload()
+    r, _ = report(port)
+    assert (r["sock0"]["nodelay"], r["sock0"]["keepalive"]) == (0, 0), r["sock0"]
+
+
+def test_reload_changes_backlog_in_place(daemon):
+    need_portierd("backlog is portier's")
+    if shutil.which("ss") is None:
+        pytest.skip("ss (iproute2) is not installed")
+    port = daemon.add("bl", "/bin/echo", "b", backlog="5")
+    daemon.start()
+    inode = socket_inode(port)
+
+    def backlog():
+        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True,
+                             text=True, timeout=30).stdout.split()
+        return int(out[2]) if len(out) > 2 else None
+    assert backlog() == 5
+    daemon.add("bl", "/bin/echo", "b", backlog="9")
+    daemon.reload()
+    assert backlog() == 9
+    assert fetch(port) == b"b\n"
+    assert socket_inode(port) == inode, "the socket was replaced, not adjusted"
