@@ -9,7 +9,7 @@ ones closed, and a re-opened socket's bind failure at reload was not logged.)
 """
 
 from conftest import fetch, pid_alive, try_fetch, wait_for
-from portierd_util import connect, read_all, server
+from portierd_util import connect, read_all, server, udp_ask
 
 PY = "/usr/bin/python3"
 
@@ -58,3 +58,21 @@ def test_reload_wait_yes_to_no_while_server_runs(daemon):
     assert try_fetch(port) == b"now wait = no\n", daemon.dlog_text()
     assert not [m for m in daemon.messages() if "cannot bind" in m or "bind failed" in m], \
         daemon.dlog_text()
+
+
+def test_reload_renamed_udp_service_while_its_server_runs(daemon):
+    """A wait = yes UDP service renamed (same port) while its server runs: the old server is
+    ended, and the next datagram is served under the new id."""
+    port = daemon.add("old", PY, f"-S {server('udp_upper.py')} 5", socket_type="dgram",
+                      protocol="udp", wait="yes")
+    daemon.start()
+    pid = int(udp_ask(port, b"a").split()[0])
+    daemon.remove("old")
+    daemon.add("new", PY, f"-S {server('udp_upper.py')} 0.3", socket_type="dgram",
+               protocol="udp", wait="yes", port=port)
+    daemon.reload()
+    wait_for(lambda: not pid_alive(pid), what="the old service's server to end")
+    daemon.wait_log(rf"EXIT: old \S+ pid={pid} .*")
+    reply = udp_ask(port, b"b").split()
+    assert reply[-1] == b"B" and int(reply[0]) != pid, reply
+    daemon.wait_log(rf"START: new pid={int(reply[0])} from=127\.0\.0\.1")
