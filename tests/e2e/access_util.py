@@ -132,6 +132,11 @@ class Probe:
             raise AssertionError(f"{e}\nwanted: {self.want[sid]}\ngot:    "
                                  f"{lines_of(self.d, sid)}\nall: {self.d.log()}") from None
 
+    def expect(self, sid, *lines):
+        """Expect these (normalized) lines of sid next; wait for them."""
+        self.want[sid] += lines
+        self._wait_lines(sid)
+
     def admitted(self, sid, port, src, reply=None, host=None, from_=None):
         """Expect src to be served: reply (default: sid + newline), START and EXIT."""
         frm = from_ or src
