@@ -50,9 +50,7 @@ def test_log_on_success_fields(daemon):
     `START: <id>` without PID or HOST; no line at all when the list is empty)."""
     ports = {}
     for sid, (flags, _, _) in VARIANTS.items():
-        ports[sid] = daemon.add(sid, server("hold.sh"), log_on_success=flags or None)
-        if not flags:
-            daemon.services[sid]["attrs"]["log_on_success"] = ""
+        ports[sid] = daemon.add(sid, server("hold.sh"), log_on_success=flags)
     ports["marker"] = daemon.add("marker", "/bin/echo", "marker")
     daemon.start()
     pids = {}

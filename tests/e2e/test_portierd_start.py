@@ -138,6 +138,14 @@ def test_two_services_on_one_port(daemon):
     daemon.start()
     assert fetch(a) == b"first\n"
     assert fetch(a) == b"first\n"
+    assert re.fullmatch(r"Started working: 1 available services?",
+                        daemon.wait_message("Started working"))
+    if daemon.kind == "portierd":
+        msg = daemon.wait_message("service 'b': same address")
+        assert re.search(rf"same address, port \({a}\) and protocol \(tcp\) as service 'a' "
+                         rf"at {re.escape(str(daemon.conf))}:\d+; service skipped$", msg), msg
+    else:
+        daemon.wait_message("DISABLING")
 
 
 def test_reload_while_bind_retrying(daemon):
