@@ -218,3 +218,18 @@ def test_backlog(daemon):
     assert _backlog(dflt) == want
     if five:
         assert _backlog(five) == 5
+
+
+def test_spawn_failure_not_executable(daemon, tmp_path):
+    need_portierd()
+    srv = tmp_path / "srv"
+    shutil.copy("/bin/echo", srv)
+    port = daemon.add("nx", str(srv), "ok")
+    daemon.start()
+    assert fetch(port) == b"ok\n"
+    os.chmod(srv, 0o644)
+    assert try_fetch(port) in (b"", None)
+    daemon.wait_message(f"service 'nx': cannot start '{srv}': executing the server failed: "
+                        "Permission denied")
+    os.chmod(srv, 0o755)
+    assert fetch(port) == b"ok\n"
