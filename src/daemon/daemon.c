@@ -165,7 +165,7 @@ void daemon_dump_state(Daemon *d)
                 fprintf(f, "service %s\n", s->conf->id);
                 fprintf(f, "\tkey = %s\n\tstate = %s\n\tfd = %d\n\trunning = %u\n", s->key,
                         service_state_name(s->state), s->fd, s->running);
-                if (s->bind_error[0])
+                if (s->bind_error)
                         fprintf(f, "\tbind error = %s\n", s->bind_error);
                 fprintf(f, "\taccepted = %llu\n\tstarted = %llu\n\texited = %llu\n"
                         "\tspawn failed = %llu\n", (unsigned long long)c->accepted,
@@ -333,7 +333,8 @@ static int first_configuration(Daemon *d, char *err, size_t errsize)
         for (size_t i = 0; i < d->n_services && len < errsize; i++)
                 len += (size_t)snprintf(err + len, errsize - len, "%s service '%s': %s",
                                         i ? ";" : ":", d->services[i]->conf->id,
-                                        d->services[i]->bind_error);
+                                        d->services[i]->bind_error ? d->services[i]->bind_error
+                                                                   : "no error");
         return -1;
 }
 

@@ -34,6 +34,7 @@
 #include "daemon/loadavg.h"
 #include "daemon/logline.h"
 #include "daemon/ratelimit.h"
+#include "daemon/revdns.h"
 #include "daemon/sensor.h"
 #include "daemon/options.h"
 #include "daemon/spawn.h"
@@ -119,18 +120,19 @@ typedef struct Service {
         const SpawnTemplate *spawn;
         const Banners *banners;         /* NULL: none */
         LogTarget log;
-        char key[512];
+        char *key;                      /* listener_key(), for matching across reloads */
         ServiceState state;
         int fd;                         /* the listening socket, -1 when closed */
         EvFile ev;
         EvTimer retry;                  /* bind retry, cps return, accept pause */
         RatelimitCps cps;
         RatelimitTable *sources;        /* per_source and per_source_cps; NULL: neither */
-        char bind_error[256];           /* the last bind failure */
+        char *bind_error;               /* the last bind failure; NULL when listening */
         uint32_t running;               /* servers running now */
         Server *servers;                /* their records (doubly linked) */
         struct UseridJob *userid_jobs;  /* ident lookups under way (userid.c) */
-        ForkRetry fork_retry[FORK_RETRY_MAX];
+        RevdnsJob *revdns_jobs;         /* reverse lookups under way (revdns.c) */
+        ForkRetry *fork_retry;          /* FORK_RETRY_MAX entries, allocated on first use */
         size_t n_fork_retry;
         EvTimer fork_timer;
         uint32_t gated;                 /* connections held for an IDONLY answer */
@@ -171,6 +173,7 @@ struct Daemon {
         uint32_t running;               /* servers running, all services (-limit) */
         uint32_t userid_running;        /* ident lookups under way (-logprocs) */
         SensorList *sensor;             /* the global deny list of SENSOR services */
+        Revdns *revdns;
         EvTimer sensor_timer;
         Loadavg loadavg;
 
@@ -218,6 +221,8 @@ int service_take_socket(Service *s, Service *old);
 void service_server_exited(Service *s, Server *srv, int status);
 void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from);
 void service_drop_fork_retries(Service *s);
+void service_admit_with_name(Service *s, int fd, const struct sockaddr *peer, const char *from,
+                             const char *name);
 const char *service_state_name(ServiceState st);
 
 /* server.c */

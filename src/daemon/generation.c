@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 
 #define INETD_CONF "/etc/inetd.conf"
 #define BANNER_MAX (64 * 1024)          /* bytes of a banner file that are sent */
+#define LISTED_MAX 32                   /* "listening on" lines per apply; then a count */
 
 Generation *generation_ref(Generation *g)
 {
@@ -284,7 +286,7 @@ int generation_apply(Daemon *d, Generation *g, bool initial)
 {
         const Config *c = g->config;
         Service **next = calloc(c->n_services + d->n_services + 1, sizeof(Service *));
-        size_t n = 0, n_new = 0, n_kept = 0, n_dropped = 0;
+        size_t n = 0, n_new = 0, n_kept = 0, n_dropped = 0, n_listed = 0;
         KeyIndex ix = { 0 };
         char key[512];
 
@@ -374,16 +376,23 @@ int generation_apply(Daemon *d, Generation *g, bool initial)
                         continue;
                 if (service_listen(s) < 0)
                         portier_log(d->log, LOG_ERR, "service '%s': %s; retrying every 5 "
-                                    "seconds", s->conf->id, s->bind_error);
-                else
+                                    "seconds", s->conf->id,
+                                    s->bind_error ? s->bind_error : "cannot listen");
+                else if (n_listed++ < LISTED_MAX)
                         log_listening(d, s);
         }
+        if (n_listed > LISTED_MAX)
+                portier_log(d->log, LOG_INFO, "... and %zu more services listening",
+                            n_listed - LISTED_MAX);
         free(ix.slots);
         free(d->services);
         d->services = next;
         d->n_services = n;
         generation_unref(d->gen);
         d->gen = g;
+        /* A load builds a whole syntax tree; give its pages back, so that RSS does not
+         * climb with each reload of a large configuration. */
+        malloc_trim(0);
 
         if (initial)
                 portier_log(d->log, LOG_NOTICE, "Started working: %zu available services", n);

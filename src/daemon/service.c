@@ -126,7 +126,15 @@ Service *service_new(Daemon *d, Generation *g, size_t index)
         s->spawn = g->templates[index];
         s->banners = g->banners[index];
         (void)logset_target(d->logs, &s->conf->log_type, &s->log);
-        (void)listener_key(s->conf, s->key, sizeof(s->key));
+        char key[512];
+
+        (void)listener_key(s->conf, key, sizeof(key));
+        s->key = strdup(key);
+        if (!s->key) {
+                generation_unref(s->gen);
+                free(s);
+                return NULL;
+        }
         ensure_sources(s);
         return s;
 }
@@ -165,6 +173,9 @@ Service *service_free(Service *s)
         service_close(s);
         ratelimit_table_free(s->sources);
         generation_unref(s->gen);
+        free(s->fork_retry);
+        free(s->bind_error);
+        free(s->key);
         free(s);
         return NULL;
 }
@@ -346,6 +357,8 @@ static bool queue_fork_retry(Service *s, int fd, const struct sockaddr *peer, co
 
         if ((s->conf->flags & CONF_FLAG_NORETRY) || tries >= FORK_TRIES || !peer ||
             !takes_connections(s->conf) || s->n_fork_retry == FORK_RETRY_MAX)
+                return false;
+        if (!s->fork_retry && !(s->fork_retry = calloc(FORK_RETRY_MAX, sizeof(ForkRetry))))
                 return false;
         fr = &s->fork_retry[s->n_fork_retry++];
         fr->fd = fd;
@@ -668,25 +681,28 @@ static int retry_bind(EvTimer *t)
  */
 int service_listen(Service *s)
 {
-        int fd = listener_open(s->conf, s->bind_error, sizeof(s->bind_error));
+        char err[256];
+        int fd = listener_open(s->conf, err, sizeof(err));
         int r;
 
+        free(s->bind_error);
+        s->bind_error = NULL;
         if (fd < 0) {
+                s->bind_error = strdup(err);
                 s->state = SERVICE_BIND_RETRY;
                 ev_timer_arm_in(s->d->loop, &s->retry, BIND_RETRY_USEC, retry_bind);
                 return fd;
         }
         r = ev_file_add(s->d->loop, &s->ev, fd, EPOLLIN, on_readable);
         if (r < 0) {
-                snprintf(s->bind_error, sizeof(s->bind_error), "cannot watch the socket: %s",
-                         strerror(-r));
+                if (asprintf(&s->bind_error, "cannot watch the socket: %s", strerror(-r)) < 0)
+                        s->bind_error = NULL;
                 (void)close(fd);
                 s->state = SERVICE_BIND_RETRY;
                 ev_timer_arm_in(s->d->loop, &s->retry, BIND_RETRY_USEC, retry_bind);
                 return r;
         }
         s->fd = fd;
-        s->bind_error[0] = '\0';
         s->state = s->running > 0 && !takes_connections(s->conf) ? SERVICE_SUSPENDED
                                                                   : SERVICE_LISTENING;
         if (s->state == SERVICE_SUSPENDED)
