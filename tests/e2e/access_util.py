@@ -150,15 +150,20 @@ class Probe:
         self.admissions.append((sid, frm))
         self._wait_lines(sid)
 
-    def refused(self, sid, port, src, reason, host=None, reply=b"", from_=None):
-        """Expect src to be refused with FAIL <reason> (and the bytes reply: a banner)."""
+    def refused(self, sid, port, src, reason, host=None, reply=b"", from_=None,
+                xinetd_child=None):
+        """Expect src to be refused with FAIL <reason> (and the bytes reply: a banner).
+        xinetd_child: whether xinetd decides this refusal in a forked child (START, FAIL, EXIT;
+        default: by reason, XINETD_CHILD_REASONS)."""
         frm = from_ or src
         got = exchange(port, src, host)
         self.results.append((sid, src, f"refused ({reason})", got))
         assert got == reply, (f"{sid} from {src}: expected a refusal ({reason}) with {reply!r}, "
                               f"got {got!r}; log: {lines_of(self.d, sid)}")
         fail = f"FAIL: {sid} {reason} from={frm}"
-        if not PORTIERD and reason in XINETD_CHILD_REASONS:
+        if xinetd_child is None:
+            xinetd_child = reason in XINETD_CHILD_REASONS
+        if not PORTIERD and xinetd_child:
             self.want[sid] += [f"START: {sid} pid=P from={frm}", fail,
                                f"EXIT: {sid} status=0 pid=P duration=D"]
         else:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from access_util import (PORTIERD, connect_from, exchange, lines_of, read_to_eof, recorder,
+from access_util import (connect_from, exchange, lines_of, read_to_eof, recorder,
                          refused_by_kernel)
 from conftest import wait_for
 from portierd_util import listening, need_portierd
