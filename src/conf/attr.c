@@ -754,6 +754,7 @@ static int p_disabled(ConfCtx *c, ConfService *s, const ParseAttr *a)
  * each time.
  */
 #define ADDR_MEMO_MAX 1024
+#define ADDR_MEMO_SLOTS 2048    /* a power of two, twice ADDR_MEMO_MAX */
 
 typedef struct AddrMemo {
         char *word;
@@ -771,36 +772,45 @@ static int addr_parse_memo(ConfCtx *c, const char *word, ConfAddr **ret, size_t 
         if (!name)
                 return addr_parse(c->arena, word, !(c->flags & CONF_LOAD_NO_RESOLVE), ret,
                                   ret_n, ret_err);
-        for (size_t i = 0; i < c->n_addr_memo; i++)
-                if (strcmp(c->addr_memo[i].word, word) == 0) {
-                        *ret = c->addr_memo[i].v;
-                        *ret_n = c->addr_memo[i].n;
-                        *ret_err = c->addr_memo[i].err;
-                        return c->addr_memo[i].r;
-                }
+        /* open addressing over ADDR_MEMO_SLOTS, at most half full */
+        uint64_t h = 14695981039346656037ull;
+        for (const char *p = word; *p; p++)
+                h = (h ^ (unsigned char) *p) * 1099511628211ull;
+        size_t i = (size_t) h & (ADDR_MEMO_SLOTS - 1);
+        if (c->addr_memo)
+                for (; c->addr_memo[i].word; i = (i + 1) & (ADDR_MEMO_SLOTS - 1))
+                        if (strcmp(c->addr_memo[i].word, word) == 0) {
+                                *ret = c->addr_memo[i].v;
+                                *ret_n = c->addr_memo[i].n;
+                                *ret_err = c->addr_memo[i].err;
+                                return c->addr_memo[i].r;
+                        }
         int r = addr_parse(c->arena, word, !(c->flags & CONF_LOAD_NO_RESOLVE), ret, ret_n,
                            ret_err);
         if (r == -ENOMEM || c->n_addr_memo >= ADDR_MEMO_MAX)
                 return r;
         if (!c->addr_memo) {
-                c->addr_memo = calloc(ADDR_MEMO_MAX, sizeof(AddrMemo));
+                c->addr_memo = calloc(ADDR_MEMO_SLOTS, sizeof(AddrMemo));
                 if (!c->addr_memo)
                         return r;
+                i = (size_t) h & (ADDR_MEMO_SLOTS - 1);
         }
         char *w = strdup(word);
         if (!w)
                 return r;
-        c->addr_memo[c->n_addr_memo++] = (AddrMemo) {
+        c->addr_memo[i] = (AddrMemo) {
                 .word = w, .v = r == 0 ? *ret : NULL, .n = r == 0 ? *ret_n : 0, .r = r,
                 .err = *ret_err,
         };
+        c->n_addr_memo++;
         return r;
 }
 
 void attr_end(ConfCtx *c)
 {
-        for (size_t i = 0; i < c->n_addr_memo; i++)
-                free(c->addr_memo[i].word);
+        if (c->addr_memo)
+                for (size_t i = 0; i < ADDR_MEMO_SLOTS; i++)
+                        free(c->addr_memo[i].word);
         free(c->addr_memo);
         c->addr_memo = NULL;
         c->n_addr_memo = 0;
