@@ -1185,6 +1185,8 @@ void attr_service_init(ConfService *s)
 {
         s->instances = CONF_UNLIMITED;
         s->per_source = CONF_UNLIMITED;
+        s->cps_rate = CONF_DEFAULT_CPS_RATE;    /* xinetd's DEFAULT_LOOP_RATE */
+        s->cps_wait = CONF_DEFAULT_CPS_WAIT;    /* and DEFAULT_LOOP_TIME */
         s->v6only = -1;
         s->umask = -1;
         s->family = AF_INET;

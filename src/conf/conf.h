@@ -64,6 +64,8 @@
 #define CONF_MAX_DIAG           1000u           /* diagnostics kept (the rest are counted) */
 
 #define CONF_UNLIMITED          UINT32_MAX      /* instances, per_source */
+#define CONF_DEFAULT_CPS_RATE   50              /* cps when neither a service nor the */
+#define CONF_DEFAULT_CPS_WAIT   10              /* defaults set it (xinetd's values) */
 
 /* --- diagnostics ----------------------------------------------------------------------- */
 
@@ -354,8 +356,8 @@ typedef struct ConfService {
 
         uint32_t instances;             /* CONF_UNLIMITED by default */
         uint32_t per_source;
-        uint32_t cps_rate;              /* connections per second; 0: no limit */
-        uint32_t cps_wait;              /* seconds off */
+        uint32_t cps_rate;              /* connections per second (default 50); 0: no limit */
+        uint32_t cps_wait;              /* seconds off (default 10) */
         double max_load;                /* 0: none */
         bool has_nice;
         int nice;

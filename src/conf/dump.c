@@ -158,9 +158,7 @@ static void dump_service(const ConfService *s, FILE *f)
                 fprintf(f, "\t%-16s= %s\n", "libwrap", s->libwrap);
         limit(f, "instances", s->instances);
         limit(f, "per_source", s->per_source);
-        if (s->cps_rate || s->cps_wait)
-                fprintf(f, "\t%-16s= %" PRIu32 " %" PRIu32 "\n", "cps", s->cps_rate,
-                        s->cps_wait);
+        fprintf(f, "\t%-16s= %" PRIu32 " %" PRIu32 "\n", "cps", s->cps_rate, s->cps_wait);
         if (s->max_load > 0)
                 fprintf(f, "\t%-16s= %.2f\n", "max_load", s->max_load);
         if (s->has_nice)

@@ -41,7 +41,7 @@ static const char kitchen[] =
         "service redir\n{\n type = UNLISTED\n socket_type = stream\n port = 4002\n wait = no\n"
         " redirect = 127.0.0.1 4003\n log_on_success = TRAFFIC\n only_from =\n}\n"
         "service sensor\n{\n type = UNLISTED\n socket_type = stream\n port = 4004\n wait = no\n"
-        " flags = SENSOR\n deny_time = NEVER\n}\n"
+        " flags = SENSOR\n deny_time = NEVER\n cps = 0 0\n}\n"
         "service echo\n{\n type = INTERNAL\n socket_type = stream\n wait = no\n disable = yes\n}\n"
         "service broken\n{\n socket_type = stream\n wait = no\n instances = lots\n}\n";
 

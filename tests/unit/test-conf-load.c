@@ -92,6 +92,10 @@ static void test_minimal_services(void **state)
         assert_string_equal(e->protocol_name, "tcp");   /* implied by socket_type */
         assert_int_equal(e->family, AF_INET);           /* IPv4 by default */
         assert_int_equal(e->instances, CONF_UNLIMITED);
+        assert_int_equal(e->cps_rate, 50);             /* xinetd's default cps = 50 10 */
+        assert_int_equal(e->cps_wait, 10);
+        assert_int_equal(e->v6only, -1);
+        assert_int_equal(e->log_type.kind, CONF_LOG_NONE);
         assert_int_equal(e->pos.line, 1);
         assert_int_equal(e->open_pos.line, 2);
         assert_int_equal(e->close_pos.line, 6);
