@@ -175,7 +175,11 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                         generation_free(g);
                         return -ENOMEM;
                 }
-                r = spawn_template_new(cs, d->as_root, &d->nofile, &g->templates[i]);
+                bool pass_all = !cs->attr_line[CONF_ATTR_PASSENV] &&
+                                !(g->config->defaults &&
+                                  g->config->defaults->attr_line[CONF_ATTR_PASSENV]);
+
+                r = spawn_template_new(cs, d->as_root, pass_all, &d->nofile, &g->templates[i]);
                 if (r < 0) {
                         /* The Config is immutable for everyone else; until it is published,
                          * the loader may still mark a service it cannot prepare. */

@@ -110,16 +110,38 @@ static int resolve_groups(const ConfService *cs, SpawnTemplate *t)
         return -E2BIG;
 }
 
-/* env entries in order, then the passenv variables portierd itself has. */
-static int build_env(const ConfService *cs, SpawnTemplate *t)
+/* Variables that describe portierd itself, never a server's business. */
+static bool daemon_own_var(const char *entry)
 {
-        size_t n = 0;
+        static const char *const own[] = { "NOTIFY_SOCKET=", "LISTEN_PID=", "LISTEN_FDS=",
+                                           "LISTEN_FDNAMES=", "JOURNAL_STREAM=",
+                                           "WATCHDOG_PID=", "WATCHDOG_USEC=" };
 
-        t->env = calloc(cs->n_env + cs->n_passenv + SPAWN_PEER_VARS + 1, sizeof(char *));
+        for (size_t i = 0; i < ELEMENTSOF(own); i++)
+                if (strncmp(entry, own[i], strlen(own[i])) == 0)
+                        return true;
+        return false;
+}
+
+/*
+ * The fixed part of the environment, in xinetd's order (observed): the passenv variables
+ * portierd has, then the env entries. Without passenv anywhere (service or defaults),
+ * portierd's whole environment is passed, as xinetd.conf(5) says, less the variables that
+ * describe portierd itself (NOTIFY_SOCKET, LISTEN_*, JOURNAL_STREAM, WATCHDOG_*).
+ */
+static int build_env(const ConfService *cs, bool pass_all, SpawnTemplate *t)
+{
+        extern char **environ;
+        size_t n = 0, n_inherit = 0;
+
+        if (pass_all)
+                while (environ[n_inherit])
+                        n_inherit++;
+        t->env = calloc(cs->n_env + cs->n_passenv + n_inherit + 1, sizeof(char *));
         if (!t->env)
                 return -ENOMEM;
-        for (size_t i = 0; i < cs->n_env; i++)
-                if (!(t->env[n++] = strdup(cs->env[i])))
+        for (size_t i = 0; i < n_inherit; i++)
+                if (!daemon_own_var(environ[i]) && !(t->env[n++] = strdup(environ[i])))
                         return -ENOMEM;
         for (size_t i = 0; i < cs->n_passenv; i++) {
                 const char *v = getenv(cs->passenv[i]);
@@ -131,6 +153,9 @@ static int build_env(const ConfService *cs, SpawnTemplate *t)
                         return -ENOMEM;
                 }
         }
+        for (size_t i = 0; i < cs->n_env; i++)
+                if (!(t->env[n++] = strdup(cs->env[i])))
+                        return -ENOMEM;
         t->n_env = n;
         return 0;
 }
@@ -139,6 +164,7 @@ static int build_env(const ConfService *cs, SpawnTemplate *t)
  * spawn_template_new() - prepare what every spawn of a service shares
  * @cs: the service (an exec'd one)
  * @as_root: portierd runs as root: switch to the service's user and group
+ * @pass_all_env: no passenv was given: pass portierd's environment
  * @nofile: RLIMIT_NOFILE as portierd found it at start (servers get it back)
  * @ret: the template
  *
@@ -147,8 +173,8 @@ static int build_env(const ConfService *cs, SpawnTemplate *t)
  *
  * Return: 0 or -errno.
  */
-int spawn_template_new(const ConfService *cs, bool as_root, const struct rlimit *nofile,
-                       SpawnTemplate **ret)
+int spawn_template_new(const ConfService *cs, bool as_root, bool pass_all_env,
+                       const struct rlimit *nofile, SpawnTemplate **ret)
 {
         SpawnTemplate *t = calloc(1, sizeof(*t));
         bool files_set = false;
@@ -165,7 +191,7 @@ int spawn_template_new(const ConfService *cs, bool as_root, const struct rlimit 
         if (cs->listen_fds &&
             !(t->listen_fds_name = strdup(cs->listen_fds_name ? cs->listen_fds_name : cs->id)))
                 goto fail;
-        if ((r = build_env(cs, t)) < 0)
+        if ((r = build_env(cs, pass_all_env, t)) < 0)
                 goto fail;
         r = -ENOMEM;
         if (!(t->envp = calloc(t->n_env + SPAWN_PEER_VARS + 1, sizeof(char *))))
@@ -391,14 +417,12 @@ int spawn_run(const SpawnTemplate *t, int fd, const SpawnPeer *peer, pid_t *ret_
         size_t n = 0, nv = 0;
         pid_t pid;
 
-        /* REMOTE_HOST first, then env and passenv, then the other peer variables (as
-         * xinetd orders them; the rest is portier's). */
+        /* passenv, env, then REMOTE_HOST (as xinetd orders them), then the other peer
+         * variables (portier's). */
         nv = peer_vars(peer, vars);
-        if (nv > 0)
-                envp[n++] = vars[0];
         for (size_t i = 0; i < t->n_env; i++)
                 envp[n++] = t->env[i];
-        for (size_t i = 1; i < nv; i++)
+        for (size_t i = 0; i < nv; i++)
                 envp[n++] = vars[i];
         if (t->listen_fds) {
                 /* LISTEN_PID is the child's own pid, known only after vfork(): the child

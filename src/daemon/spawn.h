@@ -27,7 +27,8 @@
 typedef struct SpawnTemplate {
         char *path;
         char **argv;                    /* NULL-terminated */
-        char **env;                     /* NULL-terminated: env entries, then passenv values */
+        char **env;                     /* NULL-terminated: passenv values (or the inherited
+                                           environment), then env entries */
         size_t n_env;
         bool set_creds;                 /* only when portierd runs as root */
         uid_t uid;
@@ -72,8 +73,8 @@ typedef struct SpawnError {
         int error;                      /* errno */
 } SpawnError;
 
-int spawn_template_new(const ConfService *cs, bool as_root, const struct rlimit *nofile,
-                       SpawnTemplate **ret);
+int spawn_template_new(const ConfService *cs, bool as_root, bool pass_all_env,
+                       const struct rlimit *nofile, SpawnTemplate **ret);
 SpawnTemplate *spawn_template_free(SpawnTemplate *t);
 
 int spawn_run(const SpawnTemplate *t, int fd, const SpawnPeer *peer, pid_t *ret_pid,

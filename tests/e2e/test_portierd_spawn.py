@@ -68,42 +68,53 @@ def test_signal_dispositions_and_mask(daemon):
 
 
 def test_environment_xinetd_part(daemon):
-    """REMOTE_HOST, the env entries (values may contain '='), and the passenv variables from
-    the daemon's own environment; nothing else of the daemon's environment. (The order differs:
-    portierd puts REMOTE_HOST first, see test_environment_exact; xinetd puts it last.)"""
+    """The passenv variables from the daemon's own environment (in attribute order), the env
+    entries (values may contain '='), and REMOTE_HOST; nothing else of the daemon's
+    environment once passenv is given."""
     port = _report_service(daemon, env="ALPHA=1 BETA=x=y", passenv="PASS_ONE NOT_SET PASS_TWO")
     daemon.start(env=clean_env(PASS_TWO="two", PASS_ONE="one", SECRET_VAR="no"))
     r, me = report(port)
     env = [e for e in r["env"] if not e.startswith(NEW_VARS)]
-    assert sorted(env) == sorted([f"REMOTE_HOST={me[0]}", "ALPHA=1", "BETA=x=y",
-                                  "PASS_ONE=one", "PASS_TWO=two"]), r["env"]
-    assert env.index("ALPHA=1") + 1 == env.index("BETA=x=y"), env
+    assert env == ["PASS_ONE=one", "PASS_TWO=two", "ALPHA=1", "BETA=x=y",
+                   f"REMOTE_HOST={me[0]}"], r["env"]
 
 
 def test_environment_exact(daemon):
-    """portierd adds REMOTE_ADDR, REMOTE_PORT, PROTO and the ucspi-tcp variables, in order."""
+    """portierd adds REMOTE_ADDR, REMOTE_PORT, PROTO and the ucspi-tcp variables, in order,
+    after xinetd's part."""
     need_portierd("REMOTE_ADDR and the TCP* variables are portier's")
     port = _report_service(daemon, env="ALPHA=1", passenv="PASS_ONE")
     daemon.start(env=clean_env(PASS_ONE="one", OTHER="no"))
     r, me = report(port)
     assert r["env"] == [
-        f"REMOTE_HOST={me[0]}", "ALPHA=1", "PASS_ONE=one",
+        "PASS_ONE=one", "ALPHA=1", f"REMOTE_HOST={me[0]}",
         f"REMOTE_ADDR={me[0]}", f"REMOTE_PORT={me[1]}", "PROTO=TCP",
         f"TCPREMOTEIP={me[0]}", f"TCPREMOTEPORT={me[1]}",
         "TCPLOCALIP=127.0.0.1", f"TCPLOCALPORT={port}",
     ]
 
 
-def test_environment_without_env_attributes(daemon):
-    """Without env or passenv, nothing of the daemon's environment reaches the server.
-    (xinetd passes its whole environment then: a documented difference.)"""
-    need_portierd("xinetd passes its whole environment when passenv is not given")
-    port = _report_service(daemon)
+def test_environment_without_passenv(daemon):
+    """Without passenv (in the service or the defaults), the daemon's whole environment reaches
+    the server, as xinetd.conf(5) says and xinetd does — less the variables that describe the
+    daemon itself (NOTIFY_SOCKET, LISTEN_*, JOURNAL_STREAM)."""
+    port = _report_service(daemon, env="ALPHA=1")
+    daemon.start(env=clean_env(SECRET_VAR="yes", JOURNAL_STREAM="1:2"))
+    r, me = report(port)
+    assert "SECRET_VAR=yes" in r["env"], r["env"]
+    assert "ALPHA=1" in r["env"] and f"REMOTE_HOST={me[0]}" in r["env"], r["env"]
+    if not os.environ.get("PORTIER_DAEMON") == "xinetd":
+        names = [e.partition("=")[0] for e in r["env"]]
+        assert not {"NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "JOURNAL_STREAM"} & set(names)
+
+
+def test_environment_empty_passenv(daemon):
+    """An empty passenv passes nothing of the daemon's environment."""
+    port = _report_service(daemon, passenv="")
     daemon.start(env=clean_env(SECRET_VAR="no"))
     r, me = report(port)
-    assert r["env"][0] == f"REMOTE_HOST={me[0]}", r["env"]
-    names = [e.partition("=")[0] for e in r["env"]]
-    assert set(names) <= {"REMOTE_HOST"} | {v.rstrip("=") for v in NEW_VARS}, r["env"]
+    env = [e for e in r["env"] if not e.startswith(NEW_VARS)]
+    assert env == [f"REMOTE_HOST={me[0]}"], r["env"]
 
 
 def test_argv(daemon):
