@@ -120,3 +120,35 @@ def test_per_source_cps_block_ends(daemon, tmp_path):
     assert lines.count("FAIL: psc1 per_source_cps from=127.0.0.4") == refused, lines
     assert lines.count("START: psc1 pid=P from=127.0.0.4") == 2, lines
     assert len(recorded()) == 2
+
+
+def test_cps_default_50_10(daemon):
+    """A service that sets no cps gets xinetd's "cps = 50 10": the 51st connection within a
+    second trips it. (The service refuses everyone by address, so that the burst costs portier
+    no process; cps is checked first, and every connection counts.)"""
+    port = daemon.add("dflt", "/bin/echo", "x", only_from="")
+    daemon.start()
+    replies = _burst(port, "127.0.0.1", 51)
+    assert replies == [b""] * 51
+    wait_for(lambda: sum(1 for x in daemon.log() if x.startswith("FAIL: dflt")) >= 51,
+             what=f"51 FAIL lines; log: {daemon.log()}")
+    # (xinetd's children log their address refusals after the parent's cps refusal)
+    fails = sorted(x for x in daemon.log() if x.startswith("FAIL: dflt"))
+    assert fails == ["FAIL: dflt address from=127.0.0.1"] * 50 + [
+        "FAIL: dflt connections per second from=127.0.0.1"], fails
+    msg = daemon.wait_message("Deactivating service")
+    assert msg == ("Deactivating service dflt due to excessive incoming connections.  "
+                   "Restarting in 10 seconds."), msg
+    assert refused_by_kernel(port)
+
+
+def test_cps_zero_is_no_limit(daemon):
+    """cps = 0 0 turns the limit off: a burst of 55 is not cut."""
+    port = daemon.add("nocps", "/bin/echo", "x", only_from="", cps="0 0")
+    daemon.start()
+    assert _burst(port, "127.0.0.1", 55) == [b""] * 55
+    wait_for(lambda: sum(1 for x in daemon.log() if x.startswith("FAIL: nocps")) >= 55,
+             what=f"55 FAIL lines; log: {daemon.log()}")
+    fails = [x for x in daemon.log() if x.startswith("FAIL: nocps")]
+    assert fails == ["FAIL: nocps address from=127.0.0.1"] * 55, fails
+    assert not [m for m in daemon.messages() if "Deactivating" in m]
