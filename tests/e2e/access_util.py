@@ -203,3 +203,46 @@ def alias_ok(addr):
 def in_netns():
     """Whether we can make a private network namespace (unshare -n) here."""
     return os.geteuid() == 0 and os.path.exists("/usr/bin/unshare")
+
+
+# --- private network namespaces ------------------------------------------------------------
+
+def netns_usable():
+    import shutil
+    return os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip")
+
+
+def run_in_netns(procs, tmp_path, script, scenario, timeout=90):
+    """Run `python3 script scenario tmp_path` under `unshare -n` (a private network namespace,
+    where the script brings lo up and may add addresses); return the JSON it wrote to
+    tmp_path/result.json. Sanitizer reports of the daemon it ran fail the caller."""
+    import json
+    import sys
+    r = procs.run(["unshare", "-n", sys.executable, script, scenario, str(tmp_path)],
+                  timeout=timeout, env=dict(os.environ))
+    res = Path(tmp_path) / "result.json"
+    assert r.rc == 0 and res.exists(), f"the namespace run failed: {r!r}"
+    out = json.loads(res.read_text())
+    assert not out.get("sanitizer"), "\n".join(out["sanitizer"])[:20000]
+    return out
+
+
+def netns_daemon(tmp, addrs=()):
+    """Inside the namespace: bring lo up, add addrs (e.g. "fd00:1::2/64") to it, and make a
+    Daemon (portierd from $PORTIER_BUILD, or xinetd) in tmp. Returns (daemon, procs)."""
+    import subprocess
+    from conftest import ProcTracker, TOP
+    import portierd_util
+    from portierd_util import Daemon
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    for a in addrs:
+        subprocess.run(["ip", "addr", "add", a, "dev", "lo"] + (["nodad"] if ":" in a else []),
+                       check=True)
+    if portierd_util.KIND == "xinetd":
+        binary = portierd_util.XINETD
+    else:
+        binary = Path(os.environ.get("PORTIER_BUILD") or TOP / "build").resolve() / "portierd"
+    tmp = Path(tmp)
+    (tmp / "s").mkdir(exist_ok=True)
+    procs = ProcTracker(tmp, tmp)
+    return Daemon(portierd_util.KIND, str(binary), procs, tmp, tmp / "s"), procs

@@ -12,7 +12,6 @@ userid.c; DESIGN.md decision 4)."""
 import json
 import os
 import re
-import shutil
 import socket
 import sys
 import threading
@@ -25,10 +24,10 @@ if str(HERE) not in sys.path:
 
 import pytest  # noqa: E402
 
+from access_util import netns_usable  # noqa: E402
+
 pytestmark = [pytest.mark.timeout(120),
-              pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare")
-                                 or not shutil.which("ip"),
-                                 reason="needs root, unshare and ip for a network namespace")]
+              pytest.mark.skipif(not netns_usable(), reason="needs root, unshare and ip")]
 
 IDENT_REPLIES = {
     "alice": "{p},{l}:USERID:UNIX:alice",
@@ -119,21 +118,9 @@ def _wait(pred, what, timeout=15):
 
 
 def netns_main(scenario, tmp):
-    import subprocess
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    from conftest import ProcTracker, TOP
-    import portierd_util
-    from portierd_util import Daemon, server
-    kind = portierd_util.KIND
-    if kind == "xinetd":
-        binary = portierd_util.XINETD
-    else:
-        binary = Path(os.environ.get("PORTIER_BUILD") or TOP / "build").resolve() / "portierd"
-    tmp = Path(tmp)
-    sockdir = tmp / "s"
-    sockdir.mkdir(exist_ok=True)
-    procs = ProcTracker(tmp, tmp)
-    d = Daemon(kind, str(binary), procs, tmp, sockdir)
+    from access_util import netns_daemon
+    from portierd_util import server
+    d, procs = netns_daemon(tmp)
     identd = Identd()
     out = {"replies": {}}
     try:
@@ -145,7 +132,7 @@ def netns_main(scenario, tmp):
     finally:
         d.teardown()
         procs.cleanup()
-    (tmp / "result.json").write_text(json.dumps(out))
+    (Path(tmp) / "result.json").write_text(json.dumps(out))
 
 
 def _lines(d, sid, n):
@@ -205,14 +192,8 @@ SCENARIOS = {"userid": scenario_userid, "idonly": scenario_idonly, "failure": sc
 # --- the tests (outside the namespace) ----------------------------------------------------
 
 def _run(procs, tmp_path, scenario):
-    env = dict(os.environ)
-    r = procs.run(["unshare", "-n", sys.executable, __file__, scenario, str(tmp_path)],
-                  timeout=90, env=env)
-    res = tmp_path / "result.json"
-    assert r.rc == 0 and res.exists(), f"the namespace run failed: {r!r}"
-    out = json.loads(res.read_text())
-    assert not out["sanitizer"], "\n".join(out["sanitizer"])[:20000]
-    return out
+    from access_util import run_in_netns
+    return run_in_netns(procs, tmp_path, __file__, scenario)
 
 
 def _norm(lines, sid):
