@@ -158,3 +158,22 @@ def test_refusal_without_log_on_failure(daemon, tmp_path):
         # xinetd's child logs START and EXIT for the refused client, without a FAIL line
         got = [line for line in p.d.log() if line.startswith("START:")]
         assert len(got) == 3, p.d.log()
+
+
+def test_defaults_lists(daemon, tmp_path):
+    """only_from/no_access in `defaults`: a service without its own list takes the default
+    one, a service's `=` replaces it, `+=` adds to it (xinetd's behaviour, observed)."""
+    script, recorded = recorder(tmp_path)
+    daemon.defaults["no_access"] = "127.0.0.66"
+    daemon.defaults["only_from"] = "127.0.0.0/8"
+    srcs = ("127.0.0.66", "127.0.0.77", "127.0.0.5", "127.0.0.9")
+    table = {   # sid: (attributes, admitted sources)
+        "plain": ({}, {"127.0.0.77", "127.0.0.5", "127.0.0.9"}),
+        "ownna": ({"no_access": "127.0.0.77"}, {"127.0.0.66", "127.0.0.5", "127.0.0.9"}),
+        "plusna": ({"no_access+": "127.0.0.77"}, {"127.0.0.5", "127.0.0.9"}),
+        "ownof": ({"only_from": "127.0.0.5"}, {"127.0.0.5"}),
+        "plusof": ({"only_from+": "10.0.0.1"}, {"127.0.0.77", "127.0.0.5", "127.0.0.9"}),
+    }
+    rules = {sid: (attrs, [(src, src in ok) for src in srcs])
+             for sid, (attrs, ok) in table.items()}
+    _run(daemon, tmp_path, rules)

@@ -12,7 +12,7 @@ import pytest
 
 from access_util import PORTIERD, Probe, loadavg1, recorder
 from conftest import clean_env
-from portierd_util import hold, server
+from portierd_util import hold, need_portierd, server
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -55,6 +55,24 @@ def test_access_times(daemon, tmp_path):
     p.refused("t_out", p_out, "127.0.0.1", "time")
     p.refused("t_out", p_out, "127.0.0.2", "time")
     p.admitted("t_multi", p_multi, "127.0.0.2")
+    p.check(recorded)
+
+
+def test_access_times_past_midnight(daemon, tmp_path):
+    """A range that wraps past midnight means what it says (portier; xinetd rejects it):
+    "now-2min - now-5min" covers now, "now+3min - now-3min" does not."""
+    need_portierd("xinetd rejects access_times ranges that wrap past midnight")
+    now, _ = _local_minute()
+    if now < 6 or now > 24 * 60 - 8:
+        pytest.skip("too close to midnight (local time of the test daemon)")
+    script, recorded = recorder(tmp_path)
+    p_in = daemon.add("w_in", script, "w_in", access_times=f"{_hhmm(now - 2)}-{_hhmm(now - 5)}")
+    p_out = daemon.add("w_out", script, "w_out",
+                       access_times=f"{_hhmm(now + 3)}-{_hhmm(now - 3)}")
+    daemon.start(env=clean_env(TZ=TZ))
+    p = Probe(daemon)
+    p.admitted("w_in", p_in, "127.0.0.1")
+    p.refused("w_out", p_out, "127.0.0.1", "time")
     p.check(recorded)
 
 
