@@ -266,7 +266,7 @@ static int parse_line(Arena *a, ConfDiag *diag, const char *file, LexLine *lp,
                                 args[n_args++] = t[i].s;
                 else {
                         const char *sl = strrchr(t[5].s, '/');
-                        args[n_args++] = sl ? sl + 1 : t[5].s;
+                        args[n_args++] = sl && sl[1] ? sl + 1 : t[5].s;  /* never empty */
                 }
                 if ((r = add(&b, "server_args", args, n_args)) < 0)
                         return r;

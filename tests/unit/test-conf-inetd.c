@@ -93,7 +93,8 @@ static void test_extensions(void **state)
                        "127.0.0.2:\n"
                        "finger stream tcp nowait root /bin/cat fingerd\n"
                        "*:\n"
-                       "2222 stream tcp nowait root /bin/cat x\n");
+                       "2222 stream tcp nowait root /bin/cat x\n"
+                       "2223 stream tcp nowait root /\n");
         assert_int_equal(l.d.n_errors, 0);
         const ConfService *s = svc(&l, "ssh");
         assert_true(s->has_bind);
@@ -117,6 +118,7 @@ static void test_extensions(void **state)
         assert_false(n->has_bind);
         assert_int_equal(n->port, 2222);
         assert_true(n->type & CONF_TYPE_UNLISTED);
+        assert_string_equal(svc(&l, "2223")->argv[0], "/");    /* never an empty argv[0] */
         assert_true(l.d.n_warnings >= 2);               /* sndbuf, login class */
         done(&l);
 }
