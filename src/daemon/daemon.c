@@ -359,6 +359,7 @@ static void daemon_deinit(Daemon *d)
         free(d->retired);
         generation_unref(d->gen);
         server_table_deinit(d);
+        revdns_free(d->revdns);
         ev_file_remove(&d->signal_ev);
         (void)safe_close(d->signal_fd);
         ev_loop_free(d->loop);
@@ -428,7 +429,8 @@ int daemon_run(const Options *o)
             (r = portier_signalfd_open(sigs, ELEMENTSOF(sigs), &d.signal_fd)) < 0 ||
             (r = ev_file_add(d.loop, &d.signal_ev, d.signal_fd, EPOLLIN, on_signal)) < 0 ||
             (r = reload_init(&d)) < 0 ||
-            (r = sensor_list_new(SENSOR_CAPACITY_DEFAULT, 128, &d.sensor)) < 0) {
+            (r = sensor_list_new(SENSOR_CAPACITY_DEFAULT, 128, &d.sensor)) < 0 ||
+            (r = revdns_new(&d, &d.revdns)) < 0) {
                 snprintf(err, sizeof(err), "cannot set up the event loop: %s", strerror(-r));
                 goto fail;
         }

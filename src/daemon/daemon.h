@@ -145,6 +145,8 @@ struct Server {
         pid_t pid;
         bool src_held;                  /* holds a per_source slot for src */
         AccessAddr src;
+        AccessAddr client;              /* for re-checking address rules at reload */
+        bool has_client;
         time_t started;                 /* wall clock, for duration= */
         Server *next, *prev;            /* in the service's list */
         Server *hash_next;              /* in the daemon's pid table */

@@ -169,12 +169,15 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
         for (size_t i = 0; i < g->config->n_services; i++) {
                 ConfService *cs = g->config->services[i];
 
-                if (cs->state != CONF_SERVICE_ACTIVE || cs->kind != CONF_KIND_SERVER)
+                if (cs->state != CONF_SERVICE_ACTIVE)
                         continue;
-                if (load_banners(g, i) < 0) {
+                if ((cs->kind == CONF_KIND_SERVER || cs->kind == CONF_KIND_SENSOR) &&
+                    load_banners(g, i) < 0) {
                         generation_free(g);
                         return -ENOMEM;
                 }
+                if (cs->kind != CONF_KIND_SERVER)
+                        continue;
                 bool pass_all = !cs->attr_line[CONF_ATTR_PASSENV] &&
                                 !(g->config->defaults &&
                                   g->config->defaults->attr_line[CONF_ATTR_PASSENV]);

@@ -28,6 +28,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
+#include "daemon/revdns.h"
 #include "daemon/timewin.h"
 #include "daemon/userid.h"
 #include "util.h"
@@ -169,6 +170,7 @@ Service *service_free(Service *s)
                         break;
                 }
         userid_cancel_service(s);
+        revdns_cancel_service(s);
         service_drop_fork_retries(s);
         service_close(s);
         ratelimit_table_free(s->sources);
@@ -251,6 +253,29 @@ static void cps_trip(Service *s)
         ev_timer_arm(s->d->loop, &s->retry, until, cps_return);
 }
 
+/* portier's per_source_cps: the last admission step, after the address rules (which may
+ * have waited for a name). False when the connection was refused. */
+static bool admit_source_rate(Service *s, int fd, const struct sockaddr *peer, const char *from)
+{
+        const ConfService *cs = s->conf;
+        uint64_t now = ev_now(s->d->loop);
+
+        if (peer && s->sources && cs->per_source_cps_rate) {
+                AccessAddr key;
+                int r = ratelimit_table_key(s->sources, peer, &key);
+
+                if (r == 0)
+                        r = ratelimit_source_rate(s->sources, &key, cs->per_source_cps_rate,
+                                                  (uint64_t)cs->per_source_cps_seconds *
+                                                          EV_USEC_PER_SEC, now);
+                if (r != RATELIMIT_OK) {
+                        refuse(s, fd, peer, REFUSE_PER_SOURCE_CPS, from);
+                        return false;
+                }
+        }
+        return true;
+}
+
 /*
  * Admission: the checks decided before anything is spawned (DESIGN.md decision 4), in
  * xinetd's order — the rate of connections (every connection that reaches it counts), the
@@ -304,26 +329,28 @@ static bool admit(Service *s, int fd, const struct sockaddr *peer, const char *f
                 why = REFUSE_ADDRESS;
                 goto refuse;
         }
-        if (peer && (cs->only_from.set || cs->no_access.n_addrs) &&
-            access_check(&cs->only_from, &cs->no_access, peer, NULL) != ACCESS_ALLOW) {
-                /* A rule that needs the client's name (.domain, an unresolved host) counts
-                 * as not matching until reverse lookups come to the pipeline. */
-                why = REFUSE_ADDRESS;
-                goto refuse;
-        }
-        if (peer && s->sources && cs->per_source_cps_rate) {
-                AccessAddr key;
-                int r = ratelimit_table_key(s->sources, peer, &key);
+        if (peer && (cs->only_from.set || cs->no_access.n_addrs)) {
+                AccessVerdict v = access_check(&cs->only_from, &cs->no_access, peer, NULL);
 
-                if (r == 0)
-                        r = ratelimit_source_rate(s->sources, &key, cs->per_source_cps_rate,
-                                                  (uint64_t)cs->per_source_cps_seconds *
-                                                          EV_USEC_PER_SEC, now);
-                if (r != RATELIMIT_OK) {
-                        why = REFUSE_PER_SOURCE_CPS;
+                /* A rule on names (.domain, a host that did not resolve): hold the
+                 * connection while its name is looked up off the loop (revdns.c). A
+                 * datagram cannot wait: without a name, those rules do not match. */
+                if (v == ACCESS_NEEDS_NAME && fd >= 0 && takes_connections(cs)) {
+                        int r = revdns_start(s, fd, peer, from);
+
+                        if (r == 0)
+                                return false;
+                        portier_log(d->log, LOG_WARNING, "service '%s': cannot look up the "
+                                    "name of %s: %s; refusing it", cs->id, from,
+                                    strerror(-r));
+                }
+                if (v != ACCESS_ALLOW) {
+                        why = REFUSE_ADDRESS;
                         goto refuse;
                 }
         }
+        if (!admit_source_rate(s, fd, peer, from))
+                return false;
         return true;
 refuse:
         refuse(s, fd, peer, why, from);
@@ -422,9 +449,12 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
         if (!srv)
                 portier_log(s->d->log, LOG_ERR, "service '%s': out of memory recording "
                             "server %d", s->conf->id, (int)pid);
-        else if (held) {
-                srv->src = key;
-                srv->src_held = true;
+        else {
+                if (held) {
+                        srv->src = key;
+                        srv->src_held = true;
+                }
+                srv->has_client = peer && access_addr_from_sockaddr(peer, &srv->client) == 0;
         }
         if (logline_wants_start(s->conf->log_on_success)) {
                 size_t n = logline_start(line, sizeof(line), s->conf->id,
@@ -537,6 +567,50 @@ static void sensor_hit(Service *s, int fd, const struct sockaddr *peer, const ch
         refuse(s, fd, peer, REFUSE_ADDRESS, from);
 }
 
+/* A connection that passed admission: the IDONLY gate, or its server. */
+static void admitted(Service *s, int fd, const struct sockaddr *peer, const char *from)
+{
+        if ((s->conf->flags & CONF_FLAG_IDONLY) && wants_userid(s, s->conf->log_on_success)) {
+                struct sockaddr_storage local;
+                socklen_t llen = sizeof(local);
+
+                /* IDONLY: the identd's answer decides; the connection waits. */
+                if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+                        (void)close(fd);
+                else
+                        (void)userid_start(s, USERID_GATE, fd, peer, (struct sockaddr *)&local,
+                                           from);
+                return;
+        }
+        spawn_and_log(s, fd, peer, from, true);
+}
+
+/**
+ * service_admit_with_name() - admission goes on once the client's name is known
+ * @s: the service
+ * @fd: the held connection, taken over
+ * @peer: the client
+ * @from: the client as text
+ * @name: its name from the reverse lookup, "" when it has none
+ */
+void service_admit_with_name(Service *s, int fd, const struct sockaddr *peer, const char *from,
+                             const char *name)
+{
+        const ConfService *cs = s->conf;
+
+        if (s->state == SERVICE_RETIRED || s->d->stopping) {
+                (void)close(fd);
+                return;
+        }
+        if (access_check(&cs->only_from, &cs->no_access, peer, name) != ACCESS_ALLOW) {
+                refuse(s, fd, peer, REFUSE_ADDRESS, from);
+                return;
+        }
+        if (!admit_source_rate(s, fd, peer, from))
+                return;
+        admitted(s, fd, peer, from);
+}
+
 static void accept_batch(Service *s)
 {
         for (int i = 0; i < ACCEPT_BATCH; i++) {
@@ -574,30 +648,17 @@ static void accept_batch(Service *s)
                 }
                 s->counters.accepted++;
                 (void)spawn_format_addr((struct sockaddr *)&peer, from, sizeof(from), NULL);
+                send_banner(s, fd, BANNER_ALWAYS);
                 if (s->conf->kind == CONF_KIND_SENSOR) {
                         sensor_hit(s, fd, (struct sockaddr *)&peer, from);
                         continue;
                 }
-                send_banner(s, fd, BANNER_ALWAYS);
                 if (!admit(s, fd, (struct sockaddr *)&peer, from)) {
                         if (s->fd < 0)          /* cps closed the socket */
                                 return;
                         continue;
                 }
-                if ((s->conf->flags & CONF_FLAG_IDONLY) &&
-                    wants_userid(s, s->conf->log_on_success)) {
-                        struct sockaddr_storage local;
-                        socklen_t llen = sizeof(local);
-
-                        /* IDONLY: the identd's answer decides; the connection waits. */
-                        if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
-                                (void)close(fd);
-                        else
-                                (void)userid_start(s, USERID_GATE, fd, (struct sockaddr *)&peer,
-                                                   (struct sockaddr *)&local, from);
-                        continue;
-                }
-                spawn_and_log(s, fd, (struct sockaddr *)&peer, from, true);
+                admitted(s, fd, (struct sockaddr *)&peer, from);
         }
 }
 
@@ -710,6 +771,39 @@ int service_listen(Service *s)
         return 0;
 }
 
+/*
+ * xinetd re-applies its checks to the servers already running when it reloads, and ends
+ * those that now fail: clients the new address rules or access_times refuse, and servers
+ * beyond a lowered `instances` (the most recent ones). Ended with SIGTERM.
+ */
+static void recheck_running(Service *s)
+{
+        const ConfService *cs = s->conf;
+        bool times_ok = true;
+        uint32_t keep = cs->instances, n = 0;
+
+        if (cs->n_access_times) {
+                time_t t = time(NULL);
+                struct tm tm;
+
+                times_ok = !localtime_r(&t, &tm) ||
+                           timewin_contains_tm(cs->access_times, cs->n_access_times, &tm);
+        }
+        /* s->servers lists the newest first: keep the oldest `instances`. */
+        if (keep != CONF_UNLIMITED)
+                for (Server *srv = s->servers; srv; srv = srv->next)
+                        n++;
+        for (Server *srv = s->servers; srv; srv = srv->next, n--) {
+                bool end = !times_ok || (keep != CONF_UNLIMITED && n > keep);
+
+                if (!end && srv->has_client && (cs->only_from.set || cs->no_access.n_addrs))
+                        end = access_check_addr(&cs->only_from, &cs->no_access, &srv->client,
+                                                NULL) == ACCESS_DENY;
+                if (end && kill(-srv->pid, SIGTERM) < 0)
+                        (void)kill(srv->pid, SIGTERM);
+        }
+}
+
 /**
  * service_update() - take a reloaded definition with the same key
  * @s: the service
@@ -734,6 +828,7 @@ void service_update(Service *s, Generation *g, size_t index)
         (void)logset_target(s->d->logs, &cs->log_type, &s->log);
         generation_unref(prev);
         ensure_sources(s);
+        recheck_running(s);
         if (reopen) {
                 service_close(s);
                 (void)service_listen(s);
