@@ -304,6 +304,8 @@ static bool admit(Service *s, int fd, const struct sockaddr *peer, const char *f
                 }
         }
         if (cs->max_load > 0 && loadavg_over(&d->loadavg, cs->max_load, now)) {
+                portier_log(d->log, LOG_ERR, "refused connect from %s due to excessive load",
+                            from ? from : "<no address>");
                 why = REFUSE_LOAD;
                 goto refuse;
         }
