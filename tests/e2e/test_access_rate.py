@@ -126,6 +126,7 @@ def test_cps_default_50_10(daemon):
     """A service that sets no cps gets xinetd's "cps = 50 10": the 51st connection within a
     second trips it. (The service refuses everyone by address, so that the burst costs portier
     no process; cps is checked first, and every connection counts.)"""
+    daemon.defaults["cps"] = None        # no cps in defaults either (portierd_util sets one)
     port = daemon.add("dflt", "/bin/echo", "x", only_from="")
     daemon.start()
     replies = _burst(port, "127.0.0.1", 51)
