@@ -212,19 +212,34 @@ def netns_usable():
     return os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip")
 
 
-def run_in_netns(procs, tmp_path, script, scenario, timeout=90):
+def run_in_netns(procs, tmp_path, script, scenario, timeout=90, mounts=False):
     """Run `python3 script scenario tmp_path` under `unshare -n` (a private network namespace,
-    where the script brings lo up and may add addresses); return the JSON it wrote to
-    tmp_path/result.json. Sanitizer reports of the daemon it ran fail the caller."""
+    where the script brings lo up and may add addresses; with mounts, a private mount
+    namespace too, where it may bind-mount files such as /etc/hosts); return the JSON it wrote
+    to tmp_path/result.json. Sanitizer reports of the daemon it ran fail the caller."""
     import json
     import sys
-    r = procs.run(["unshare", "-n", sys.executable, script, scenario, str(tmp_path)],
+    r = procs.run(["unshare", "-n"] + (["-m"] if mounts else []) +
+                  [sys.executable, script, scenario, str(tmp_path)],
                   timeout=timeout, env=dict(os.environ))
     res = Path(tmp_path) / "result.json"
     assert r.rc == 0 and res.exists(), f"the namespace run failed: {r!r}"
     out = json.loads(res.read_text())
     assert not out.get("sanitizer"), "\n".join(out["sanitizer"])[:20000]
     return out
+
+
+def netns_hosts(tmp, hosts):
+    """Inside a private mount namespace: name resolution from these /etc/hosts lines only
+    (bind mounts over /etc/hosts and /etc/nsswitch.conf, which say "hosts: files")."""
+    import subprocess
+    tmp = Path(tmp)
+    (tmp / "hosts").write_text("".join(line + "\n" for line in hosts))
+    (tmp / "nsswitch.conf").write_text("passwd: files\ngroup: files\nshadow: files\n"
+                                       "hosts: files\nnetworks: files\nservices: files\n"
+                                       "protocols: files\n")
+    for name in ("hosts", "nsswitch.conf"):
+        subprocess.run(["mount", "--bind", str(tmp / name), f"/etc/{name}"], check=True)
 
 
 def netns_daemon(tmp, addrs=()):
