@@ -186,7 +186,30 @@ def scenario_failure(d, identd, out, server):
     time.sleep(0.3)
 
 
-SCENARIOS = {"userid": scenario_userid, "idonly": scenario_idonly, "failure": scenario_failure}
+def scenario_failure_child_side(d, identd, out, server):
+    port = d.add("addr", "/bin/echo", "served", only_from="127.0.0.9",
+                 log_on_failure="HOST USERID")
+    t = time.localtime()
+    now = t.tm_hour * 60 + t.tm_min
+    if now > 24 * 60 - 8:
+        now = 0                 # (a window that is past: "00:03-00:06" is fine then too)
+    window = "%02d:%02d-%02d:%02d" % ((now + 3) // 60, (now + 3) % 60, (now + 6) // 60,
+                                      (now + 6) % 60)
+    tport = d.add("tim", "/bin/echo", "served", access_times=window,
+                  log_on_failure="HOST USERID")
+    marker = d.add("marker", "/bin/echo", "served")
+    d.start()
+    out["replies"]["addr"] = _client(identd, port, "127.0.0.1", "alice")
+    out["replies"]["tim"] = _client(identd, tport, "127.0.0.1", "bob")
+    _wait(lambda: sum(x.startswith("FAIL:") for x in d.log()) >= 1, f"FAIL in {d.log()}")
+    # give a lookup time to answer (the identd answers at once), then a marker line
+    time.sleep(0.5)
+    out["replies"]["marker"] = _client(identd, marker, "127.0.0.1", "error")
+    _wait(lambda: any(x.startswith("EXIT: marker") for x in d.log()), "the marker")
+
+
+SCENARIOS = {"userid": scenario_userid, "idonly": scenario_idonly, "failure": scenario_failure,
+             "failure_child_side": scenario_failure_child_side}
 
 
 # --- the tests (outside the namespace) ----------------------------------------------------
@@ -257,6 +280,16 @@ def test_userid_after_failure(procs, tmp_path):
                      "USERID: limited OTHER: c:a:r:o:l",
                      "FAIL: limited service_limit from=127.0.0.1",
                      "EXIT: limited status=0 pid=P duration=D"], lines
+
+
+def test_userid_after_time_refusal(procs, tmp_path):
+    """log_on_failure = USERID after a refusal by access_times (decided in xinetd's parent:
+    its lookup runs, observed; the note in src/daemon/ident.h that says otherwise is wrong)."""
+    out = _run(procs, tmp_path, "failure_child_side")
+    assert out["replies"]["tim"] == "", out["replies"]
+    lines = [x for x in out["log"] if x.split()[1:2] == ["tim"]]
+    assert lines == ["FAIL: tim time from=127.0.0.1", "USERID: tim UNIX,UTF-8:bob smith"], \
+        out["log"]
 
 
 if __name__ == "__main__":
