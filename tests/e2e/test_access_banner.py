@@ -141,3 +141,29 @@ def _read_n(s, n):
             break
         got += data
     return got
+
+
+def test_banner_fail_on_process_limit(daemon, tmp_path):
+    port = daemon.add("banp", server("hold.sh"), **_banners(tmp_path))
+    daemon.start("-limit", "1")
+    p = Probe(daemon)
+    s = connect_from(port, "127.0.0.1")
+    assert _read_n(s, len(B + OK)) == B + OK
+    assert read_line(s).startswith("pid ")
+    p.expect("banp", "START: banp pid=P from=127.0.0.1")
+    p.refused("banp", port, "127.0.0.2", "process_limit", reply=B + NO)
+    s.close()
+    p.expect("banp", "EXIT: banp status=0 pid=P duration=D")
+    p.check()
+
+
+def test_banner_fail_on_cps(daemon, tmp_path):
+    """The connection that trips cps gets the banners before the socket closes."""
+    script, _ = recorder(tmp_path)
+    port = daemon.add("banc", script, "banc", cps="1 2", **_banners(tmp_path))
+    daemon.start()
+    socks = [connect_from(port, "127.0.0.1") for _ in range(2)]
+    replies = [read_to_eof(s) for s in socks]
+    for s in socks:
+        s.close()
+    assert replies == [B + OK + b"banc\n", B + NO], replies
