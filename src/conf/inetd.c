@@ -130,6 +130,13 @@ static int parse_line(Arena *a, ConfDiag *diag, const char *file, LexLine *lp,
                 if ((r = add1(&b, "rpc_version", slash + 1)) < 0)
                         return r;
         }
+        if (!svc[0]) {
+                /* "addr:" followed by more fields, or "tcpmux/+": no service name */
+                ret->n_items--;
+                conf_diag_add(diag, CONF_ERROR, file, l.line, t[0].col, NULL,
+                              "no service name in the first field");
+                return 0;
+        }
         it->name = arena_strdup(a, svc);
         if (!it->name)
                 return -ENOMEM;

@@ -147,7 +147,9 @@ static void test_errors(void **state)
                        "rstatd/1-3 dgram rpc/udp wait root /bin/cat rpc.rstatd\n"
                        "sock stream unix nowait root /bin/cat x\n"
                        "nosuch stream tcp nowait root /bin/cat x\n"
-                       "echo stream tcp nowait nosuchuserxyz internal\n");
+                       "echo stream tcp nowait nosuchuserxyz internal\n"
+                       "127.0.0.1: stream tcp nowait root /bin/cat cat\n"
+                       "tcpmux/+ stream tcp nowait root /bin/cat cat\n");
         assert_int_equal(l.d.n_entries >= 6, 1);
         assert_int_equal(l.d.entries[0].line, 1);
         assert_non_null(strstr(l.d.entries[0].message, "has 3 fields"));
@@ -157,6 +159,12 @@ static void test_errors(void **state)
         assert_int_equal(svc(&l, "sock")->state, CONF_SERVICE_SKIPPED);
         assert_int_equal(svc(&l, "nosuch")->state, CONF_SERVICE_SKIPPED);
         assert_int_equal(svc(&l, "echo-stream")->state, CONF_SERVICE_SKIPPED);
+        assert_int_equal(l.c->n_services, 5);           /* no service without a name */
+        size_t named = 0;
+        for (size_t i = 0; i < l.d.n_entries; i++)
+                if (strstr(l.d.entries[i].message, "no service name in the first field"))
+                        named++;
+        assert_int_equal(named, 2);
         done(&l);
 }
 
