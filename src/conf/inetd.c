@@ -112,7 +112,7 @@ static int parse_line(Arena *a, ConfDiag *diag, const char *file, LexLine *lp,
         *it = (ParseItem) { .kind = PARSE_SERVICE, .file = file, .line = l.line,
                             .col = 1, .inetd = true };
         Builder b = { .a = a, .it = it, .line = l.line };
-        const char *type[3];
+        const char *type[8];         /* at most 5: UNLISTED, TCPMUX*, RPC, UNLISTED, INTERNAL */
         size_t n_type = 0;
         char *slash = strchr(svc, '/');
         if (slash && slash - svc == 6 && strncmp(svc, "tcpmux", 6) == 0) {

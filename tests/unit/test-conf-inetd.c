@@ -149,7 +149,8 @@ static void test_errors(void **state)
                        "nosuch stream tcp nowait root /bin/cat x\n"
                        "echo stream tcp nowait nosuchuserxyz internal\n"
                        "127.0.0.1: stream tcp nowait root /bin/cat cat\n"
-                       "tcpmux/+ stream tcp nowait root /bin/cat cat\n");
+                       "tcpmux/+ stream tcp nowait root /bin/cat cat\n"
+                       "tcpmux/7 stream rpc/tcp nowait root internal\n");  /* 5 types */
         assert_int_equal(l.d.n_entries >= 6, 1);
         assert_int_equal(l.d.entries[0].line, 1);
         assert_non_null(strstr(l.d.entries[0].message, "has 3 fields"));
@@ -159,7 +160,8 @@ static void test_errors(void **state)
         assert_int_equal(svc(&l, "sock")->state, CONF_SERVICE_SKIPPED);
         assert_int_equal(svc(&l, "nosuch")->state, CONF_SERVICE_SKIPPED);
         assert_int_equal(svc(&l, "echo-stream")->state, CONF_SERVICE_SKIPPED);
-        assert_int_equal(l.c->n_services, 5);           /* no service without a name */
+        assert_int_equal(l.c->n_services, 6);           /* no service without a name */
+        assert_int_equal(svc(&l, "7-stream")->state, CONF_SERVICE_SKIPPED);      /* RPC */
         size_t named = 0;
         for (size_t i = 0; i < l.d.n_entries; i++)
                 if (strstr(l.d.entries[i].message, "no service name in the first field"))
