@@ -9,6 +9,7 @@ the global list for the other services in its forked child: START, FAIL, EXIT, a
 import pytest
 
 from access_util import Probe, recorder
+from conftest import have_ipv6_loopback
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -85,4 +86,20 @@ def test_sensor_forever(daemon, tmp_path):
     assert msg == "Adding 127.0.0.5 to the global_no_access list for -1 minutes", msg
     p.refused("svc", svc, "127.0.0.5", "address")
     p.admitted("svc", svc, "127.0.0.1")
+    p.check(recorded)
+
+
+@pytest.mark.skipif(not have_ipv6_loopback(), reason="no IPv6 loopback")
+def test_sensor_ipv6(daemon, tmp_path):
+    """An IPv6 client touching an IPv6 sensor is denied on the IPv6 services."""
+    script, recorded = recorder(tmp_path)
+    trap = daemon.add("trap6", "/bin/echo", "trap6", flags="SENSOR", deny_time="5", bind="::1")
+    svc = daemon.add("svc6", script, "svc6", bind="::1")
+    daemon.start()
+    p = Probe(daemon)
+    p.admitted("svc6", svc, "::1")
+    p.refused("trap6", trap, "::1", "address", xinetd_child=False)
+    msg = daemon.wait_message("Adding ::1 ")
+    assert msg == "Adding ::1 to the global_no_access list for 5 minutes", msg
+    p.refused("svc6", svc, "::1", "address")
     p.check(recorded)
