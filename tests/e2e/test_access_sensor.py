@@ -103,3 +103,24 @@ def test_sensor_ipv6(daemon, tmp_path):
     assert msg == "Adding ::1 to the global_no_access list for 5 minutes", msg
     p.refused("svc6", svc, "::1", "address")
     p.check(recorded)
+
+
+def test_sensor_applies_to_v4_mapped_clients(daemon, tmp_path):
+    """An IPv4 address on the deny list is refused on a dual-stack service too, where it
+    arrives v4-mapped (and is logged as plain IPv4). Portier only: xinetd cannot bind a
+    v4-mapped address (test_portierd_ipv6.py)."""
+    from portierd_util import need_portierd
+    need_portierd("xinetd cannot bind ::ffff:127.0.0.1")
+    if not have_ipv6_loopback():
+        pytest.skip("no IPv6")
+    script, recorded = recorder(tmp_path)
+    trap = daemon.add("trap", "/bin/echo", "x", flags="SENSOR", deny_time="5")
+    dual = daemon.add("dual", script, "dual", bind="::ffff:127.0.0.1", flags="IPv6",
+                      v6only="no")
+    daemon.start()
+    p = Probe(daemon)
+    p.refused("trap", trap, "127.0.0.5", "address")
+    daemon.wait_message("Adding 127.0.0.5 ")
+    p.refused("dual", dual, "127.0.0.5", "address", host="127.0.0.1")
+    p.admitted("dual", dual, "127.0.0.6", host="127.0.0.1")
+    p.check(recorded)
