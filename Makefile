@@ -177,7 +177,8 @@ fuzz:
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
-		$(DESTDIR)$(INCLUDEDIR)/portier $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8
+		$(DESTDIR)$(INCLUDEDIR)/portier $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(B)/portierd $(DESTDIR)$(SBINDIR)/portierd
 	install -m 0644 $(LIBPORTIER_A) $(DESTDIR)$(LIBDIR)/libportier.a
 	install -m 0755 $(LIBPORTIER_SO) $(DESTDIR)$(LIBDIR)/libportier.so.$(SOVERSION)
@@ -186,12 +187,13 @@ install: all
 	install -m 0644 include/portier/*.h $(DESTDIR)$(INCLUDEDIR)/portier/
 	install -m 0644 man/libportier.3 $(DESTDIR)$(MANDIR)/man3/libportier.3
 	install -m 0644 man/portierd.8 $(DESTDIR)$(MANDIR)/man8/portierd.8
+	install -m 0644 man/portier.conf.5 $(DESTDIR)$(MANDIR)/man5/portier.conf.5
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/portierd $(DESTDIR)$(LIBDIR)/libportier.a \
 		$(DESTDIR)$(LIBDIR)/libportier.so $(DESTDIR)$(LIBDIR)/libportier.so.$(SOVERSION) \
 		$(DESTDIR)$(PKGCONFIGDIR)/libportier.pc $(DESTDIR)$(MANDIR)/man3/libportier.3 \
-		$(DESTDIR)$(MANDIR)/man8/portierd.8
+		$(DESTDIR)$(MANDIR)/man8/portierd.8 $(DESTDIR)$(MANDIR)/man5/portier.conf.5
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/portier
 
 clean:

@@ -1,7 +1,8 @@
 #!/bin/sh
 # deps.sh — make sure the Debian packages a make target needs are installed.
 #
-#   scripts/deps.sh check   packages for `make check` (cmocka, pytest, libwrap, ...)
+#   scripts/deps.sh check   packages for `make check` (cmocka, pytest, libwrap, netbase for
+#                           /etc/services, xinetd for the comparison tests, ...)
 #   scripts/deps.sh fuzz    packages for `make fuzz` (clang's libFuzzer runtime)
 #   scripts/deps.sh bench   packages for `make bench` (xinetd and ucspi-tcp to compare with)
 #
@@ -10,7 +11,7 @@
 set -eu
 
 case "${1:-check}" in
-check)	pkgs="libcmocka-dev python3-pytest python3-pytest-timeout libwrap0-dev pkg-config procps iproute2 util-linux" ;;
+check)	pkgs="libcmocka-dev python3-pytest python3-pytest-timeout libwrap0-dev pkg-config procps iproute2 util-linux netbase xinetd" ;;
 fuzz)	pkgs="clang libclang-rt-14-dev" ;;
 bench)	pkgs="xinetd ucspi-tcp procps" ;;
 *)	echo "usage: $0 check|fuzz|bench" >&2; exit 2 ;;

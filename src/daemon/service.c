@@ -215,7 +215,10 @@ static void refuse(Service *s, int fd, const struct sockaddr *peer, Refusal why,
         }
         if (fd >= 0 && peer)
                 send_banner(s, fd, BANNER_FAIL);
-        if (fd >= 0 && peer && wants_userid(s, s->conf->log_on_failure)) {
+        /* As xinetd: an ident lookup follows the refusals its parent decides (limits, rates,
+         * load, time), not those of the address rules. */
+        if (fd >= 0 && peer && why != REFUSE_ADDRESS && why != REFUSE_LIBWRAP &&
+            wants_userid(s, s->conf->log_on_failure)) {
                 struct sockaddr_storage local;
                 socklen_t llen = sizeof(local);
 
@@ -279,7 +282,7 @@ static bool admit_source_rate(Service *s, int fd, const struct sockaddr *peer, c
 /*
  * Admission: the checks decided before anything is spawned (DESIGN.md decision 4), in
  * xinetd's order — the rate of connections (every connection that reaches it counts), the
- * load, the time window, the global and the service's process limits (xinetd's parent),
+ * load, the time window, the service's and the global process limits (xinetd's parent),
  * then the global deny list and the address rules (xinetd's child), then portier's
  * per-source rate — each refusal with its reason. (per_source is checked when the server is about to
  * start, so that a slot is held exactly while a server runs.) A refused connection is closed,
@@ -319,12 +322,12 @@ static bool admit(Service *s, int fd, const struct sockaddr *peer, const char *f
                         goto refuse;
                 }
         }
-        if (o->limit > 0 && d->running >= (uint32_t)o->limit) {
-                why = REFUSE_PROCESS_LIMIT;
-                goto refuse;
-        }
         if (cs->instances != CONF_UNLIMITED && s->running + s->gated >= cs->instances) {
                 why = REFUSE_SERVICE_LIMIT;
+                goto refuse;
+        }
+        if (o->limit > 0 && d->running >= (uint32_t)o->limit) {
+                why = REFUSE_PROCESS_LIMIT;
                 goto refuse;
         }
         if (peer && d->sensor && sensor_check(d->sensor, peer, now)) {
@@ -701,7 +704,7 @@ static void hand_over(Service *s)
                 }
         }
         s->counters.accepted++;
-        if (!admit(s, -1, NULL, p ? from : NULL)) {
+        if (!admit(s, -1, p, p ? from : NULL)) {
                 if (s->conf->socket_type == SOCK_DGRAM)
                         (void)recv(s->fd, &(char){ 0 }, 1, MSG_DONTWAIT);
                 else

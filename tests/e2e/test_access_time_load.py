@@ -144,14 +144,14 @@ def test_time_before_instances(daemon):
 
 
 def test_process_limit_and_instances(daemon):
-    """-limit and instances both reached: portier checks -limit first (process_limit);
-    xinetd 2.3.15 checks instances first (service_limit; access.c, parent_access_control)."""
+    """-limit and instances both reached: instances is checked first (service_limit), as in
+    xinetd 2.3.15 (access.c, parent_access_control)."""
     port = daemon.add("pl", server("hold.sh"), instances="1")
     daemon.start("-limit", "1")
     s, pid = hold(port)
     p = Probe(daemon)
     p.expect("pl", "START: pl pid=P from=127.0.0.1")
-    p.refused("pl", port, "127.0.0.1", "process_limit" if PORTIERD else "service_limit")
+    p.refused("pl", port, "127.0.0.1", "service_limit")
     s.close()
     p.expect("pl", "EXIT: pl status=0 pid=P duration=D")
     p.check()
