@@ -10,9 +10,9 @@
  * TCP_NODELAY and SO_KEEPALIVE are set on the listening socket: Linux copies them to every
  * accepted connection, which saves two system calls per connection.
  *
- * A `wait = no` stream socket is non-blocking (the loop accepts until EAGAIN). Every other
- * socket is handed to servers, and shares its file status flags with them: it stays
- * blocking, and the daemon peeks at or drains it with MSG_DONTWAIT (DESIGN.md decision 7).
+ * A socket the daemon accepts on (`wait = no` stream, stream SENSOR) is non-blocking (the
+ * loop accepts until EAGAIN). Every other socket is handed to servers, and shares its file
+ * status flags with them: it stays blocking, and the daemon peeks at or drains it with MSG_DONTWAIT (DESIGN.md decision 7).
  */
 
 #include "daemon/listener.h"
@@ -28,6 +28,18 @@
 
 #include "daemon/spawn.h"
 #include "util.h"
+
+/**
+ * listener_accepts() - does the daemon accept the connections itself (rather than hand the
+ * socket to a server)? A `wait = no` stream service, and any stream SENSOR service.
+ * @cs: the service
+ *
+ * Return: true for those; their socket is non-blocking.
+ */
+bool listener_accepts(const ConfService *cs)
+{
+        return cs->socket_type == SOCK_STREAM && (!cs->wait || cs->kind == CONF_KIND_SENSOR);
+}
 
 /**
  * listener_address() - the address a service binds, port included
@@ -103,7 +115,7 @@ int listener_open(const ConfService *cs, char *err, size_t errsize)
 
         listener_address(cs, &ss, &len);
         (void)spawn_format_addr((struct sockaddr *)&ss, host, sizeof(host), NULL);
-        if (cs->socket_type == SOCK_STREAM && !cs->wait)
+        if (listener_accepts(cs))
                 flags |= SOCK_NONBLOCK;
 
         fd = socket(ss.ss_family, cs->socket_type | flags, cs->protocol);
@@ -155,8 +167,7 @@ fail:
 int listener_set_blocking(int fd, const ConfService *cs)
 {
         int fl = fcntl(fd, F_GETFL);
-        int want = cs->socket_type == SOCK_STREAM && !cs->wait ? fl | O_NONBLOCK
-                                                              : fl & ~O_NONBLOCK;
+        int want = listener_accepts(cs) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
 
         if (fl < 0 || (want != fl && fcntl(fd, F_SETFL, want) < 0))
                 return -errno;

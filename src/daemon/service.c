@@ -77,7 +77,7 @@ const char *service_state_name(ServiceState st)
 
 static bool takes_connections(const ConfService *cs)
 {
-        return cs->socket_type == SOCK_STREAM && !cs->wait;
+        return listener_accepts(cs);
 }
 
 #define SOURCES_DEFAULT_CAPACITY 4096
