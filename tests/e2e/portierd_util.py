@@ -30,8 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (DEFAULT_TIMEOUT, DgramReceiver, clean_env, pid_alive, proc_stat,
-                      read_pidfile, wait_for)
+from conftest import (DEFAULT_TIMEOUT, DgramReceiver, clean_env, pid_alive, port_refuses,
+                      proc_stat, read_pidfile, wait_for)
 
 KIND = os.environ.get("PORTIER_DAEMON", "portierd")
 XINETD = shutil.which("xinetd") or ("/usr/sbin/xinetd" if os.path.exists("/usr/sbin/xinetd")
@@ -390,20 +390,6 @@ class Daemon:
 
     def zombies(self):
         return zombies(self.pid)
-
-
-def port_refuses(port, host="127.0.0.1"):
-    """Whether a TCP connection to host:port is refused right now."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.settimeout(2.0)
-        try:
-            s.connect((host, port))
-        except ConnectionRefusedError:
-            return True
-        except OSError:
-            return False
-        return False
 
 
 def socket_inode(port, host="127.0.0.1", proto="tcp"):
