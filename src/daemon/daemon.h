@@ -79,6 +79,8 @@ typedef struct Generation {
         ConfDiag diag;
         SpawnTemplate **templates;      /* per config->services index; NULL where not exec'd */
         Banners **banners;              /* per index; NULL without banners */
+        char **inherited_env;           /* for services without passenv (spawn.c) */
+        char **envp_scratch;            /* spawn_run()'s vector, for all the templates */
 } Generation;
 
 Generation *generation_ref(Generation *g);

@@ -61,6 +61,10 @@ static void generation_free(Generation *g)
                 }
         free(g->templates);
         free(g->banners);
+        for (size_t i = 0; g->inherited_env && g->inherited_env[i]; i++)
+                free(g->inherited_env[i]);
+        free(g->inherited_env);
+        free(g->envp_scratch);
         config_free(g->config);
         conf_diag_deinit(&g->diag);
         free(g);
@@ -182,7 +186,12 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                                 !(g->config->defaults &&
                                   g->config->defaults->attr_line[CONF_ATTR_PASSENV]);
 
-                r = spawn_template_new(cs, d->as_root, pass_all, &d->nofile, &g->templates[i]);
+                if (pass_all && !g->inherited_env && !(g->inherited_env = spawn_inherited_env())) {
+                        generation_free(g);
+                        return -ENOMEM;
+                }
+                r = spawn_template_new(cs, d->as_root, pass_all ? g->inherited_env : NULL,
+                                       &d->nofile, &g->templates[i]);
                 if (r < 0) {
                         /* The Config is immutable for everyone else; until it is published,
                          * the loader may still mark a service it cannot prepare. */
@@ -192,6 +201,20 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                                       "cannot prepare the server: %s", strerror(-r));
                 }
         }
+        /* One scratch vector for every template's environment at spawn time. */
+        size_t need = 1;
+
+        for (size_t i = 0; i < g->config->n_services; i++)
+                if (g->templates[i] && spawn_template_envp_size(g->templates[i]) > need)
+                        need = spawn_template_envp_size(g->templates[i]);
+        g->envp_scratch = calloc(need, sizeof(char *));
+        if (!g->envp_scratch) {
+                generation_free(g);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < g->config->n_services; i++)
+                if (g->templates[i])
+                        g->templates[i]->envp = g->envp_scratch;
         *ret = g;
         return 0;
 }

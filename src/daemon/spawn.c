@@ -123,26 +123,43 @@ static bool daemon_own_var(const char *entry)
         return false;
 }
 
-/*
- * The fixed part of the environment, in xinetd's order (observed): the passenv variables
- * portierd has, then the env entries. Without passenv anywhere (service or defaults),
- * portierd's whole environment is passed, as xinetd.conf(5) says, less the variables that
+/**
+ * spawn_inherited_env() - portierd's environment as servers inherit it without passenv
+ *
+ * A copy, made once per configuration and shared by its templates, less the variables that
  * describe portierd itself (NOTIFY_SOCKET, LISTEN_*, JOURNAL_STREAM, WATCHDOG_*).
+ *
+ * Return: a NULL-terminated vector to free with strv_free(), or NULL when out of memory.
  */
-static int build_env(const ConfService *cs, bool pass_all, SpawnTemplate *t)
+char **spawn_inherited_env(void)
 {
         extern char **environ;
-        size_t n = 0, n_inherit = 0;
+        size_t n = 0, k = 0;
+        char **v;
 
-        if (pass_all)
-                while (environ[n_inherit])
-                        n_inherit++;
-        t->env = calloc(cs->n_env + cs->n_passenv + n_inherit + 1, sizeof(char *));
+        while (environ[n])
+                n++;
+        v = calloc(n + 1, sizeof(char *));
+        for (size_t i = 0; v && i < n; i++)
+                if (!daemon_own_var(environ[i]) && !(v[k++] = strdup(environ[i]))) {
+                        strv_free(v);
+                        return NULL;
+                }
+        return v;
+}
+
+/*
+ * The fixed part of the environment, in xinetd's order (observed): the passenv variables
+ * portierd has (or, without passenv anywhere, all of its environment, as xinetd.conf(5)
+ * says: the shared @inherit vector), then the env entries.
+ */
+static int build_env(const ConfService *cs, SpawnTemplate *t)
+{
+        size_t n = 0;
+
+        t->env = calloc(cs->n_env + cs->n_passenv + 1, sizeof(char *));
         if (!t->env)
                 return -ENOMEM;
-        for (size_t i = 0; i < n_inherit; i++)
-                if (!daemon_own_var(environ[i]) && !(t->env[n++] = strdup(environ[i])))
-                        return -ENOMEM;
         for (size_t i = 0; i < cs->n_passenv; i++) {
                 const char *v = getenv(cs->passenv[i]);
 
@@ -164,7 +181,8 @@ static int build_env(const ConfService *cs, bool pass_all, SpawnTemplate *t)
  * spawn_template_new() - prepare what every spawn of a service shares
  * @cs: the service (an exec'd one)
  * @as_root: portierd runs as root: switch to the service's user and group
- * @pass_all_env: no passenv was given: pass portierd's environment
+ * @inherit: without passenv, the environment to pass (spawn_inherited_env(); it must
+ *           outlive the template); NULL with passenv
  * @nofile: RLIMIT_NOFILE as portierd found it at start (servers get it back)
  * @ret: the template
  *
@@ -173,7 +191,7 @@ static int build_env(const ConfService *cs, bool pass_all, SpawnTemplate *t)
  *
  * Return: 0 or -errno.
  */
-int spawn_template_new(const ConfService *cs, bool as_root, bool pass_all_env,
+int spawn_template_new(const ConfService *cs, bool as_root, char *const *inherit,
                        const struct rlimit *nofile, SpawnTemplate **ret)
 {
         SpawnTemplate *t = calloc(1, sizeof(*t));
@@ -191,10 +209,10 @@ int spawn_template_new(const ConfService *cs, bool as_root, bool pass_all_env,
         if (cs->listen_fds &&
             !(t->listen_fds_name = strdup(cs->listen_fds_name ? cs->listen_fds_name : cs->id)))
                 goto fail;
-        if ((r = build_env(cs, pass_all_env, t)) < 0)
-                goto fail;
-        r = -ENOMEM;
-        if (!(t->envp = calloc(t->n_env + SPAWN_PEER_VARS + 1, sizeof(char *))))
+        t->inherit = inherit;
+        while (inherit && inherit[t->n_inherit])
+                t->n_inherit++;
+        if ((r = build_env(cs, t)) < 0)
                 goto fail;
         if (as_root && cs->has_user) {
                 t->set_creds = true;
@@ -225,6 +243,20 @@ fail:
 }
 
 /**
+ * spawn_template_envp_size() - the entries spawn_run() needs in t->envp
+ * @t: the template
+ *
+ * The caller gives every template a scratch vector at least this long (one vector can serve
+ * many templates: spawn_run() is not re-entered).
+ *
+ * Return: the number of entries, the terminating NULL included.
+ */
+size_t spawn_template_envp_size(const SpawnTemplate *t)
+{
+        return t->n_inherit + t->n_env + SPAWN_PEER_VARS + 1;
+}
+
+/**
  * spawn_template_free() - free a template
  * @t: the template, or NULL
  *
@@ -239,7 +271,6 @@ SpawnTemplate *spawn_template_free(SpawnTemplate *t)
         strv_free(t->env);
         free(t->groups);
         free(t->listen_fds_name);
-        free(t->envp);
         free(t);
         return NULL;
 }
@@ -420,6 +451,8 @@ int spawn_run(const SpawnTemplate *t, int fd, const SpawnPeer *peer, pid_t *ret_
         /* passenv, env, then REMOTE_HOST (as xinetd orders them), then the other peer
          * variables (portier's). */
         nv = peer_vars(peer, vars);
+        for (size_t i = 0; i < t->n_inherit; i++)
+                envp[n++] = t->inherit[i];
         for (size_t i = 0; i < t->n_env; i++)
                 envp[n++] = t->env[i];
         for (size_t i = 0; i < nv; i++)

@@ -27,8 +27,10 @@
 typedef struct SpawnTemplate {
         char *path;
         char **argv;                    /* NULL-terminated */
-        char **env;                     /* NULL-terminated: passenv values (or the inherited
-                                           environment), then env entries */
+        char *const *inherit;           /* without passenv: portierd's environment, shared by
+                                           every template of a generation (not owned) */
+        size_t n_inherit;
+        char **env;                     /* NULL-terminated: passenv values, then env entries */
         size_t n_env;
         bool set_creds;                 /* only when portierd runs as root */
         uid_t uid;
@@ -45,7 +47,8 @@ typedef struct SpawnTemplate {
         size_t n_rlimits;
         bool listen_fds;                /* pass the socket as fd 3 too, with LISTEN_* */
         char *listen_fds_name;
-        char **envp;                    /* scratch for spawn_run(): n_env + peer vars + 1 */
+        char **envp;                    /* scratch for spawn_run(), shared by the templates of
+                                           a generation (spawns never overlap; not owned) */
 } SpawnTemplate;
 
 /* Who is on the other end, for REMOTE_HOST and the systemd / ucspi-tcp variables. */
@@ -73,8 +76,10 @@ typedef struct SpawnError {
         int error;                      /* errno */
 } SpawnError;
 
-int spawn_template_new(const ConfService *cs, bool as_root, bool pass_all_env,
+int spawn_template_new(const ConfService *cs, bool as_root, char *const *inherit,
                        const struct rlimit *nofile, SpawnTemplate **ret);
+char **spawn_inherited_env(void);
+size_t spawn_template_envp_size(const SpawnTemplate *t);
 SpawnTemplate *spawn_template_free(SpawnTemplate *t);
 
 int spawn_run(const SpawnTemplate *t, int fd, const SpawnPeer *peer, pid_t *ret_pid,
