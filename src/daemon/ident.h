@@ -63,11 +63,12 @@
  *     does nothing at all in xinetd (no lookup, the server runs, no warning).
  *         26/11/22@05:04:23: START: idonly pid=9656 from=127.0.0.1
  *         26/11/22@05:04:23: NOID: idonly 127.0.0.1 bad response
- *   - `log_on_failure = USERID`: only for refusals decided in xinetd's parent (instances,
- *     per_source, cps, load, -limit): after the FAIL line a USERID line when the lookup
- *     succeeds, nothing otherwise (a failure goes to the daemon's own log as "Failed to contact
- *     identity server at <addr>: <reason>"). Refusals by only_from/no_access/access_times/
- *     libwrap (checked in xinetd's child) make no lookup at all.
+ *   - `log_on_failure = USERID`: for the refusals of limits, rates, load and time (instances,
+ *     per_source, cps, load, -limit, access_times): after the FAIL line a USERID line when the
+ *     lookup succeeds, nothing otherwise (a failure goes to the daemon's own log as "Failed to
+ *     contact identity server at <addr>: <reason>"). Refusals by only_from/no_access, the
+ *     SENSOR deny list and libwrap make no lookup at all (observed for time and address in
+ *     the e2e tests against xinetd).
  *         26/11/22@05:04:45: FAIL: limited service_limit from=127.0.0.1
  *         26/11/22@05:04:45: USERID: limited UNIX:carol
  *   - <client address> in NOID is the numeric address as in from= (portier: v4-mapped clients
