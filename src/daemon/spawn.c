@@ -47,28 +47,6 @@ static const int conf_rlimit_resource[_CONF_RLIMIT_MAX] = {
         [CONF_RLIMIT_STACK] = RLIMIT_STACK,     [CONF_RLIMIT_FILES] = RLIMIT_NOFILE,
 };
 
-static char **strv_dup(char *const *v, size_t extra, size_t *ret_n)
-{
-        size_t n = 0;
-        char **r;
-
-        while (v && v[n])
-                n++;
-        r = calloc(n + extra + 1, sizeof(char *));
-        if (!r)
-                return NULL;
-        for (size_t i = 0; i < n; i++)
-                if (!(r[i] = strdup(v[i]))) {
-                        for (size_t k = 0; k < i; k++)
-                                free(r[k]);
-                        free(r);
-                        return NULL;
-                }
-        if (ret_n)
-                *ret_n = n;
-        return r;
-}
-
 static void strv_free(char **v)
 {
         for (size_t i = 0; v && v[i]; i++)
@@ -204,8 +182,9 @@ int spawn_template_new(const ConfService *cs, bool as_root, char *const *inherit
         t->set_nice = cs->has_nice;
         t->nice = cs->nice;
         t->listen_fds = cs->listen_fds;
-        if (!(t->path = strdup(cs->server)) || !(t->argv = strv_dup(cs->argv, 0, NULL)))
-                goto fail;
+        /* The configuration outlives its templates (both belong to one generation). */
+        t->path = cs->server;
+        t->argv = cs->argv;
         if (cs->listen_fds &&
             !(t->listen_fds_name = strdup(cs->listen_fds_name ? cs->listen_fds_name : cs->id)))
                 goto fail;
@@ -266,8 +245,6 @@ SpawnTemplate *spawn_template_free(SpawnTemplate *t)
 {
         if (!t)
                 return NULL;
-        free(t->path);
-        strv_free(t->argv);
         strv_free(t->env);
         free(t->groups);
         free(t->listen_fds_name);

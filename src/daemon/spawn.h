@@ -25,8 +25,8 @@
 #define SPAWN_MAX_RLIMITS 8
 
 typedef struct SpawnTemplate {
-        char *path;
-        char **argv;                    /* NULL-terminated */
+        const char *path;               /* the ConfService's: the Config outlives templates */
+        char *const *argv;              /* NULL-terminated; the ConfService's */
         char *const *inherit;           /* without passenv: portierd's environment, shared by
                                            every template of a generation (not owned) */
         size_t n_inherit;
