@@ -407,8 +407,22 @@ static int p_deny_time(ConfCtx *c, ConfService *s, const ParseAttr *a)
                 s->deny_time = 0;
         else if (value_uint(v, INT32_MAX / 60, &n) == 0)
                 s->deny_time = (int) n;
-        else
-                return VERR(c, a, 0, "deny_time: expected minutes, FOREVER or NEVER, not '%s'", v);
+        else {
+                /* portier's extension: "30s", seconds (tests need no minute-long waits). */
+                size_t len = strlen(v);
+                char num[16];
+
+                if (len < 2 || len > sizeof(num) || (v[len - 1] != 's' && v[len - 1] != 'S'))
+                        return VERR(c, a, 0, "deny_time: expected minutes, seconds with 's', "
+                                    "FOREVER or NEVER, not '%s'", v);
+                memcpy(num, v, len - 1);
+                num[len - 1] = '\0';
+                if (value_uint(num, INT32_MAX / 60, &n) != 0)
+                        return VERR(c, a, 0, "deny_time: expected minutes, seconds with 's', "
+                                    "FOREVER or NEVER, not '%s'", v);
+                s->deny_time = (int) n;
+                s->deny_in_seconds = n > 0;
+        }
         return 0;
 }
 

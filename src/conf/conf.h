@@ -392,7 +392,8 @@ typedef struct ConfService {
         const char *banner, *banner_success, *banner_fail;
         int umask;                      /* -1: not set */
         ConfRlimitValue rlimits[_CONF_RLIMIT_MAX];
-        int deny_time;                  /* minutes; 0 NEVER; CONF_DENY_FOREVER */
+        int deny_time;                  /* minutes (or seconds, below); 0 NEVER; CONF_DENY_FOREVER */
+        bool deny_in_seconds;           /* portier's "deny_time = 30s": deny_time counts seconds */
 
         /* portier's own */
         int backlog;                    /* 0: SOMAXCONN */

@@ -216,7 +216,8 @@ static void dump_service(const ConfService *s, FILE *f)
         if (s->deny_time == CONF_DENY_FOREVER)
                 fprintf(f, "\t%-16s= FOREVER\n", "deny_time");
         else if (s->deny_time > 0)
-                fprintf(f, "\t%-16s= %d\n", "deny_time", s->deny_time);
+                fprintf(f, "\t%-16s= %d%s\n", "deny_time", s->deny_time,
+                        s->deny_in_seconds ? "s" : "");
         if (s->backlog)
                 fprintf(f, "\t%-16s= %d\n", "backlog", s->backlog);
         if (s->per_source_cps_rate)

@@ -139,6 +139,10 @@ typedef struct Service {
         EvTimer fork_timer;
         uint32_t gated;                 /* connections held for an IDONLY answer */
         ServiceCounters counters;
+        uint64_t fail_second;           /* FAIL lines under a flood: the current second, */
+        uint32_t fail_logged;           /* the lines written in it, */
+        uint64_t fail_suppressed;       /* and those suppressed since the last report */
+        EvTimer fail_timer;             /* reports the suppressed count */
         bool matched;                   /* scratch, during a reload */
 } Service;
 

@@ -37,6 +37,7 @@
 #define BIND_RETRY_USEC (5 * EV_USEC_PER_SEC)          /* xinetd's RETRY_INTERVAL */
 #define EMFILE_PAUSE_USEC (100 * EV_USEC_PER_MSEC)
 #define DRAIN_MAX 256
+#define FAIL_LINES_PER_SEC 100          /* per service; past it, refusals are counted */
 #define FORK_RETRY_USEC (1 * EV_USEC_PER_SEC)
 #define FORK_TRIES 5                    /* xinetd's MAX_FORK_FAILURES */
 
@@ -121,6 +122,7 @@ Service *service_new(Daemon *d, Generation *g, size_t index)
         s->ev = EV_FILE_NULL;
         s->retry = EV_TIMER_NULL;
         s->fork_timer = EV_TIMER_NULL;
+        s->fail_timer = EV_TIMER_NULL;
         s->state = SERVICE_BIND_RETRY;
         s->gen = generation_ref(g);
         s->conf = g->config->services[index];
@@ -173,6 +175,7 @@ Service *service_free(Service *s)
         revdns_cancel_service(s);
         service_drop_fork_retries(s);
         service_close(s);
+        ev_timer_disarm(&s->fail_timer);
         ratelimit_table_free(s->sources);
         generation_unref(s->gen);
         free(s->fork_retry);
@@ -202,12 +205,45 @@ static bool wants_userid(const Service *s, unsigned log_flags)
         return (log_flags & CONF_LOG_USERID) && takes_connections(s->conf);
 }
 
+static int report_suppressed(EvTimer *t)
+{
+        Service *s = container_of(t, Service, fail_timer);
+
+        if (s->fail_suppressed)
+                portier_log(s->d->log, LOG_WARNING, "service '%s': %llu refused connections "
+                            "not logged (more than %d FAIL lines a second)", s->conf->id,
+                            (unsigned long long)s->fail_suppressed, FAIL_LINES_PER_SEC);
+        s->fail_suppressed = 0;
+        return 0;
+}
+
+/* Under a flood, a service writes at most FAIL_LINES_PER_SEC FAIL lines a second (enough
+ * for fail2ban to see every source that keeps trying); the rest are counted and the count
+ * is logged once the second is over. */
+static bool fail_line_allowed(Service *s)
+{
+        uint64_t now = ev_now(s->d->loop), sec = now / EV_USEC_PER_SEC;
+
+        if (sec != s->fail_second) {
+                s->fail_second = sec;
+                s->fail_logged = 0;
+        }
+        if (s->fail_logged < FAIL_LINES_PER_SEC) {
+                s->fail_logged++;
+                return true;
+        }
+        if (s->fail_suppressed++ == 0)
+                ev_timer_arm(s->d->loop, &s->fail_timer, (sec + 1) * EV_USEC_PER_SEC,
+                             report_suppressed);
+        return false;
+}
+
 static void refuse(Service *s, int fd, const struct sockaddr *peer, Refusal why, const char *from)
 {
         char line[512];
 
         s->counters.refused[why]++;
-        if (logline_wants_fail(s->conf->log_on_failure)) {
+        if (logline_wants_fail(s->conf->log_on_failure) && fail_line_allowed(s)) {
                 size_t n = logline_fail(line, sizeof(line), s->conf->id, refusal_reason(why),
                                         s->conf->log_on_failure, from);
 
@@ -552,15 +588,16 @@ static void sensor_hit(Service *s, int fd, const struct sockaddr *peer, const ch
 {
         Daemon *d = s->d;
         uint64_t now = ev_now(d->loop);
-        int r = d->sensor ? sensor_add(d->sensor, peer, sensor_duration(s->conf->deny_time,
-                                                                        60 * EV_USEC_PER_SEC),
+        uint64_t unit = (s->conf->deny_in_seconds ? 1 : 60) * EV_USEC_PER_SEC;
+        int r = d->sensor ? sensor_add(d->sensor, peer, sensor_duration(s->conf->deny_time, unit),
                                        now)
                           : -ENOMEM;
 
         if (r == SENSOR_ADDED) {
                 /* xinetd's text, "for -1 minutes" for FOREVER included. */
                 portier_log(d->log, LOG_CRIT, "Adding %s to the global_no_access list for %d "
-                            "minutes", from, s->conf->deny_time);
+                            "%s", from, s->conf->deny_time,
+                            s->conf->deny_in_seconds ? "seconds" : "minutes");
                 uint64_t next = sensor_next_expiry(d->sensor);
 
                 if (next != SENSOR_FOREVER && (!ev_timer_armed(&d->sensor_timer) ||

@@ -42,6 +42,8 @@ static const char kitchen[] =
         " redirect = 127.0.0.1 4003\n log_on_success = TRAFFIC\n only_from =\n}\n"
         "service sensor\n{\n type = UNLISTED\n socket_type = stream\n port = 4004\n wait = no\n"
         " flags = SENSOR\n deny_time = NEVER\n cps = 0 0\n}\n"
+        "service sensor_s\n{\n type = UNLISTED\n socket_type = stream\n port = 4005\n wait = no\n"
+        " flags = SENSOR\n deny_time = 30s\n}\n"
         "service echo\n{\n type = INTERNAL\n socket_type = stream\n wait = no\n disable = yes\n}\n"
         "service broken\n{\n socket_type = stream\n wait = no\n instances = lots\n}\n";
 
@@ -123,7 +125,7 @@ static void same_service(const ConfService *a, const ConfService *b)
                 EQ(rlimits[i].set);
                 EQ(rlimits[i].value);
         }
-        EQ(deny_time); EQ(backlog); EQ(per_source_cps_rate); EQ(per_source_cps_seconds);
+        EQ(deny_time); EQ(deny_in_seconds); EQ(backlog); EQ(per_source_cps_rate); EQ(per_source_cps_seconds);
         EQ(at_limit); EQ(listen_fds); STR(listen_fds_name); EQ(no_new_privs); STR(chroot);
 }
 
@@ -150,7 +152,7 @@ static void test_round_trip(void **state)
                 if (a.d.entries[i].severity == CONF_ERROR)
                         print_message("%u: %s\n", a.d.entries[i].line, a.d.entries[i].message);
         assert_int_equal(a.d.n_errors, 1);              /* broken: instances = lots */
-        assert_int_equal(a.c->n_active, 6);
+        assert_int_equal(a.c->n_active, 7);
         assert_int_equal(a.c->n_disabled, 1);
         assert_int_equal(a.c->n_skipped, 1);
 

@@ -251,7 +251,10 @@ static void test_bad_values(void **state)
         bad_value("rlimit_as = 10X", "rlimit_as: expected a size");
         bad_value("rlimit_files = 10K", "rlimit_files: expected a number or UNLIMITED");
         bad_value("rlimit_cpu = lots", "rlimit_cpu: expected a number");
-        bad_value("deny_time = sometimes", "deny_time: expected minutes, FOREVER or NEVER");
+        bad_value("deny_time = sometimes", "deny_time: expected minutes, seconds with 's', "
+                  "FOREVER or NEVER");
+        bad_value("deny_time = 5x", "deny_time: expected minutes, seconds with 's'");
+        bad_value("deny_time = s", "deny_time: expected minutes, seconds with 's'");
         bad_value("rpc_version = 3-1", "rpc_version: expected N or N-M");
         bad_value("env = NOEQUALS", "env: 'NOEQUALS' is not of the form NAME=value");
         bad_value("passenv = A=B", "passenv: 'A=B' is not a variable name");
