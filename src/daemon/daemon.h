@@ -81,6 +81,7 @@ typedef struct Generation {
         Banners **banners;              /* per index; NULL without banners */
         char **inherited_env;           /* for services without passenv (spawn.c) */
         char **envp_scratch;            /* spawn_run()'s vector, for all the templates */
+        bool libwrap_rules;             /* hosts.allow or hosts.deny holds a rule */
 } Generation;
 
 Generation *generation_ref(Generation *g);
@@ -154,6 +155,9 @@ struct Server {
         AccessAddr client;              /* for re-checking address rules at reload */
         bool has_client;
         time_t started;                 /* wall clock, for duration= */
+        int report_fd;                  /* libwrap spawns: the child's verdict pipe, or -1 */
+        EvFile report_ev;
+        char from[46];                  /* the client, for a libwrap FAIL line */
         Server *next, *prev;            /* in the service's list */
         Server *hash_next;              /* in the daemon's pid table */
 };

@@ -170,6 +170,9 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                 generation_free(g);
                 return -ENOMEM;
         }
+        g->libwrap_rules = spawn_libwrap_has_rules();
+        bool libwrap_rules = g->libwrap_rules;
+
         for (size_t i = 0; i < g->config->n_services; i++) {
                 ConfService *cs = g->config->services[i];
 
@@ -192,6 +195,21 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                 }
                 r = spawn_template_new(cs, d->as_root, pass_all ? g->inherited_env : NULL,
                                        &d->nofile, &g->templates[i]);
+                /* libwrap (hosts.allow/hosts.deny), for exec'd services the daemon accepts
+                 * for, unless NOLIBWRAP, and only when the files hold a rule at all. The
+                 * daemon name is xinetd's: `libwrap`, else the server's (argv[0]'s with
+                 * NAMEINARGS) base name, as tcpd would see it. */
+                if (r == 0 && libwrap_rules && listener_accepts(cs) &&
+                    !(cs->flags & CONF_FLAG_NOLIBWRAP)) {
+                        const char *prog = (cs->flags & CONF_FLAG_NAMEINARGS) && cs->argv[0]
+                                                   ? cs->argv[0] : cs->server;
+                        const char *base = strrchr(prog, '/');
+
+                        g->templates[i]->libwrap = strdup(cs->libwrap ? cs->libwrap
+                                                                      : base ? base + 1 : prog);
+                        if (!g->templates[i]->libwrap)
+                                r = -ENOMEM;
+                }
                 if (r < 0) {
                         /* The Config is immutable for everyone else; until it is published,
                          * the loader may still mark a service it cannot prepare. */

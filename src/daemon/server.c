@@ -104,6 +104,8 @@ Server *server_add(Daemon *d, Service *s, pid_t pid)
                 return NULL;
         srv->svc = s;
         srv->pid = pid;
+        srv->report_fd = -1;
+        srv->report_ev = EV_FILE_NULL;
         srv->started = time(NULL);
         srv->hash_next = d->pid_table[h];
         d->pid_table[h] = srv;

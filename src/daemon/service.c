@@ -416,6 +416,51 @@ static bool take_source_slot(Service *s, int fd, const struct sockaddr *peer, co
 
 static int fork_retry_due(EvTimer *t);
 
+/* Act on what a libwrap child reported, once (the pipe is then closed). */
+static void take_report(Service *s, Server *srv)
+{
+        char buf[1 + sizeof(SpawnError)];
+        ssize_t n = read(srv->report_fd, buf, sizeof(buf));
+
+        if (n >= 1 && buf[0] == SPAWN_REPORT_LIBWRAP) {
+                portier_log(s->d->log, LOG_INFO, "libwrap refused connection to %s (libwrap=%s) "
+                            "from %s", s->conf->id, s->spawn->libwrap, srv->from);
+                refuse(s, -1, NULL, REFUSE_LIBWRAP, srv->from);
+        } else if (n == (ssize_t)sizeof(buf) && buf[0] == SPAWN_REPORT_ERROR) {
+                SpawnError e;
+
+                memcpy(&e, buf + 1, sizeof(e));
+                s->counters.spawn_failed++;
+                portier_log(s->d->log, LOG_ERR, "service '%s': cannot start '%s': %s failed: "
+                            "%s", s->conf->id, s->spawn->path, spawn_step_name(e.step),
+                            strerror(e.error));
+        } else if (n < 0 && errno == EAGAIN) {
+                return;         /* nothing yet: wait for more */
+        }
+        ev_file_remove(&srv->report_ev);
+        srv->report_fd = safe_close(srv->report_fd);
+}
+
+static int on_report(EvFile *f, uint32_t events)
+{
+        Server *srv = container_of(f, Server, report_ev);
+
+        take_report(srv->svc, srv);
+        return 0;
+}
+
+static void watch_report(Service *s, Server *srv, int fd, const char *from)
+{
+        int fl = fcntl(fd, F_GETFL);
+
+        if (fl >= 0)
+                (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+        srv->report_fd = fd;
+        snprintf(srv->from, sizeof(srv->from), "%s", from ? from : "");
+        if (ev_file_add(s->d->loop, &srv->report_ev, fd, EPOLLIN, on_report) < 0)
+                take_report(s, srv);    /* cannot watch it: read what is there */
+}
+
 /* vfork() failed: keep a connection for another try, unless NORETRY or the queue is full.
  * Return: true when the queue took the descriptor. */
 static bool queue_fork_retry(Service *s, int fd, const struct sockaddr *peer, const char *from,
@@ -456,7 +501,7 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
         char line[512];
         bool held;
         pid_t pid;
-        int r;
+        int r, report_fd;
 
         if (peer && sp.tcp && getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
                 sp.local = (struct sockaddr *)&local;
@@ -466,7 +511,11 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
                 return;
         if (tries == 0 && takes_connections(s->conf))
                 send_banner(s, fd, BANNER_SUCCESS);     /* before the server can write */
-        r = spawn_run(s->spawn, fd, &sp, &pid, &err);
+        if (s->banners) {
+                sp.banner_fail = s->banners->data[BANNER_FAIL];
+                sp.banner_fail_len = s->banners->len[BANNER_FAIL];
+        }
+        r = spawn_run(s->spawn, fd, &sp, &pid, &err, &report_fd);
         if (r < 0 && held)
                 ratelimit_source_release(s->sources, &key, ev_now(s->d->loop));
         if (r < 0) {
@@ -487,10 +536,13 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
         }
         s->counters.started++;
         srv = server_add(s->d, s, pid);
-        if (!srv)
+        if (!srv) {
                 portier_log(s->d->log, LOG_ERR, "service '%s': out of memory recording "
                             "server %d", s->conf->id, (int)pid);
-        else {
+                (void)safe_close(report_fd);
+        } else {
+                if (report_fd >= 0)
+                        watch_report(s, srv, report_fd, from);
                 if (held) {
                         srv->src = key;
                         srv->src_held = true;
@@ -956,6 +1008,14 @@ void service_server_exited(Service *s, Server *srv, int status)
         char line[512];
 
         s->counters.exited++;
+        if (srv->report_fd >= 0) {
+                /* The child is gone: whatever it reported is in the pipe now. */
+                take_report(s, srv);
+                if (srv->report_fd >= 0) {
+                        ev_file_remove(&srv->report_ev);
+                        srv->report_fd = safe_close(srv->report_fd);
+                }
+        }
         if (srv->src_held && s->sources)
                 ratelimit_source_release(s->sources, &srv->src, ev_now(s->d->loop));
         if (logline_wants_exit(s->conf->log_on_success)) {

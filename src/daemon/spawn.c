@@ -36,6 +36,15 @@
 
 #include "util.h"
 
+#ifdef HAVE_LIBWRAP
+#include <syslog.h>
+#include <tcpd.h>
+
+/* libwrap's own logging of refusals (tcpd.h wants the program to define these). */
+int allow_severity = LOG_INFO;
+int deny_severity = LOG_INFO;           /* as xinetd sets it */
+#endif
+
 /* Per-connection variables: REMOTE_HOST, REMOTE_ADDR, REMOTE_PORT, PROTO, TCPREMOTEIP,
  * TCPREMOTEPORT, TCPLOCALIP, TCPLOCALPORT, LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES. */
 #define SPAWN_PEER_VARS 11
@@ -248,6 +257,7 @@ SpawnTemplate *spawn_template_free(SpawnTemplate *t)
         strv_free(t->env);
         free(t->groups);
         free(t->listen_fds_name);
+        free(t->libwrap);
         free(t);
         return NULL;
 }
@@ -329,7 +339,7 @@ static void format_listen_pid(char *slot)
 
 static _Noreturn __attribute__((noinline)) void child(const SpawnTemplate *t, int fd,
                                                       char *const *envp, char *listen_pid_slot,
-                                                      volatile SpawnError *err)
+                                                      volatile SpawnError *err, int report_fd)
 {
         SpawnStep step = SPAWN_STEP_SESSION;
         struct sigaction dfl = { .sa_handler = SIG_DFL };
@@ -402,7 +412,114 @@ static _Noreturn __attribute__((noinline)) void child(const SpawnTemplate *t, in
 fail:
         err->error = errno;
         err->step = step;
+        if (report_fd >= 0) {   /* a forked child: the parent reads the pipe */
+                char buf[1 + sizeof(SpawnError)];
+                SpawnError e = { step, errno };
+
+                buf[0] = SPAWN_REPORT_ERROR;
+                memcpy(buf + 1, &e, sizeof(e));
+                (void)write_all(report_fd, buf, sizeof(buf));
+        }
         _exit(127);
+}
+
+#ifdef HAVE_LIBWRAP
+/*
+ * The libwrap path (DESIGN.md decision 4): hosts_access() may block on name lookups and
+ * allocate, and its spawn/twist options fork, so it runs in a plain fork()ed child, never
+ * under vfork() and never on the loop. A refused client gets banner_fail from the child;
+ * the verdict and any failure go back on a pipe the loop watches.
+ */
+static int spawn_libwrap(const SpawnTemplate *t, int fd, const SpawnPeer *peer,
+                         char *const *envp, char *listen_pid_slot, pid_t *ret_pid,
+                         int *ret_report_fd)
+{
+        SpawnError unused = { SPAWN_STEP_NONE, 0 };
+        int pfd[2];
+        pid_t pid;
+
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+
+                (void)close(pfd[0]);
+                (void)close(pfd[1]);
+                return r;
+        }
+        if (pid == 0) {
+                struct request_info req;
+
+                (void)close(pfd[0]);
+                request_init(&req, RQ_DAEMON, t->libwrap, RQ_FILE, fd, 0);
+                fromhost(&req);
+                if (!hosts_access(&req)) {
+                        char c = SPAWN_REPORT_LIBWRAP;
+
+                        if (peer && peer->banner_fail_len)
+                                (void)send(fd, peer->banner_fail, peer->banner_fail_len,
+                                           MSG_DONTWAIT | MSG_NOSIGNAL);
+                        (void)write_all(pfd[1], &c, 1);
+                        _exit(0);
+                }
+                child(t, fd, envp, listen_pid_slot, &unused, pfd[1]);
+        }
+        (void)close(pfd[1]);
+        *ret_pid = pid;
+        *ret_report_fd = pfd[0];
+        return 0;
+}
+#endif
+
+#ifdef HAVE_LIBWRAP
+static bool file_has_rule(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        char line[1024];
+        bool rule = false;
+
+        if (!f)
+                return false;
+        while (!rule && fgets(line, sizeof(line), f)) {
+                const char *p = line + strspn(line, " \t\r\n");
+
+                rule = *p && *p != '#';
+        }
+        fclose(f);
+        return rule;
+}
+#endif
+
+/**
+ * spawn_libwrap_has_rules() - does hosts.allow or hosts.deny hold any rule?
+ *
+ * Without one, hosts_access() grants every client: services then skip the check and keep the
+ * vfork() path. Read once per configuration (reload after editing the files).
+ *
+ * Return: true when a check could refuse someone.
+ */
+bool spawn_libwrap_has_rules(void)
+{
+#ifdef HAVE_LIBWRAP
+        return file_has_rule(hosts_allow_table) || file_has_rule(hosts_deny_table);
+#else
+        return false;
+#endif
+}
+
+/**
+ * spawn_libwrap_active() - was portierd built with libwrap?
+ *
+ * Return: 1 or 0.
+ */
+int spawn_libwrap_active(void)
+{
+#ifdef HAVE_LIBWRAP
+        return 1;
+#else
+        return 0;
+#endif
 }
 
 /**
@@ -417,7 +534,7 @@ fail:
  * it failed before executing the server (then @ret_err says where; the child is reaped).
  */
 int spawn_run(const SpawnTemplate *t, int fd, const SpawnPeer *peer, pid_t *ret_pid,
-              SpawnError *ret_err)
+              SpawnError *ret_err, int *ret_report_fd)
 {
         char vars[SPAWN_PEER_VARS][SPAWN_VAR_MAX];
         char **envp = t->envp;          /* the template's scratch: spawns never overlap */
@@ -445,11 +562,17 @@ int spawn_run(const SpawnTemplate *t, int fd, const SpawnPeer *peer, pid_t *ret_
         }
         envp[n] = NULL;
 
+        *ret_report_fd = -1;
+#ifdef HAVE_LIBWRAP
+        if (t->libwrap)
+                return spawn_libwrap(t, fd, peer, envp, t->listen_fds ? envp[n - 1] : NULL,
+                                     ret_pid, ret_report_fd);
+#endif
         pid = vfork();
         if (pid < 0)
                 return -errno;
         if (pid == 0)
-                child(t, fd, envp, t->listen_fds ? envp[n - 1] : NULL, &err);
+                child(t, fd, envp, t->listen_fds ? envp[n - 1] : NULL, &err, -1);
         if (err.step != SPAWN_STEP_NONE) {
                 (void)waitpid(pid, NULL, 0);
                 if (ret_err) {

@@ -47,6 +47,7 @@ typedef struct SpawnTemplate {
         size_t n_rlimits;
         bool listen_fds;                /* pass the socket as fd 3 too, with LISTEN_* */
         char *listen_fds_name;
+        char *libwrap;                  /* hosts_access() daemon name; NULL: no libwrap check */
         char **envp;                    /* scratch for spawn_run(), shared by the templates of
                                            a generation (spawns never overlap; not owned) */
 } SpawnTemplate;
@@ -56,7 +57,15 @@ typedef struct SpawnPeer {
         const struct sockaddr *remote;  /* NULL: unknown (wait = yes stream) */
         const struct sockaddr *local;   /* NULL: unknown */
         bool tcp;
+        const void *banner_fail;        /* sent by the child when libwrap refuses the client */
+        size_t banner_fail_len;
 } SpawnPeer;
+
+/* What the child of a libwrap spawn reports on its pipe (nothing at all: it executed). */
+enum {
+        SPAWN_REPORT_LIBWRAP = 'W',     /* hosts_access() refused the client */
+        SPAWN_REPORT_ERROR = 'E',       /* a step failed: a SpawnError follows */
+};
 
 /* The step of the child that failed, for the daemon's message. */
 typedef enum SpawnStep {
@@ -83,7 +92,9 @@ size_t spawn_template_envp_size(const SpawnTemplate *t);
 SpawnTemplate *spawn_template_free(SpawnTemplate *t);
 
 int spawn_run(const SpawnTemplate *t, int fd, const SpawnPeer *peer, pid_t *ret_pid,
-              SpawnError *ret_err);
+              SpawnError *ret_err, int *ret_report_fd);
+int spawn_libwrap_active(void);
+bool spawn_libwrap_has_rules(void);
 const char *spawn_step_name(SpawnStep step);
 
 int spawn_format_addr(const struct sockaddr *sa, char *host, size_t hostsize, unsigned *ret_port);
