@@ -509,11 +509,15 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
                takes_connections(s->conf);
         if (held && !take_source_slot(s, fd, peer, from, &key))
                 return;
-        if (tries == 0 && takes_connections(s->conf))
-                send_banner(s, fd, BANNER_SUCCESS);     /* before the server can write */
+        /* banner_success before the server can write; with libwrap, the child sends it once
+         * hosts_access() has let the client in (DESIGN.md decision 4). */
+        if (tries == 0 && takes_connections(s->conf) && !s->spawn->libwrap)
+                send_banner(s, fd, BANNER_SUCCESS);
         if (s->banners) {
                 sp.banner_fail = s->banners->data[BANNER_FAIL];
                 sp.banner_fail_len = s->banners->len[BANNER_FAIL];
+                sp.banner_success = s->banners->data[BANNER_SUCCESS];
+                sp.banner_success_len = tries == 0 ? s->banners->len[BANNER_SUCCESS] : 0;
         }
         r = spawn_run(s->spawn, fd, &sp, &pid, &err, &report_fd);
         if (r < 0 && held)

@@ -463,6 +463,9 @@ static int spawn_libwrap(const SpawnTemplate *t, int fd, const SpawnPeer *peer,
                         (void)write_all(pfd[1], &c, 1);
                         _exit(0);
                 }
+                if (peer && peer->banner_success_len)
+                        (void)send(fd, peer->banner_success, peer->banner_success_len,
+                                   MSG_DONTWAIT | MSG_NOSIGNAL);
                 child(t, fd, envp, listen_pid_slot, &unused, pfd[1]);
         }
         (void)close(pfd[1]);

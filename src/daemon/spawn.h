@@ -59,6 +59,8 @@ typedef struct SpawnPeer {
         bool tcp;
         const void *banner_fail;        /* sent by the child when libwrap refuses the client */
         size_t banner_fail_len;
+        const void *banner_success;     /* sent by the child when libwrap admits it */
+        size_t banner_success_len;
 } SpawnPeer;
 
 /* What the child of a libwrap spawn reports on its pipe (nothing at all: it executed). */

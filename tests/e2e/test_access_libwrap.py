@@ -41,7 +41,9 @@ def scenario_libwrap(tmp):
     out = {"errors": []}
     try:
         (Path(tmp) / "bf").write_text("denied by libwrap\n")
-        w = d.add("wrapped", "/bin/echo", "served", banner_fail=str(Path(tmp) / "bf"))
+        (Path(tmp) / "bs").write_text("welcome\n")
+        w = d.add("wrapped", "/bin/echo", "served", banner_fail=str(Path(tmp) / "bf"),
+                  banner_success=str(Path(tmp) / "bs"))
         x = d.add("exempt", "/bin/echo", "served", flags="NOLIBWRAP", _name="wrapped")
         n = d.add("named", "/bin/echo", "served", libwrap="othername")
         d.start()
@@ -50,7 +52,7 @@ def scenario_libwrap(tmp):
             if not cond:
                 out["errors"].append(f"{what}; log: {d.log()}")
 
-        check(exchange(w, "127.0.0.1") == b"served\n", "wrapped: 127.0.0.1 served")
+        check(exchange(w, "127.0.0.1") == b"welcome\nserved\n", "wrapped: 127.0.0.1 served")
         check(exchange(w, "127.0.0.2") == b"denied by libwrap\n", "wrapped: 127.0.0.2 refused")
         check(exchange(x, "127.0.0.2") == b"served\n", "NOLIBWRAP: 127.0.0.2 served")
         check(exchange(n, "127.0.0.4") == b"", "libwrap = othername: 127.0.0.4 refused")
