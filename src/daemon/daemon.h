@@ -9,7 +9,8 @@
  *   daemon.c      start, the loop's signal handling, stop, state dump
  *   generation.c  configuration generations: loaded (with spawn templates) on a worker
  *                 thread, never on the loop, and applied by diff (reload)
- *   service.c     a service at run time: its listener, accept, admission, dispatch
+ *   service.c     a service at run time: its listener, accept, dispatch, reload
+ *   admit.c       admission: the checks before anything is spawned, and refusals
  *   server.c      running servers: the pid table, reaping, EXIT lines, ending them
  *
  * Ownership: the Daemon owns its Services; a Service holds a reference on the Generation its
@@ -233,9 +234,22 @@ int service_take_socket(Service *s, Service *old);
 void service_server_exited(Service *s, Server *srv, int status);
 void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from);
 void service_drop_fork_retries(Service *s);
+void service_log(Service *s, const char *line, size_t len);
 void service_admit_with_name(Service *s, int fd, const struct sockaddr *peer, const char *from,
                              const char *name);
 const char *service_state_name(ServiceState st);
+
+/* admit.c */
+void admit_send_banner(const Service *s, int fd, BannerKind k);
+bool admit_wants_userid(const Service *s, unsigned log_flags);
+void admit_refuse(Service *s, int fd, const struct sockaddr *peer, Refusal why,
+                  const char *from);
+bool admit_connection(Service *s, int fd, const struct sockaddr *peer, const char *from);
+bool admit_source_rate(Service *s, int fd, const struct sockaddr *peer, const char *from);
+bool admit_take_source_slot(Service *s, int fd, const struct sockaddr *peer, const char *from,
+                            AccessAddr *ret_key);
+bool admit_defer_at_limit(Service *s);
+void admit_sensor_hit(Service *s, int fd, const struct sockaddr *peer, const char *from);
 
 /* server.c */
 int server_table_init(Daemon *d);

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * service.c — a service at run time: its listening socket, accepting, admission, dispatch.
+ * service.c — a service at run time: its listening socket, accepting, dispatch, its servers'
+ * exits, and reloads.
  *
  * The connection flow (DESIGN.md "How a connection flows"): the socket is readable; a
  * `wait = no` stream service accepts a bounded batch (fairness across services: the loop is
- * level-triggered), and each connection passes admission — the global -limit
- * (process_limit), then `instances` (service_limit) — before anything is spawned. A refused
- * connection costs no process: it gets the FAIL line and is closed. An admitted one gets its
- * server through spawn_run() and the START line.
+ * level-triggered), and each connection passes admission (admit.c) before anything is
+ * spawned. A refused connection costs no process. An admitted one gets banner_success, the
+ * IDONLY gate when configured (userid.c), then its server through spawn_run() and the START
+ * line.
  *
  * A `wait = yes` service (and any datagram service) hands its socket to the server and stops
  * watching it until that server exits; a datagram socket is then drained (xinetd's rule, so
@@ -37,27 +38,8 @@
 #define BIND_RETRY_USEC (5 * EV_USEC_PER_SEC)          /* xinetd's RETRY_INTERVAL */
 #define EMFILE_PAUSE_USEC (100 * EV_USEC_PER_MSEC)
 #define DRAIN_MAX 256
-#define FAIL_LINES_PER_SEC 100          /* per service; past it, refusals are counted */
 #define FORK_RETRY_USEC (1 * EV_USEC_PER_SEC)
 #define FORK_TRIES 5                    /* xinetd's MAX_FORK_FAILURES */
-
-static const char *const refusal_reasons[_REFUSE_MAX] = {
-        [REFUSE_ADDRESS] = "address",
-        [REFUSE_TIME] = "time",
-        [REFUSE_FORK] = "fork",
-        [REFUSE_SERVICE_LIMIT] = "service_limit",
-        [REFUSE_PER_SOURCE_LIMIT] = "per_source_limit",
-        [REFUSE_PROCESS_LIMIT] = "process_limit",
-        [REFUSE_LIBWRAP] = "libwrap",
-        [REFUSE_LOAD] = "load",
-        [REFUSE_CPS] = "connections per second",
-        [REFUSE_PER_SOURCE_CPS] = "per_source_cps",
-};
-
-const char *refusal_reason(Refusal r)
-{
-        return r < _REFUSE_MAX ? refusal_reasons[r] : "unknown";
-}
 
 const char *service_state_name(ServiceState st)
 {
@@ -185,233 +167,9 @@ Service *service_free(Service *s)
         return NULL;
 }
 
-static void service_log(Service *s, const char *line, size_t len)
+void service_log(Service *s, const char *line, size_t len)
 {
         logset_write(s->d->logs, &s->log, line, len);
-}
-
-/* Banners go out without blocking: what the socket buffer does not take is cut (a banner
- * is read at load time and bounded; loopback and LAN buffers take far more). */
-static void send_banner(const Service *s, int fd, BannerKind k)
-{
-        if (s->banners && s->banners->len[k] > 0)
-                (void)send(fd, s->banners->data[k], s->banners->len[k],
-                           MSG_DONTWAIT | MSG_NOSIGNAL);
-}
-
-/* Only connections accepted by the daemon have an ident answer to ask for (as in xinetd). */
-static bool wants_userid(const Service *s, unsigned log_flags)
-{
-        return (log_flags & CONF_LOG_USERID) && takes_connections(s->conf);
-}
-
-static int report_suppressed(EvTimer *t)
-{
-        Service *s = container_of(t, Service, fail_timer);
-
-        if (s->fail_suppressed)
-                portier_log(s->d->log, LOG_WARNING, "service '%s': %llu refused connections "
-                            "not logged (more than %d FAIL lines a second)", s->conf->id,
-                            (unsigned long long)s->fail_suppressed, FAIL_LINES_PER_SEC);
-        s->fail_suppressed = 0;
-        return 0;
-}
-
-/* Under a flood, a service writes at most FAIL_LINES_PER_SEC FAIL lines a second (enough
- * for fail2ban to see every source that keeps trying); the rest are counted and the count
- * is logged once the second is over. */
-static bool fail_line_allowed(Service *s)
-{
-        uint64_t now = ev_now(s->d->loop), sec = now / EV_USEC_PER_SEC;
-
-        if (sec != s->fail_second) {
-                s->fail_second = sec;
-                s->fail_logged = 0;
-        }
-        if (s->fail_logged < FAIL_LINES_PER_SEC) {
-                s->fail_logged++;
-                return true;
-        }
-        if (s->fail_suppressed++ == 0)
-                ev_timer_arm(s->d->loop, &s->fail_timer, (sec + 1) * EV_USEC_PER_SEC,
-                             report_suppressed);
-        return false;
-}
-
-static void refuse(Service *s, int fd, const struct sockaddr *peer, Refusal why, const char *from)
-{
-        char line[512];
-
-        s->counters.refused[why]++;
-        if (logline_wants_fail(s->conf->log_on_failure) && fail_line_allowed(s)) {
-                size_t n = logline_fail(line, sizeof(line), s->conf->id, refusal_reason(why),
-                                        s->conf->log_on_failure, from);
-
-                service_log(s, line, n);
-        }
-        if (fd >= 0 && peer)
-                send_banner(s, fd, BANNER_FAIL);
-        /* As xinetd: an ident lookup follows the refusals its parent decides (limits, rates,
-         * load, time), not those of the address rules. */
-        if (fd >= 0 && peer && why != REFUSE_ADDRESS && why != REFUSE_LIBWRAP &&
-            wants_userid(s, s->conf->log_on_failure)) {
-                struct sockaddr_storage local;
-                socklen_t llen = sizeof(local);
-
-                if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
-                        /* The lookup holds the connection, so the identd still knows it. */
-                        (void)userid_start(s, USERID_AFTER_FAIL, fd, peer,
-                                           (struct sockaddr *)&local, from);
-                        return;
-                }
-        }
-        if (fd >= 0)
-                (void)close(fd);
-}
-
-static int cps_return(EvTimer *t)
-{
-        Service *s = container_of(t, Service, retry);
-
-        ratelimit_cps_reset(&s->cps);
-        if (service_listen(s) == 0)
-                portier_log(s->d->log, LOG_ERR, "Activating service %s", s->conf->name);
-        return 0;
-}
-
-/* Over its cps: close the socket (clients are refused by the kernel meanwhile, as with
- * xinetd) and reopen it when the wait is over. */
-static void cps_trip(Service *s)
-{
-        uint64_t until = ratelimit_cps_until(&s->cps);
-
-        portier_log(s->d->log, LOG_ERR, "Deactivating service %s due to excessive incoming "
-                    "connections.  Restarting in %u seconds.", s->conf->name, s->conf->cps_wait);
-        service_close(s);
-        s->state = SERVICE_CPS_OFF;
-        ev_timer_arm(s->d->loop, &s->retry, until, cps_return);
-}
-
-/* portier's per_source_cps: the last admission step, after the address rules (which may
- * have waited for a name). False when the connection was refused. */
-static bool admit_source_rate(Service *s, int fd, const struct sockaddr *peer, const char *from)
-{
-        const ConfService *cs = s->conf;
-        uint64_t now = ev_now(s->d->loop);
-
-        if (peer && s->sources && cs->per_source_cps_rate) {
-                AccessAddr key;
-                int r = ratelimit_table_key(s->sources, peer, &key);
-
-                if (r == 0)
-                        r = ratelimit_source_rate(s->sources, &key, cs->per_source_cps_rate,
-                                                  (uint64_t)cs->per_source_cps_seconds *
-                                                          EV_USEC_PER_SEC, now);
-                if (r != RATELIMIT_OK) {
-                        refuse(s, fd, peer, REFUSE_PER_SOURCE_CPS, from);
-                        return false;
-                }
-        }
-        return true;
-}
-
-/*
- * Admission: the checks decided before anything is spawned (DESIGN.md decision 4), in
- * xinetd's order — the rate of connections (every connection that reaches it counts), the
- * load, the time window, the service's and the global process limits (xinetd's parent),
- * then the global deny list and the address rules (xinetd's child), then portier's
- * per-source rate — each refusal with its reason. (per_source is checked when the server is about to
- * start, so that a slot is held exactly while a server runs.) A refused connection is closed,
- * or held for an ident lookup, here.
- */
-static bool admit(Service *s, int fd, const struct sockaddr *peer, const char *from)
-{
-        Daemon *d = s->d;
-        const ConfService *cs = s->conf;
-        const Options *o = d->opts;
-        uint64_t now = ev_now(d->loop);
-        Refusal why;
-
-        if (cs->cps_rate) {
-                int r = ratelimit_cps_hit(&s->cps, cs->cps_rate, cs->cps_wait, now);
-
-                if (r != RATELIMIT_OK) {
-                        if (r == RATELIMIT_TRIPPED)
-                                cps_trip(s);
-                        why = REFUSE_CPS;
-                        goto refuse;
-                }
-        }
-        if (cs->max_load > 0 && loadavg_over(&d->loadavg, cs->max_load, now)) {
-                portier_log(d->log, LOG_ERR, "refused connect from %s due to excessive load",
-                            from ? from : "<no address>");
-                why = REFUSE_LOAD;
-                goto refuse;
-        }
-        if (cs->n_access_times) {
-                time_t t = time(NULL);
-                struct tm tm;
-
-                if (localtime_r(&t, &tm) &&
-                    !timewin_contains_tm(cs->access_times, cs->n_access_times, &tm)) {
-                        why = REFUSE_TIME;
-                        goto refuse;
-                }
-        }
-        if (cs->instances != CONF_UNLIMITED && s->running + s->gated >= cs->instances) {
-                why = REFUSE_SERVICE_LIMIT;
-                goto refuse;
-        }
-        if (o->limit > 0 && d->running >= (uint32_t)o->limit) {
-                why = REFUSE_PROCESS_LIMIT;
-                goto refuse;
-        }
-        if (peer && d->sensor && sensor_check(d->sensor, peer, now)) {
-                why = REFUSE_ADDRESS;
-                goto refuse;
-        }
-        if (peer && (cs->only_from.set || cs->no_access.n_addrs)) {
-                AccessVerdict v = access_check(&cs->only_from, &cs->no_access, peer, NULL);
-
-                /* A rule on names (.domain, a host that did not resolve): hold the
-                 * connection while its name is looked up off the loop (revdns.c). A
-                 * datagram cannot wait: without a name, those rules do not match. */
-                if (v == ACCESS_NEEDS_NAME && fd >= 0 && takes_connections(cs)) {
-                        int r = revdns_start(s, fd, peer, from);
-
-                        if (r == 0)
-                                return false;
-                        portier_log(d->log, LOG_WARNING, "service '%s': cannot look up the "
-                                    "name of %s: %s; refusing it", cs->id, from,
-                                    strerror(-r));
-                }
-                if (v != ACCESS_ALLOW) {
-                        why = REFUSE_ADDRESS;
-                        goto refuse;
-                }
-        }
-        if (!admit_source_rate(s, fd, peer, from))
-                return false;
-        return true;
-refuse:
-        refuse(s, fd, peer, why, from);
-        return false;
-}
-
-/* per_source: take a slot for the client's source; false when it has its limit (then the
- * connection was refused and consumed). */
-static bool take_source_slot(Service *s, int fd, const struct sockaddr *peer, const char *from,
-                             AccessAddr *ret_key)
-{
-        int r = ratelimit_table_key(s->sources, peer, ret_key);
-
-        if (r == 0)
-                r = ratelimit_source_acquire(s->sources, ret_key, s->conf->per_source,
-                                             ev_now(s->d->loop));
-        if (r == RATELIMIT_OK)
-                return true;
-        refuse(s, fd, peer, REFUSE_PER_SOURCE_LIMIT, from);
-        return false;
 }
 
 static int fork_retry_due(EvTimer *t);
@@ -425,7 +183,7 @@ static void take_report(Service *s, Server *srv)
         if (n >= 1 && buf[0] == SPAWN_REPORT_LIBWRAP) {
                 portier_log(s->d->log, LOG_INFO, "libwrap refused connection to %s (libwrap=%s) "
                             "from %s", s->conf->id, s->spawn->libwrap, srv->from);
-                refuse(s, -1, NULL, REFUSE_LIBWRAP, srv->from);
+                admit_refuse(s, -1, NULL, REFUSE_LIBWRAP, srv->from);
         } else if (n == (ssize_t)sizeof(buf) && buf[0] == SPAWN_REPORT_ERROR) {
                 SpawnError e;
 
@@ -507,12 +265,12 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
                 sp.local = (struct sockaddr *)&local;
         held = peer && s->sources && s->conf->per_source != CONF_UNLIMITED &&
                takes_connections(s->conf);
-        if (held && !take_source_slot(s, fd, peer, from, &key))
+        if (held && !admit_take_source_slot(s, fd, peer, from, &key))
                 return;
         /* banner_success before the server can write; with libwrap, the child sends it once
          * hosts_access() has let the client in (DESIGN.md decision 4). */
         if (tries == 0 && takes_connections(s->conf) && !s->spawn->libwrap)
-                send_banner(s, fd, BANNER_SUCCESS);
+                admit_send_banner(s, fd, BANNER_SUCCESS);
         if (s->banners) {
                 sp.banner_fail = s->banners->data[BANNER_FAIL];
                 sp.banner_fail_len = s->banners->len[BANNER_FAIL];
@@ -535,7 +293,7 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
                             strerror(-r));
                 if (queue_fork_retry(s, fd, peer, from, tries + 1))
                         return;
-                refuse(s, -1, NULL, REFUSE_FORK, from);
+                admit_refuse(s, -1, NULL, REFUSE_FORK, from);
                 goto done;
         }
         s->counters.started++;
@@ -559,7 +317,7 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
 
                 service_log(s, line, n);
         }
-        if (lookup && sp.local && wants_userid(s, s->conf->log_on_success))
+        if (lookup && sp.local && admit_wants_userid(s, s->conf->log_on_success))
                 (void)userid_start(s, USERID_LOG, -1, peer, sp.local, from);
 done:
         if (takes_connections(s->conf))
@@ -625,50 +383,10 @@ static int resume_after_pause(EvTimer *t)
         return 0;
 }
 
-/* at_limit = defer: at `instances`, leave new connections in the kernel's queue until a
- * server exits (tcpserver's backpressure) instead of accepting and refusing them. */
-static bool defer_at_limit(Service *s)
-{
-        const ConfService *cs = s->conf;
-
-        if (cs->at_limit != CONF_AT_LIMIT_DEFER || cs->instances == CONF_UNLIMITED ||
-            s->running + s->gated < cs->instances)
-                return false;
-        (void)ev_file_set_events(&s->ev, 0);    /* resumed by the next exit */
-        return true;
-}
-
-/* A SENSOR service: whoever touches it goes on the global deny list (DESIGN.md, xinetd's
- * global_no_access) for deny_time; the connection itself is refused. */
-static void sensor_hit(Service *s, int fd, const struct sockaddr *peer, const char *from)
-{
-        Daemon *d = s->d;
-        uint64_t now = ev_now(d->loop);
-        uint64_t unit = (s->conf->deny_in_seconds ? 1 : 60) * EV_USEC_PER_SEC;
-        int r = d->sensor ? sensor_add(d->sensor, peer, sensor_duration(s->conf->deny_time, unit),
-                                       now)
-                          : -ENOMEM;
-
-        if (r == SENSOR_ADDED) {
-                /* xinetd's text, "for -1 minutes" for FOREVER included. */
-                portier_log(d->log, LOG_CRIT, "Adding %s to the global_no_access list for %d "
-                            "%s", from, s->conf->deny_time,
-                            s->conf->deny_in_seconds ? "seconds" : "minutes");
-                uint64_t next = sensor_next_expiry(d->sensor);
-
-                if (next != SENSOR_FOREVER && (!ev_timer_armed(&d->sensor_timer) ||
-                                               next < d->sensor_timer.when))
-                        ev_timer_arm(d->loop, &d->sensor_timer, next, daemon_sensor_expire);
-        } else if (r == SENSOR_FULL) {
-                portier_log(d->log, LOG_ERR, "Maximum global_no_access count reached.");
-        }
-        refuse(s, fd, peer, REFUSE_ADDRESS, from);
-}
-
 /* A connection that passed admission: the IDONLY gate, or its server. */
 static void admitted(Service *s, int fd, const struct sockaddr *peer, const char *from)
 {
-        if ((s->conf->flags & CONF_FLAG_IDONLY) && wants_userid(s, s->conf->log_on_success)) {
+        if ((s->conf->flags & CONF_FLAG_IDONLY) && admit_wants_userid(s, s->conf->log_on_success)) {
                 struct sockaddr_storage local;
                 socklen_t llen = sizeof(local);
 
@@ -701,7 +419,7 @@ void service_admit_with_name(Service *s, int fd, const struct sockaddr *peer, co
                 return;
         }
         if (access_check(&cs->only_from, &cs->no_access, peer, name) != ACCESS_ALLOW) {
-                refuse(s, fd, peer, REFUSE_ADDRESS, from);
+                admit_refuse(s, fd, peer, REFUSE_ADDRESS, from);
                 return;
         }
         if (!admit_source_rate(s, fd, peer, from))
@@ -712,7 +430,7 @@ void service_admit_with_name(Service *s, int fd, const struct sockaddr *peer, co
 static void accept_batch(Service *s)
 {
         for (int i = 0; i < ACCEPT_BATCH; i++) {
-                if (defer_at_limit(s))
+                if (admit_defer_at_limit(s))
                         return;
                 struct sockaddr_storage peer;
                 socklen_t plen = sizeof(peer);
@@ -746,12 +464,12 @@ static void accept_batch(Service *s)
                 }
                 s->counters.accepted++;
                 (void)spawn_format_addr((struct sockaddr *)&peer, from, sizeof(from), NULL);
-                send_banner(s, fd, BANNER_ALWAYS);
+                admit_send_banner(s, fd, BANNER_ALWAYS);
                 if (s->conf->kind == CONF_KIND_SENSOR) {
-                        sensor_hit(s, fd, (struct sockaddr *)&peer, from);
+                        admit_sensor_hit(s, fd, (struct sockaddr *)&peer, from);
                         continue;
                 }
-                if (!admit(s, fd, (struct sockaddr *)&peer, from)) {
+                if (!admit_connection(s, fd, (struct sockaddr *)&peer, from)) {
                         if (s->fd < 0)          /* cps closed the socket */
                                 return;
                         continue;
@@ -792,12 +510,12 @@ static void hand_over(Service *s)
                 if (s->conf->kind == CONF_KIND_SENSOR) {
                         s->counters.accepted++;
                         (void)recv(s->fd, &(char){ 0 }, 1, MSG_DONTWAIT);
-                        sensor_hit(s, -1, p, from);
+                        admit_sensor_hit(s, -1, p, from);
                         return;
                 }
         }
         s->counters.accepted++;
-        if (!admit(s, -1, p, p ? from : NULL)) {
+        if (!admit_connection(s, -1, p, p ? from : NULL)) {
                 if (s->conf->socket_type == SOCK_DGRAM)
                         (void)recv(s->fd, &(char){ 0 }, 1, MSG_DONTWAIT);
                 else
