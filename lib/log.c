@@ -510,6 +510,34 @@ int portier_log_facility_from_name(const char *name)
 }
 
 /**
+ * portier_log_facility_name() - LOG_DAEMON, LOG_LOCAL0, ... to "daemon", "local0", ...
+ * @facility: the facility value
+ *
+ * Return: its name, or NULL for a value that has none.
+ */
+const char *portier_log_facility_name(int facility)
+{
+        for (size_t i = 0; i < ELEMENTSOF(facilities); i++)
+                if (facilities[i].value == facility)
+                        return facilities[i].name;
+        return NULL;
+}
+
+/**
+ * portier_log_level_name() - LOG_ERR, LOG_INFO, ... to "err", "info", ...
+ * @level: the level
+ *
+ * Return: its name, or NULL for a value that has none.
+ */
+const char *portier_log_level_name(int level)
+{
+        for (size_t i = 0; i < ELEMENTSOF(levels); i++)
+                if (levels[i].value == level)
+                        return levels[i].name;
+        return NULL;
+}
+
+/**
  * portier_log_level_from_name() - "err", "info", ... to LOG_ERR, LOG_INFO, ...
  * @name: the level name (case-insensitive; "error" and "warn" are accepted too)
  *

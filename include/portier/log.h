@@ -41,6 +41,8 @@ uint64_t portier_log_dropped(const PortierLog *log);
 size_t portier_log_fds(const PortierLog *log, int *fds, size_t n);
 int portier_log_facility_from_name(const char *name);
 int portier_log_level_from_name(const char *name);
+const char *portier_log_facility_name(int facility);
+const char *portier_log_level_name(int level);
 
 int portier_log(PortierLog *log, int level, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

@@ -11,6 +11,8 @@
 #include <strings.h>
 #include <syslog.h>
 
+#include <portier/log.h>
+
 #include "conf/value.h"
 
 static bool is_digit(char c)
@@ -202,55 +204,39 @@ int value_time_range(const char *s, ConfTimeRange *ret)
         return 0;
 }
 
-static const struct {
-        const char *name;
-        int value;
-} facilities[] = {
-        { "auth", LOG_AUTH }, { "authpriv", LOG_AUTHPRIV }, { "cron", LOG_CRON },
-        { "daemon", LOG_DAEMON }, { "ftp", LOG_FTP }, { "kern", LOG_KERN },
-        { "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 }, { "local2", LOG_LOCAL2 },
-        { "local3", LOG_LOCAL3 }, { "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
-        { "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 }, { "lpr", LOG_LPR },
-        { "mail", LOG_MAIL }, { "news", LOG_NEWS }, { "syslog", LOG_SYSLOG },
-        { "user", LOG_USER }, { "uucp", LOG_UUCP },
-}, levels[] = {
-        { "emerg", LOG_EMERG }, { "alert", LOG_ALERT }, { "crit", LOG_CRIT },
-        { "err", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
-        { "info", LOG_INFO }, { "debug", LOG_DEBUG },
-};
-
+/* Syslog names: libportier's table, the one the -syslog option reads too. xinetd knows
+ * no "error" or "warn" aliases, so a configuration does not either. */
 int value_facility(const char *s, int *ret)
 {
-        for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
-                if (strcasecmp(s, facilities[i].name) == 0) {
-                        *ret = facilities[i].value;
-                        return 0;
-                }
-        return -EINVAL;
+        int v = portier_log_facility_from_name(s);
+
+        if (v < 0)
+                return v;
+        *ret = v;
+        return 0;
 }
 
 int value_level(const char *s, int *ret)
 {
-        for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-                if (strcasecmp(s, levels[i].name) == 0) {
-                        *ret = levels[i].value;
-                        return 0;
-                }
-        return -EINVAL;
+        int v = strcasecmp(s, "error") && strcasecmp(s, "warn") ? portier_log_level_from_name(s)
+                                                                 : -EINVAL;
+
+        if (v < 0)
+                return v;
+        *ret = v;
+        return 0;
 }
 
 const char *value_facility_name(int facility)
 {
-        for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
-                if (facilities[i].value == facility)
-                        return facilities[i].name;
-        return "daemon";
+        const char *n = portier_log_facility_name(facility);
+
+        return n ? n : "daemon";
 }
 
 const char *value_level_name(int level)
 {
-        for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-                if (levels[i].value == level)
-                        return levels[i].name;
-        return "info";
+        const char *n = portier_log_level_name(level);
+
+        return n ? n : "info";
 }

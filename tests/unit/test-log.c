@@ -345,6 +345,10 @@ static void test_names(void **state)
         assert_int_equal(portier_log_level_from_name("warn"), LOG_WARNING);
         assert_int_equal(portier_log_level_from_name("crit"), LOG_CRIT);
         assert_int_equal(portier_log_level_from_name("loud"), -EINVAL);
+        assert_string_equal(portier_log_facility_name(LOG_LOCAL3), "local3");
+        assert_string_equal(portier_log_level_name(LOG_NOTICE), "notice");
+        assert_null(portier_log_facility_name(12345));
+        assert_null(portier_log_level_name(42));
 }
 
 int main(void)
