@@ -127,7 +127,7 @@ static int begin_stop(Daemon *d)
         return 0;
 }
 
-static char *dump_path(const Daemon *d, const char *pidpath)
+static char *dump_path(const char *pidpath)
 {
         _cleanup_free_ char *copy = strdup(pidpath);
         char *r;
@@ -143,7 +143,7 @@ static char *dump_path(const Daemon *d, const char *pidpath)
  */
 void daemon_dump_state(Daemon *d)
 {
-        _cleanup_free_ char *path = dump_path(d, d->pidfile_path);
+        _cleanup_free_ char *path = dump_path(d->pidfile_path);
         FILE *f;
 
         if (!path)

@@ -82,7 +82,6 @@ typedef struct Generation {
         Banners **banners;              /* per index; NULL without banners */
         char **inherited_env;           /* for services without passenv (spawn.c) */
         char **envp_scratch;            /* spawn_run()'s vector, for all the templates */
-        bool libwrap_rules;             /* hosts.allow or hosts.deny holds a rule */
 } Generation;
 
 Generation *generation_ref(Generation *g);

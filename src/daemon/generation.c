@@ -170,8 +170,7 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                 generation_free(g);
                 return -ENOMEM;
         }
-        g->libwrap_rules = spawn_libwrap_has_rules();
-        bool libwrap_rules = g->libwrap_rules;
+        bool libwrap_rules = spawn_libwrap_has_rules();
 
         for (size_t i = 0; i < g->config->n_services; i++) {
                 ConfService *cs = g->config->services[i];
