@@ -42,21 +42,21 @@ Arena *arena_free(Arena *a)
         return NULL;
 }
 
-static void *alloc(Arena *a, size_t size, bool zero);
+static void *alloc(Arena *a, size_t size, size_t align, bool zero);
 
 void *arena_alloc(Arena *a, size_t size)
 {
-        return alloc(a, size, true);
+        return alloc(a, size, alignof(max_align_t), true);
 }
 
 void *arena_alloc_raw(Arena *a, size_t size)
 {
-        return alloc(a, size, false);
+        return alloc(a, size, alignof(max_align_t), false);
 }
 
-static void *alloc(Arena *a, size_t size, bool zero)
+/* @align: a power of two; strings take 1 (a configuration is mostly short strings). */
+static void *alloc(Arena *a, size_t size, size_t align, bool zero)
 {
-        const size_t align = alignof(max_align_t);
         ArenaChunk *c = a->head;
         size_t off;
 
@@ -104,9 +104,11 @@ void *arena_allocarray(Arena *a, size_t n, size_t size)
 
 char *arena_strndup(Arena *a, const char *s, size_t n)
 {
-        char *r = arena_alloc(a, n + 1);
-        if (r)
+        char *r = n < SIZE_MAX ? alloc(a, n + 1, 1, false) : NULL;
+        if (r) {
                 memcpy(r, s, n);
+                r[n] = '\0';
+        }
         return r;
 }
 
@@ -129,7 +131,7 @@ char *arena_printf(Arena *a, const char *fmt, ...)
         if ((size_t) n < sizeof(buf))
                 return arena_strndup(a, buf, (size_t) n);
 
-        char *r = arena_alloc(a, (size_t) n + 1);
+        char *r = alloc(a, (size_t) n + 1, 1, false);
         if (!r)
                 return NULL;
         va_start(ap, fmt);

@@ -84,9 +84,51 @@ void conf_warn(ConfCtx *c, unsigned line, unsigned col, const char *fmt, ...)
 /* error about value i of a */
 #define VERR(c, a, i, ...) (conf_error((c), (a)->line, (a)->values[(i)].col, __VA_ARGS__), 1)
 
+static uint64_t str_hash(const char *s)
+{
+        uint64_t h = 14695981039346656037ull;
+
+        for (; *s; s++)
+                h = (h ^ (unsigned char) *s) * 1099511628211ull;
+        return h;
+}
+
+static bool strings_grow(ConfCtx *c)
+{
+        size_t size = c->strings_size ? 2 * c->strings_size : 256;
+        char **v = calloc(size, sizeof(char *));
+
+        if (!v)
+                return false;
+        for (size_t i = 0; i < c->strings_size; i++)
+                if (c->strings[i]) {
+                        size_t k = (size_t) str_hash(c->strings[i]) & (size - 1);
+
+                        while (v[k])
+                                k = (k + 1) & (size - 1);
+                        v[k] = c->strings[i];
+                }
+        free(c->strings);
+        c->strings = v;
+        c->strings_size = size;
+        return true;
+}
+
+/* A string kept in the Config: the copy already there if any (they are never modified). */
 static char *dup(ConfCtx *c, const char *s)
 {
-        return arena_strdup(c->arena, s);
+        size_t i;
+
+        if (2 * (c->n_strings + 1) > c->strings_size && !strings_grow(c))
+                return arena_strdup(c->arena, s);       /* unshared, but correct */
+        for (i = (size_t) str_hash(s) & (c->strings_size - 1); c->strings[i];
+             i = (i + 1) & (c->strings_size - 1))
+                if (strcmp(c->strings[i], s) == 0)
+                        return c->strings[i];
+        if (!(c->strings[i] = arena_strdup(c->arena, s)))
+                return NULL;
+        c->n_strings++;
+        return c->strings[i];
 }
 
 /* --- simple values ------------------------------------------------------------------------ */
@@ -445,8 +487,8 @@ static int p_rlimit(ConfCtx *c, ConfService *s, const ParseAttr *a)
                             "or G suffix) or UNLIMITED, not '%s'"
                                            : "%s: expected a number or UNLIMITED, not '%s'",
                             a->name, a->values[0].s);
-        s->rlimits[which].set = true;
-        s->rlimits[which].value = v == UINT64_MAX ? RLIM_INFINITY : (rlim_t) v;
+        s->rlimit_set |= 1u << which;
+        s->rlimits[which] = v == UINT64_MAX ? RLIM_INFINITY : (rlim_t) v;
         return 0;
 }
 
@@ -513,7 +555,7 @@ static int p_bind(ConfCtx *c, ConfService *s, const ParseAttr *a)
         if (r == -EINVAL && (c->flags & CONF_LOAD_NO_RESOLVE)) {
                 /* a name we may not resolve now: keep it, assume IPv4 */
                 memset(&s->bind_addr, 0, sizeof(s->bind_addr));
-                s->bind_addr.ss_family = AF_INET;
+                s->bind_addr.sa.sa_family = AF_INET;
                 s->bind_addr_len = 0;
         } else if (r < 0)
                 return VERR(c, a, 0, "%s: cannot resolve '%s'", a->name, host);
@@ -828,6 +870,9 @@ void attr_end(ConfCtx *c)
         free(c->addr_memo);
         c->addr_memo = NULL;
         c->n_addr_memo = 0;
+        free(c->strings);
+        c->strings = NULL;
+        c->strings_size = c->n_strings = 0;
 }
 
 static int addrlist_op(ConfCtx *c, const ParseAttr *a, ConfAddrList *l, size_t *cap)
@@ -1144,7 +1189,7 @@ int attr_apply(ConfCtx *c, ConfService *s, const ParseAttr *a)
                 return 0;
         }
         if (!d->cumulative) {
-                unsigned first = s->attr_line[d->id];
+                unsigned first = s->attr_set & CONF_ATTR_BIT(d->id) ? c->lines[d->id] : 0;
                 if (first && c->in_defaults && d->id == CONF_ATTR_LOG_TYPE) {
                         conf_error(c, a->line, a->col, "log_type already set at line %u; this "
                                    "one is ignored (xinetd refuses to start)", first);
@@ -1184,9 +1229,26 @@ int attr_apply(ConfCtx *c, ConfService *s, const ParseAttr *a)
         r = d->parse(c, s, &b);
         if (r < 0)
                 return r;
-        if (!s->attr_line[d->id])
-                s->attr_line[d->id] = a->line;
+        if (!(s->attr_set & CONF_ATTR_BIT(d->id))) {
+                s->attr_set |= CONF_ATTR_BIT(d->id);
+                c->lines[d->id] = a->line;
+        }
         return r;
+}
+
+int attr_finish(ConfCtx *c, ConfService *s)
+{
+        uint32_t *lines = arena_allocarray(c->arena, (size_t)__builtin_popcountll(s->attr_set) + 1,
+                                           sizeof(uint32_t));
+        size_t n = 0;
+
+        if (!lines)
+                return -ENOMEM;
+        for (unsigned id = 0; id < _CONF_ATTR_MAX; id++)
+                if (s->attr_set & CONF_ATTR_BIT(id))
+                        lines[n++] = c->lines[id];
+        s->attr_lines = lines;
+        return 0;
 }
 
 void attr_begin(ConfCtx *c)
@@ -1208,15 +1270,15 @@ void attr_service_init(ConfService *s)
 
 void attr_prefill(ConfService *s, const ConfService *def)
 {
-        if (def->attr_line[CONF_ATTR_LOG_ON_SUCCESS])
+        if (def->attr_set & CONF_ATTR_BIT(CONF_ATTR_LOG_ON_SUCCESS))
                 s->log_on_success = def->log_on_success;
-        if (def->attr_line[CONF_ATTR_LOG_ON_FAILURE])
+        if (def->attr_set & CONF_ATTR_BIT(CONF_ATTR_LOG_ON_FAILURE))
                 s->log_on_failure = def->log_on_failure;
-        if (def->attr_line[CONF_ATTR_ONLY_FROM])
+        if (def->attr_set & CONF_ATTR_BIT(CONF_ATTR_ONLY_FROM))
                 s->only_from = def->only_from;
-        if (def->attr_line[CONF_ATTR_NO_ACCESS])
+        if (def->attr_set & CONF_ATTR_BIT(CONF_ATTR_NO_ACCESS))
                 s->no_access = def->no_access;
-        if (def->attr_line[CONF_ATTR_PASSENV]) {
+        if (def->attr_set & CONF_ATTR_BIT(CONF_ATTR_PASSENV)) {
                 s->passenv = def->passenv;
                 s->n_passenv = def->n_passenv;
         }
@@ -1224,7 +1286,7 @@ void attr_prefill(ConfService *s, const ConfService *def)
 
 void attr_inherit(ConfService *s, const ConfService *def)
 {
-#define INHERIT(id) (!s->attr_line[id] && def->attr_line[id])
+#define INHERIT(id) (!(s->attr_set & CONF_ATTR_BIT(id)) && (def->attr_set & CONF_ATTR_BIT(id)))
         if (INHERIT(CONF_ATTR_LOG_TYPE))
                 s->log_type = def->log_type;
         if (INHERIT(CONF_ATTR_INSTANCES))

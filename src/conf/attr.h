@@ -25,6 +25,8 @@ typedef struct ConfCtx {
         const char *file;       /* of the item being applied (arena string) */
         const char *label;      /* service id for diagnostics, NULL for defaults */
         bool in_defaults;
+        unsigned lines[_CONF_ATTR_MAX]; /* while a block is applied, the lines of the
+                                           attributes it sets (attr_set says which) */
         ConfSeverity severity;  /* of value errors: ERROR, or WARNING in a disabled service */
         bool quiet;             /* report nothing (filling in a disabled service) */
         const char *error;      /* first error in the current service: its skip reason */
@@ -32,6 +34,10 @@ typedef struct ConfCtx {
         /* names already looked up in this load (only_from/no_access), to share the result */
         struct AddrMemo *addr_memo;
         size_t n_addr_memo;
+        /* the strings kept in the Config, each once: 10,000 services naming the same user,
+           server and address share one copy (open addressing, at most half full) */
+        char **strings;
+        size_t strings_size, n_strings;
         /* capacities of the lists the current service (or defaults) owns; 0: shared */
         size_t cap_only_from, cap_no_access, cap_env, cap_passenv, cap_enabled, cap_disabled;
 
@@ -43,6 +49,14 @@ typedef struct ConfCtx {
         char **disabled;
         size_t n_disabled;
 } ConfCtx;
+
+/**
+ * attr_finish() - keep the attribute lines of the block just applied to @s (in c->lines) in
+ * the Config, compactly. Call it after the block's last attr_apply(), before reading them
+ * with conf_attr_line().
+ * Return: 0, -ENOMEM.
+ */
+int attr_finish(ConfCtx *c, ConfService *s);
 
 /**
  * attr_apply() - apply one attribute line to @s.

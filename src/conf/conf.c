@@ -375,8 +375,8 @@ static int build_service(Loader *L, const ParseItem *it, const ConfService *def,
         s->id = s->name;
         s->from_inetd = it->inetd;
         s->pos = (ConfPos) { .file = it->file, .line = it->line, .col = it->col };
-        s->open_pos = (ConfPos) { .file = it->file, .line = it->open_line };
-        s->close_pos = (ConfPos) { .file = it->file, .line = it->close_line };
+        s->open_line = it->open_line;
+        s->close_line = it->close_line;
         if (!s->name)
                 return -ENOMEM;
 
@@ -406,7 +406,7 @@ static int build_service(Loader *L, const ParseItem *it, const ConfService *def,
                 disable_reason = "in the 'disabled' list of defaults";
 
         c->file = it->file;
-        c->label = arena_strdup(a, id);
+        c->label = arena_strdup(L->tmp, id);       /* diagnostics copy it */
         c->in_defaults = false;
         c->error = NULL;
         c->severity = disable_reason ? CONF_WARNING : CONF_ERROR;
@@ -423,6 +423,8 @@ static int build_service(Loader *L, const ParseItem *it, const ConfService *def,
                         failed = true;
         }
         attr_inherit(s, def);
+        if ((r = attr_finish(c, s)) < 0)
+                return r;
 
         if (disable_reason) {
                 /* fill in the implied values (protocol, port, kind, ...) for the tools that
@@ -484,14 +486,14 @@ static int build(Loader *L)
                 for (size_t i = 0; i < defaults->n_attrs; i++)
                         if ((r = attr_apply(c, def, &defaults->attrs[i])) < 0)
                                 return r;
+                if ((r = attr_finish(c, def)) < 0)
+                        return r;
                 cfg->max_connections = c->max_connections;
                 def->name = def->id = "defaults";
                 def->pos = (ConfPos) { .file = defaults->file, .line = defaults->line,
                                        .col = defaults->col };
-                def->open_pos = (ConfPos) { .file = defaults->file,
-                                            .line = defaults->open_line };
-                def->close_pos = (ConfPos) { .file = defaults->file,
-                                             .line = defaults->close_line };
+                def->open_line = defaults->open_line;
+                def->close_line = defaults->close_line;
                 cfg->defaults = def;
                 cfg->enabled_ids = c->enabled;
                 cfg->n_enabled_ids = c->n_enabled;

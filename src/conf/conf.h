@@ -39,9 +39,9 @@
  *      }
  *      config_free(c); conf_diag_deinit(&d);
  *
- * Positions: s->pos (the 'service' line), s->open_pos and s->close_pos (the braces) and
- * s->attr_line[CONF_ATTR_*] (the first line setting each attribute, in s->pos.file) let a tool
- * rewrite one line of one file, e.g. the 'disable' line, without a second parser.
+ * Positions: s->pos (the 'service' line), s->open_line and s->close_line (the braces) and
+ * conf_attr_line(s, CONF_ATTR_*) (the first line setting each attribute, in s->pos.file) let a
+ * tool rewrite one line of one file, e.g. the 'disable' line, without a second parser.
  */
 
 #include <netinet/in.h>
@@ -229,6 +229,13 @@ enum {
 
 /* --- values ---------------------------------------------------------------------------- */
 
+/* An IPv4 or IPv6 socket address: 28 bytes, where sockaddr_storage takes 128. */
+typedef union ConfSockaddr {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+} ConfSockaddr;
+
 typedef struct ConfPos {
         const char *file;       /* owned by the Config; NULL when the value is a default */
         unsigned line;
@@ -286,11 +293,6 @@ typedef enum ConfRlimit {
         _CONF_RLIMIT_MAX,
 } ConfRlimit;
 
-typedef struct ConfRlimitValue {
-        bool set;
-        rlim_t value;           /* RLIM_INFINITY for UNLIMITED */
-} ConfRlimitValue;
-
 typedef enum ConfKind {
         CONF_KIND_SERVER,       /* exec 'server' */
         CONF_KIND_INTERNAL,     /* a built-in named by 'builtin' */
@@ -320,16 +322,23 @@ typedef struct ConfService {
         const char *name;               /* as in 'service NAME' */
         const char *id;                 /* 'id', defaulting to the name */
         ConfServiceState state;
-        const char *reason;             /* why DISABLED or SKIPPED (first error), else NULL */
         bool from_inetd;                /* read from inetd.conf */
+        const char *reason;             /* why DISABLED or SKIPPED (first error), else NULL */
 
         ConfPos pos;                    /* the 'service' line (inetd.conf: the line) */
-        ConfPos open_pos;               /* the '{' */
-        ConfPos close_pos;              /* the '}' */
-        unsigned attr_line[_CONF_ATTR_MAX];  /* line (in pos.file) first setting each attribute
-                                                in this service; 0: not set here */
+        unsigned open_line;             /* the '{' (in pos.file) */
+        unsigned close_line;            /* the '}' */
+        uint64_t attr_set;              /* bit CONF_ATTR_BIT(id): the attribute is set in this
+                                           block (conf_attr_line() says where) */
+        const uint32_t *attr_lines;     /* one line per bit of attr_set, in attribute order
+                                           (a service sets a few attributes: 10,000 services
+                                           would spend 2 MiB on a full table) */
 
         ConfKind kind;
+        bool wait;
+        bool port_set;                  /* 'port' given (0 is a valid, if odd, value) */
+        bool has_bind;
+        uint16_t port;                  /* host byte order */
         const char *builtin;            /* CONF_KIND_INTERNAL: "echo", "chargen", ... */
         unsigned type;                  /* CONF_TYPE_* */
         unsigned flags;                 /* CONF_FLAG_* */
@@ -337,30 +346,26 @@ typedef struct ConfService {
         int socket_type;                /* SOCK_STREAM, ... */
         int protocol;                   /* IPPROTO_TCP, ... */
         const char *protocol_name;
-        bool wait;
-        uint16_t port;                  /* host byte order */
-        bool port_set;                  /* 'port' given (0 is a valid, if odd, value) */
         int family;                     /* AF_INET or AF_INET6 */
-        bool has_bind;
-        struct sockaddr_storage bind_addr;  /* port 0; family decides v4/v6 */
+        ConfSockaddr bind_addr;         /* port 0; family decides v4/v6 */
         socklen_t bind_addr_len;        /* 0: a name not resolved (CONF_LOAD_NO_RESOLVE) */
         const char *bind_text;
         int v6only;                     /* -1: not given, 0, 1 */
 
         bool has_user;                  /* user and group below are meaningful */
-        const char *user;
-        uid_t uid;
-        const char *group;
-        gid_t gid;
         bool groups;                    /* initgroups() */
+        bool has_nice;
+        uid_t uid;
+        gid_t gid;
+        int nice;
+        const char *user;
+        const char *group;
 
         uint32_t instances;             /* CONF_UNLIMITED by default */
         uint32_t per_source;
         uint32_t cps_rate;              /* connections per second (default 50); 0: no limit */
         uint32_t cps_wait;              /* seconds off (default 10) */
         double max_load;                /* 0: none */
-        bool has_nice;
-        int nice;
 
         const char *server;
         char **argv;                    /* NULL-terminated; argv[0] is the basename of 'server'
@@ -386,14 +391,15 @@ typedef struct ConfService {
 
         const char *redirect_host;      /* CONF_KIND_REDIRECT */
         uint16_t redirect_port;
-        struct sockaddr_storage redirect_addr;  /* resolved once, port included */
         socklen_t redirect_addr_len;    /* 0: not resolved (CONF_LOAD_NO_RESOLVE) */
+        ConfSockaddr redirect_addr;     /* resolved once, port included */
 
         const char *banner, *banner_success, *banner_fail;
         int umask;                      /* -1: not set */
-        ConfRlimitValue rlimits[_CONF_RLIMIT_MAX];
         int deny_time;                  /* minutes (or seconds, below); 0 NEVER; CONF_DENY_FOREVER */
         bool deny_in_seconds;           /* portier's "deny_time = 30s": deny_time counts seconds */
+        uint8_t rlimit_set;             /* bit 1 << CONF_RLIMIT_*: rlimits[] holds a value */
+        rlim_t rlimits[_CONF_RLIMIT_MAX];  /* RLIM_INFINITY for UNLIMITED */
 
         /* portier's own */
         int backlog;                    /* 0: SOMAXCONN */
@@ -401,8 +407,8 @@ typedef struct ConfService {
         uint32_t per_source_cps_seconds;
         ConfAtLimit at_limit;
         bool listen_fds;
-        const char *listen_fds_name;    /* LISTEN_FDNAMES, NULL: the service id */
         bool no_new_privs;
+        const char *listen_fds_name;    /* LISTEN_FDNAMES, NULL: the service id */
         const char *chroot;
 
         const char **raw;               /* SKIPPED only: the block's lines as read */
@@ -410,13 +416,27 @@ typedef struct ConfService {
         size_t order;                   /* index in Config.services */
 } ConfService;
 
+_Static_assert(_CONF_ATTR_MAX <= 64, "attr_set is a 64-bit mask");
+#define CONF_ATTR_BIT(id) (UINT64_C(1) << (id))
+
+/**
+ * conf_attr_line() - the line (in s->pos.file) that first sets attribute @id in @s's block
+ * Return: the line, 0 when the block does not set it (a default or an implied value).
+ */
+static inline unsigned conf_attr_line(const ConfService *s, unsigned id)
+{
+        if (!(s->attr_set & CONF_ATTR_BIT(id)))
+                return 0;
+        return s->attr_lines[__builtin_popcountll(s->attr_set & (CONF_ATTR_BIT(id) - 1))];
+}
+
 typedef struct Config {
         ConfService **services;         /* every service read, in file order, inetd.conf last */
         size_t n_services;
         size_t n_active, n_disabled, n_skipped;
         uint32_t max_connections;       /* defaults 'max_connections'; 0: size from RLIMIT_NOFILE */
-        const ConfService *defaults;    /* the 'defaults' block as read (values, pos, open_pos,
-                                           close_pos, attr_line), NULL if there is none */
+        const ConfService *defaults;    /* the 'defaults' block as read (values, pos, open_line,
+                                           close_line, attr lines), NULL if there is none */
         char **enabled_ids;             /* defaults 'enabled' (NULL-terminated) */
         size_t n_enabled_ids;
         bool enabled_set;               /* 'enabled' given: only those ids run */

@@ -70,11 +70,11 @@ static const char *sock_name(int t)
 }
 
 /* numeric, with the %scope of a link-local IPv6 address */
-static void sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t size)
+static void sockaddr_text(const ConfSockaddr *ss, char *buf, size_t size)
 {
-        socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                  : sizeof(struct sockaddr_in);
-        if (getnameinfo((const struct sockaddr *) ss, len, buf, (socklen_t) size, NULL, 0,
+        socklen_t len = ss->sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                     : sizeof(struct sockaddr_in);
+        if (getnameinfo(&ss->sa, len, buf, (socklen_t) size, NULL, 0,
                         NI_NUMERICHOST) != 0)
                 snprintf(buf, size, "?");
 }
@@ -205,13 +205,13 @@ static void dump_service(const ConfService *s, FILE *f)
         if (s->banner_fail)
                 fprintf(f, "\t%-16s= %s\n", "banner_fail", s->banner_fail);
         for (int i = 0; i < _CONF_RLIMIT_MAX; i++) {
-                if (!s->rlimits[i].set)
+                if (!(s->rlimit_set & 1u << i))
                         continue;
-                if (s->rlimits[i].value == RLIM_INFINITY)
+                if (s->rlimits[i] == RLIM_INFINITY)
                         fprintf(f, "\t%-16s= UNLIMITED\n", rnames[i]);
                 else
                         fprintf(f, "\t%-16s= %llu\n", rnames[i],
-                                (unsigned long long) s->rlimits[i].value);
+                                (unsigned long long) s->rlimits[i]);
         }
         if (s->deny_time == CONF_DENY_FOREVER)
                 fprintf(f, "\t%-16s= FOREVER\n", "deny_time");

@@ -118,7 +118,7 @@ int resolve_protocol(const char *name, int *ret_proto)
 }
 
 int resolve_address(const char *host, uint16_t port, int family, bool allow_dns,
-                    struct sockaddr_storage *ret, socklen_t *ret_len)
+                    ConfSockaddr *ret, socklen_t *ret_len)
 {
         struct addrinfo hints = {
                 .ai_family = family,
@@ -135,6 +135,10 @@ int resolve_address(const char *host, uint16_t port, int family, bool allow_dns,
                 if (r == EAI_NONAME && !allow_dns)
                         return -EINVAL;
                 return -ENOENT;
+        }
+        if (res->ai_addrlen > sizeof(*ret)) {
+                freeaddrinfo(res);
+                return -EAFNOSUPPORT;
         }
         memcpy(ret, res->ai_addr, res->ai_addrlen);
         *ret_len = res->ai_addrlen;

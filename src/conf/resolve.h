@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "conf/conf.h"
+
 /** conf_strerror() - strerror() without its static buffer (safe on any thread). */
 const char *conf_strerror(int err, char *buf, size_t size);
 
@@ -30,7 +32,7 @@ int resolve_protocol(const char *name, int *ret_proto);
  * @port. @family is AF_UNSPEC or a preference. Return: 0, -EINVAL, -ENOENT.
  */
 int resolve_address(const char *host, uint16_t port, int family, bool allow_dns,
-                    struct sockaddr_storage *ret, socklen_t *ret_len);
+                    ConfSockaddr *ret, socklen_t *ret_len);
 
 /*
  * A per-load memo of the lookups above (users, groups, protocols, services, server paths):

@@ -78,7 +78,7 @@ static bool check_server(ConfCtx *c, ConfService *s)
 {
         char path[4096], ebuf[128];
         if (s->server[0] != '/') {
-                conf_error(c, s->attr_line[CONF_ATTR_SERVER], 0,
+                conf_error(c, conf_attr_line(s, CONF_ATTR_SERVER), 0,
                            "server '%s' is not an absolute path", s->server);
                 return false;
         }
@@ -86,17 +86,17 @@ static bool check_server(ConfCtx *c, ConfService *s)
                 return true;
         if ((size_t) snprintf(path, sizeof(path), "%s%s", s->chroot ? s->chroot : "",
                               s->server) >= sizeof(path)) {
-                conf_error(c, s->attr_line[CONF_ATTR_SERVER], 0, "server path too long");
+                conf_error(c, conf_attr_line(s, CONF_ATTR_SERVER), 0, "server path too long");
                 return false;
         }
         int r = resolve_executable_cached(c->cache, path);
         if (r == -EACCES) {
-                conf_error(c, s->attr_line[CONF_ATTR_SERVER], 0,
+                conf_error(c, conf_attr_line(s, CONF_ATTR_SERVER), 0,
                            "server '%s' is not an executable file", path);
                 return false;
         }
         if (r < 0) {
-                conf_error(c, s->attr_line[CONF_ATTR_SERVER], 0, "server '%s': %s", path,
+                conf_error(c, conf_attr_line(s, CONF_ATTR_SERVER), 0, "server '%s': %s", path,
                            conf_strerror(-r, ebuf, sizeof(ebuf)));
                 return false;
         }
@@ -113,19 +113,19 @@ int validate_service(ConfCtx *c, ConfService *s)
                 return 1;
         }
         if (s->flags & CONF_FLAG_INTERCEPT) {
-                conf_error(c, s->attr_line[CONF_ATTR_FLAGS], 0,
+                conf_error(c, conf_attr_line(s, CONF_ATTR_FLAGS), 0,
                            "flags = INTERCEPT is not supported; service skipped");
                 return 1;
         }
 
         /* socket_type and protocol imply each other (xinetd's service_fill) */
-        if (!s->protocol_name && s->attr_line[CONF_ATTR_SOCKET_TYPE]) {
+        if (!s->protocol_name && conf_attr_line(s, CONF_ATTR_SOCKET_TYPE)) {
                 if (s->socket_type == SOCK_STREAM)
                         s->protocol_name = "tcp", s->protocol = IPPROTO_TCP;
                 else if (s->socket_type == SOCK_DGRAM)
                         s->protocol_name = "udp", s->protocol = IPPROTO_UDP;
         }
-        if (s->protocol_name && !s->attr_line[CONF_ATTR_SOCKET_TYPE]) {
+        if (s->protocol_name && !conf_attr_line(s, CONF_ATTR_SOCKET_TYPE)) {
                 if (strcmp(s->protocol_name, "tcp") == 0)
                         s->socket_type = SOCK_STREAM;
                 else if (strcmp(s->protocol_name, "udp") == 0)
@@ -138,7 +138,7 @@ int validate_service(ConfCtx *c, ConfService *s)
         bool mux = s->type & (CONF_TYPE_TCPMUX | CONF_TYPE_TCPMUXPLUS);
 
         if (internal && redirect) {
-                conf_warn(c, s->attr_line[CONF_ATTR_REDIRECT], 0,
+                conf_warn(c, conf_attr_line(s, CONF_ATTR_REDIRECT), 0,
                           "redirect is ignored for an internal service");
                 redirect = false;
                 s->redirect_host = NULL;
@@ -150,7 +150,7 @@ int validate_service(ConfCtx *c, ConfService *s)
         struct { ConfAttrId id; bool need; } req[] = {
                 { CONF_ATTR_SOCKET_TYPE, !s->socket_type },
                 { CONF_ATTR_PROTOCOL, !s->protocol_name && (s->type & CONF_TYPE_UNLISTED) },
-                { CONF_ATTR_WAIT, !s->attr_line[CONF_ATTR_WAIT] },
+                { CONF_ATTR_WAIT, !conf_attr_line(s, CONF_ATTR_WAIT) },
                 { CONF_ATTR_USER, s->kind == CONF_KIND_SERVER && !s->has_user },
                 { CONF_ATTR_SERVER, s->kind == CONF_KIND_SERVER && !s->server },
                 { CONF_ATTR_PORT, (s->type & CONF_TYPE_UNLISTED) && !mux && !s->port_set },
@@ -194,7 +194,7 @@ int validate_service(ConfCtx *c, ConfService *s)
                         ERR("'%s/%s' is not in /etc/services (use 'type = UNLISTED' and a "
                             "'port')", s->name, s->protocol_name);
                 else if (s->port_set && s->port != port)
-                        conf_error(c, s->attr_line[CONF_ATTR_PORT], 0,
+                        conf_error(c, conf_attr_line(s, CONF_ATTR_PORT), 0,
                                    "expects port %u (from /etc/services), not %u", port,
                                    s->port), failed = true;
                 else
@@ -221,7 +221,7 @@ int validate_service(ConfCtx *c, ConfService *s)
 
         /* address family: flags, then the bind address; IPv4 by default (as xinetd) */
         if (s->has_bind) {
-                int bf = s->bind_addr.ss_family;
+                int bf = s->bind_addr.sa.sa_family;
                 if ((s->flags & CONF_FLAG_IPV6) && !(s->flags & CONF_FLAG_IPV4) && bf == AF_INET)
                         ERR("bind address '%s' is IPv4 but flags has IPv6", s->bind_text);
                 else if ((s->flags & CONF_FLAG_IPV4) && !(s->flags & CONF_FLAG_IPV6) &&
@@ -254,8 +254,7 @@ int validate_service(ConfCtx *c, ConfService *s)
                 for (size_t i = 0; i < 3; i++) {
                         int r = b[i].path ? resolve_readable_cached(c->cache, b[i].path) : 0;
                         if (r < 0)
-                                conf_warn(c, s->attr_line[b[i].id] ? s->attr_line[b[i].id]
-                                                                   : s->pos.line, 0,
+                                conf_warn(c, conf_attr_line(s, b[i].id) ?: s->pos.line, 0,
                                           "%s '%s': %s; nothing will be sent",
                                           conf_attr_name(b[i].id), b[i].path,
                                           r == -EINVAL ? "not a regular file"
@@ -264,7 +263,7 @@ int validate_service(ConfCtx *c, ConfService *s)
         }
         if ((s->flags & CONF_FLAG_IDONLY) &&
             !((s->log_on_success | s->log_on_failure) & CONF_LOG_USERID))
-                conf_warn(c, s->attr_line[CONF_ATTR_FLAGS], 0,
+                conf_warn(c, conf_attr_line(s, CONF_ATTR_FLAGS), 0,
                           "flags IDONLY without USERID in log_on_success or log_on_failure");
         if (s->port == 113 && s->protocol == IPPROTO_TCP &&
             ((s->log_on_success | s->log_on_failure) & CONF_LOG_USERID)) {
@@ -320,9 +319,9 @@ static ListenKey listen_key(const ConfService *s)
 {
         ListenKey k = { .port = s->port, .protocol = s->protocol, .family = s->family };
         if (s->has_bind && s->family == AF_INET)
-                memcpy(k.addr, &((const struct sockaddr_in *) &s->bind_addr)->sin_addr, 4);
+                memcpy(k.addr, &s->bind_addr.in.sin_addr, 4);
         else if (s->has_bind)
-                memcpy(k.addr, &((const struct sockaddr_in6 *) &s->bind_addr)->sin6_addr, 16);
+                memcpy(k.addr, &s->bind_addr.in6.sin6_addr, 16);
         return k;
 }
 

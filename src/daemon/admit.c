@@ -64,7 +64,7 @@ bool admit_wants_userid(const Service *s, unsigned log_flags)
 
 static int report_suppressed(EvTimer *t)
 {
-        Service *s = container_of(t, Service, fail_timer);
+        Service *s = container_of(t, FailReport, timer)->svc;
 
         if (s->fail_suppressed)
                 portier_log(s->d->log, LOG_WARNING, "service '%s': %llu refused connections "
@@ -81,16 +81,21 @@ static bool fail_line_allowed(Service *s)
 {
         uint64_t now = ev_now(s->d->loop), sec = now / EV_USEC_PER_SEC;
 
-        if (sec != s->fail_second) {
-                s->fail_second = sec;
+        if ((uint32_t)sec != s->fail_second) {
+                s->fail_second = (uint32_t)sec;
                 s->fail_logged = 0;
         }
         if (s->fail_logged < FAIL_LINES_PER_SEC) {
                 s->fail_logged++;
                 return true;
         }
-        if (s->fail_suppressed++ == 0)
-                ev_timer_arm(s->d->loop, &s->fail_timer, (sec + 1) * EV_USEC_PER_SEC,
+        if (!s->fail_report && (s->fail_report = calloc(1, sizeof(*s->fail_report)))) {
+                s->fail_report->svc = s;
+                s->fail_report->timer = EV_TIMER_NULL;
+        }
+        /* Out of memory: the count is still kept, and reported with the next flood. */
+        if (s->fail_suppressed++ == 0 && s->fail_report)
+                ev_timer_arm(s->d->loop, &s->fail_report->timer, (sec + 1) * EV_USEC_PER_SEC,
                              report_suppressed);
         return false;
 }
@@ -308,6 +313,9 @@ void admit_sensor_hit(Service *s, int fd, const struct sockaddr *peer, const cha
                         ev_timer_arm(d->loop, &d->sensor_timer, next, daemon_sensor_expire);
         } else if (r == SENSOR_FULL) {
                 portier_log(d->log, LOG_ERR, "Maximum global_no_access count reached.");
+        } else if (r == -ENOMEM) {
+                portier_log(d->log, LOG_ERR, "out of memory: %s not added to the "
+                            "global_no_access list", from);
         }
         admit_refuse(s, fd, peer, REFUSE_ADDRESS, from);
 }

@@ -16,6 +16,7 @@
  */
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/listener.h"
 #include "daemon/userid.h"
 #include "util.h"
 
@@ -162,8 +164,11 @@ void daemon_dump_state(Daemon *d)
                 Service *s = i < d->n_services ? d->services[i] : d->retired[i - d->n_services];
                 const ServiceCounters *c = &s->counters;
 
+                char key[512];
+
+                (void)listener_key(s->conf, key, sizeof(key));
                 fprintf(f, "service %s\n", s->conf->id);
-                fprintf(f, "\tkey = %s\n\tstate = %s\n\tfd = %d\n\trunning = %u\n", s->key,
+                fprintf(f, "\tkey = %s\n\tstate = %s\n\tfd = %d\n\trunning = %u\n", key,
                         service_state_name(s->state), s->fd, s->running);
                 if (s->bind_error)
                         fprintf(f, "\tbind error = %s\n", s->bind_error);
@@ -421,6 +426,12 @@ int daemon_run(const Options *o)
         }
 
         tzset();        /* so that localtime_r() on the accept path reads no file */
+        /* A fixed threshold: the configuration's 1 MiB arena chunks are always mmap()ed, and
+         * given back whole when a reload frees the old configuration. (glibc's default
+         * threshold rises after the first such free, and later chunks would come from the
+         * heap, where a reload leaves holes: measured, RSS grew by a few MiB over the first
+         * reloads of 10,000 services.) */
+        (void)mallopt(M_MMAP_THRESHOLD, 256 << 10);
         d.started_usec = ev_clock_now();
         d.started_wall = time(NULL);
         raise_nofile(&d);

@@ -107,6 +107,21 @@ typedef struct ForkRetry {
         unsigned tries;
 } ForkRetry;
 
+/* The connections of a service waiting for a fork retry, with their timer: allocated on the
+ * service's first fork failure (with 10,000 services, every byte of a Service counts). */
+typedef struct ForkQueue {
+        struct Service *svc;
+        EvTimer timer;
+        size_t n;
+        ForkRetry e[FORK_RETRY_MAX];
+} ForkQueue;
+
+/* The timer that reports FAIL lines suppressed under a flood; allocated on the first. */
+typedef struct FailReport {
+        struct Service *svc;
+        EvTimer timer;
+} FailReport;
+
 typedef struct ServiceCounters {
         uint64_t accepted;
         uint64_t started;
@@ -123,7 +138,7 @@ typedef struct Service {
         const SpawnTemplate *spawn;
         const Banners *banners;         /* NULL: none */
         LogTarget log;
-        char *key;                      /* listener_key(), for matching across reloads */
+        uint64_t key_hash;              /* listener_key_hash(), for matching across reloads */
         ServiceState state;
         int fd;                         /* the listening socket, -1 when closed */
         EvFile ev;
@@ -131,19 +146,17 @@ typedef struct Service {
         RatelimitCps cps;
         RatelimitTable *sources;        /* per_source and per_source_cps; NULL: neither */
         char *bind_error;               /* the last bind failure; NULL when listening */
-        uint32_t running;               /* servers running now */
-        Server *servers;                /* their records (doubly linked) */
+        Server *servers;                /* the running servers' records (doubly linked) */
         struct UseridJob *userid_jobs;  /* ident lookups under way (userid.c) */
         RevdnsJob *revdns_jobs;         /* reverse lookups under way (revdns.c) */
-        ForkRetry *fork_retry;          /* FORK_RETRY_MAX entries, allocated on first use */
-        size_t n_fork_retry;
-        EvTimer fork_timer;
+        ForkQueue *fork_queue;          /* NULL until a fork fails */
+        uint32_t running;               /* servers running now */
         uint32_t gated;                 /* connections held for an IDONLY answer */
         ServiceCounters counters;
-        uint64_t fail_second;           /* FAIL lines under a flood: the current second, */
+        uint32_t fail_second;           /* FAIL lines under a flood: the current second, */
         uint32_t fail_logged;           /* the lines written in it, */
-        uint64_t fail_suppressed;       /* and those suppressed since the last report */
-        EvTimer fail_timer;             /* reports the suppressed count */
+        uint64_t fail_suppressed;       /* those suppressed since the last report, */
+        FailReport *fail_report;        /* and the timer that reports them (NULL until then) */
         bool matched;                   /* scratch, during a reload */
 } Service;
 

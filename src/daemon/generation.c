@@ -184,9 +184,9 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                 }
                 if (cs->kind != CONF_KIND_SERVER)
                         continue;
-                bool pass_all = !cs->attr_line[CONF_ATTR_PASSENV] &&
+                bool pass_all = !conf_attr_line(cs, CONF_ATTR_PASSENV) &&
                                 !(g->config->defaults &&
-                                  g->config->defaults->attr_line[CONF_ATTR_PASSENV]);
+                                  conf_attr_line(g->config->defaults, CONF_ATTR_PASSENV));
 
                 if (pass_all && !g->inherited_env && !(g->inherited_env = spawn_inherited_env())) {
                         generation_free(g);
@@ -204,10 +204,9 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                                                    ? cs->argv[0] : cs->server;
                         const char *base = strrchr(prog, '/');
 
-                        g->templates[i]->libwrap = strdup(cs->libwrap ? cs->libwrap
-                                                                      : base ? base + 1 : prog);
-                        if (!g->templates[i]->libwrap)
-                                r = -ENOMEM;
+                        /* Into the Config, which outlives the template. */
+                        g->templates[i]->libwrap = cs->libwrap ? cs->libwrap
+                                                               : base ? base + 1 : prog;
                 }
                 if (r < 0) {
                         /* The Config is immutable for everyone else; until it is published,
@@ -277,15 +276,6 @@ typedef struct KeyIndex {
         size_t size;
 } KeyIndex;
 
-static uint64_t hash_str(const char *s)
-{
-        uint64_t h = 1469598103934665603ULL;
-
-        while (*s)
-                h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-        return h;
-}
-
 static int index_build(KeyIndex *ix, Service **v, size_t n)
 {
         ix->size = 16;
@@ -295,7 +285,7 @@ static int index_build(KeyIndex *ix, Service **v, size_t n)
         if (!ix->slots)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                size_t h = hash_str(v[i]->key) & (ix->size - 1);
+                size_t h = v[i]->key_hash & (ix->size - 1);
 
                 while (ix->slots[h])
                         h = (h + 1) & (ix->size - 1);
@@ -304,11 +294,17 @@ static int index_build(KeyIndex *ix, Service **v, size_t n)
         return 0;
 }
 
-static Service *index_find(const KeyIndex *ix, const char *key)
+/* The current service with the listener key of @cs, not yet matched, or NULL. */
+static Service *index_find(const KeyIndex *ix, const ConfService *cs)
 {
-        for (size_t h = hash_str(key) & (ix->size - 1); ix->slots[h]; h = (h + 1) & (ix->size - 1))
-                if (!ix->slots[h]->matched && strcmp(ix->slots[h]->key, key) == 0)
-                        return ix->slots[h];
+        uint64_t key = listener_key_hash(cs);
+
+        for (size_t h = key & (ix->size - 1); ix->slots[h]; h = (h + 1) & (ix->size - 1)) {
+                Service *s = ix->slots[h];
+
+                if (!s->matched && s->key_hash == key && listener_same_key(s->conf, cs))
+                        return s;
+        }
         return NULL;
 }
 
@@ -335,7 +331,6 @@ int generation_apply(Daemon *d, Generation *g, bool initial)
         Service **next = calloc(c->n_services + d->n_services + 1, sizeof(Service *));
         size_t n = 0, n_new = 0, n_kept = 0, n_dropped = 0, n_listed = 0;
         KeyIndex ix = { 0 };
-        char key[512];
 
         generation_log_diag(d, &g->diag);
         if (!next || index_build(&ix, d->services, d->n_services) < 0) {
@@ -372,8 +367,7 @@ int generation_apply(Daemon *d, Generation *g, bool initial)
                                     cs->kind == CONF_KIND_REDIRECT ? "redirect" : "INTERNAL");
                         continue;
                 }
-                (void)listener_key(cs, key, sizeof(key));
-                s = index_find(&ix, key);
+                s = index_find(&ix, cs);
                 if (s) {
                         service_update(s, g, i);
                         s->matched = true;

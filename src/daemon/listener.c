@@ -97,6 +97,78 @@ int listener_key(const ConfService *cs, char *buf, size_t size)
         return n < 0 || (size_t)n >= size ? -ENOBUFS : n;
 }
 
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+        const unsigned char *b = p;
+
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ b[i]) * 1099511628211ULL;
+        return h;
+}
+
+/* The key's parts: the address bytes and port of listener_address(). */
+static size_t key_address(const ConfService *cs, unsigned char out[18])
+{
+        struct sockaddr_storage ss;
+        socklen_t len;
+
+        listener_address(cs, &ss, &len);
+        if (ss.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+
+                memcpy(out, &in6->sin6_addr, 16);
+                memcpy(out + 16, &in6->sin6_port, 2);
+                return 18;
+        }
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+
+        memcpy(out, &in->sin_addr, 4);
+        memcpy(out + 4, &in->sin_port, 2);
+        return 6;
+}
+
+/**
+ * listener_key_hash() - a hash of listener_key(), without formatting it
+ * @cs: the service
+ *
+ * Services are matched across reloads by key; a Service keeps this hash, not the string
+ * (with 10,000 services the strings cost half a megabyte), and listener_same_key() decides.
+ *
+ * Return: the hash.
+ */
+uint64_t listener_key_hash(const ConfService *cs)
+{
+        unsigned char a[18];
+        size_t n = key_address(cs, a);
+        uint64_t h = 1469598103934665603ULL;
+        const char *proto = cs->protocol_name ? cs->protocol_name : "";
+
+        h = fnv(h, cs->id, strlen(cs->id) + 1);
+        h = fnv(h, proto, strlen(proto) + 1);
+        return fnv(h, a, n);
+}
+
+/**
+ * listener_same_key() - do two definitions have the same listener_key()?
+ * @a: a definition
+ * @b: another
+ *
+ * Return: true when id, protocol name, address and port are the same.
+ */
+bool listener_same_key(const ConfService *a, const ConfService *b)
+{
+        unsigned char x[18], y[18];
+        size_t nx, ny;
+
+        if (strcmp(a->id, b->id) != 0 ||
+            strcmp(a->protocol_name ? a->protocol_name : "",
+                   b->protocol_name ? b->protocol_name : "") != 0)
+                return false;
+        nx = key_address(a, x);
+        ny = key_address(b, y);
+        return nx == ny && memcmp(x, y, nx) == 0;
+}
+
 /**
  * listener_open() - create, bind and (for streams) listen
  * @cs: the service

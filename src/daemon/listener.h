@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "conf/conf.h"
@@ -16,6 +17,8 @@ int listener_open(const ConfService *cs, char *err, size_t errsize);
 bool listener_accepts(const ConfService *cs);
 void listener_address(const ConfService *cs, struct sockaddr_storage *ret, socklen_t *ret_len);
 int listener_key(const ConfService *cs, char *buf, size_t size);
+uint64_t listener_key_hash(const ConfService *cs);
+bool listener_same_key(const ConfService *a, const ConfService *b);
 int listener_set_blocking(int fd, const ConfService *cs);
 int listener_update(int fd, const ConfService *old, const ConfService *cs, bool server_has_it);
 bool listener_same_socket(const ConfService *a, const ConfService *b);

@@ -3,7 +3,9 @@
  * sensor.c — the global deny list of SENSOR services (the rules are in sensor.h).
  *
  * One array of slots, open addressing with linear probing, at most half full (the number of
- * slots is a power of two at least twice the capacity), deletion by backward shift. Entries
+ * slots is a power of two; it starts small and doubles as entries come, up to twice the
+ * capacity: a daemon without SENSOR services keeps a few hundred bytes, not a megabyte),
+ * deletion by backward shift. Entries
  * have no outside references, so they may move. min_expiry is a lower bound of the earliest
  * expiry: when it is in the future no entry can have expired, which makes a full list's
  * refusal O(1); a pass that removes expired entries recomputes it.
@@ -22,8 +24,11 @@ typedef struct Slot {
         bool used;
 } Slot;
 
+#define SENSOR_MIN_SLOTS 64
+
 struct SensorList {
         size_t capacity;
+        size_t max_slots;               /* the power of two at least 2 * capacity */
         unsigned v6_prefix;
         uint64_t hashkey[2];
         Slot *slots;
@@ -44,6 +49,9 @@ int sensor_list_new(size_t capacity, unsigned v6_prefix, SensorList **ret)
         l = calloc(1, sizeof(*l));
         if (!l)
                 return -ENOMEM;
+        l->max_slots = n;
+        if (n > SENSOR_MIN_SLOTS)
+                n = SENSOR_MIN_SLOTS;
         l->slots = calloc(n, sizeof(Slot));
         if (!l->slots) {
                 free(l);
@@ -125,6 +133,29 @@ static void delete_slot(SensorList *l, size_t s)
         l->count--;
 }
 
+/* Double the slots, keeping the table at most half full. Return: 0, or -ENOMEM (the list
+ * stays as it was). */
+static int grow(SensorList *l)
+{
+        size_t n = 2 * (l->mask + 1);
+        Slot *old = l->slots, *slots = calloc(n, sizeof(Slot));
+
+        if (!slots)
+                return -ENOMEM;
+        l->slots = slots;
+        l->mask = n - 1;
+        for (size_t i = 0; i < n / 2; i++)
+                if (old[i].used) {
+                        size_t s = old[i].hash & l->mask;
+
+                        while (slots[s].used)
+                                s = (s + 1) & l->mask;
+                        slots[s] = old[i];
+                }
+        free(old);
+        return 0;
+}
+
 static uint64_t expiry_of(uint64_t duration, uint64_t now)
 {
         if (duration == SENSOR_FOREVER || duration > UINT64_MAX - 1 - now)
@@ -166,6 +197,11 @@ int sensor_add(SensorList *l, const struct sockaddr *client, uint64_t duration, 
         if (l->count >= l->capacity) {
                 if (l->min_expiry > now || sensor_expire(l, now) == 0)
                         return SENSOR_FULL;
+                s = find(l, &a, h, &found);
+        }
+        if (2 * (l->count + 1) > l->mask + 1 && l->mask + 1 < l->max_slots) {
+                if (grow(l) < 0)
+                        return -ENOMEM;
                 s = find(l, &a, h, &found);
         }
         l->slots[s] = (Slot){ .key = a, .expires = exp, .hash = h, .used = true };

@@ -94,7 +94,8 @@ uint64_t sensor_duration(int deny_time, uint64_t unit_usec);
  * @duration: microseconds, SENSOR_FOREVER, or 0 for NEVER
  * @now: CLOCK_MONOTONIC, microseconds
  *
- * Return: SENSOR_ADDED, SENSOR_KEPT, SENSOR_FULL, SENSOR_NEVER, or -EAFNOSUPPORT.
+ * Return: SENSOR_ADDED, SENSOR_KEPT, SENSOR_FULL, SENSOR_NEVER, -EAFNOSUPPORT, or -ENOMEM
+ * (the list grows as entries come).
  */
 int sensor_add(SensorList *l, const struct sockaddr *client, uint64_t duration, uint64_t now);
 

@@ -103,23 +103,13 @@ Service *service_new(Daemon *d, Generation *g, size_t index)
         s->fd = -1;
         s->ev = EV_FILE_NULL;
         s->retry = EV_TIMER_NULL;
-        s->fork_timer = EV_TIMER_NULL;
-        s->fail_timer = EV_TIMER_NULL;
         s->state = SERVICE_BIND_RETRY;
         s->gen = generation_ref(g);
         s->conf = g->config->services[index];
         s->spawn = g->templates[index];
         s->banners = g->banners[index];
         (void)logset_target(d->logs, &s->conf->log_type, &s->log);
-        char key[512];
-
-        (void)listener_key(s->conf, key, sizeof(key));
-        s->key = strdup(key);
-        if (!s->key) {
-                generation_unref(s->gen);
-                free(s);
-                return NULL;
-        }
+        s->key_hash = listener_key_hash(s->conf);
         ensure_sources(s);
         return s;
 }
@@ -157,12 +147,13 @@ Service *service_free(Service *s)
         revdns_cancel_service(s);
         service_drop_fork_retries(s);
         service_close(s);
-        ev_timer_disarm(&s->fail_timer);
+        if (s->fail_report)
+                ev_timer_disarm(&s->fail_report->timer);
+        free(s->fail_report);
         ratelimit_table_free(s->sources);
         generation_unref(s->gen);
-        free(s->fork_retry);
+        free(s->fork_queue);
         free(s->bind_error);
-        free(s->key);
         free(s);
         return NULL;
 }
@@ -224,21 +215,26 @@ static void watch_report(Service *s, Server *srv, int fd, const char *from)
 static bool queue_fork_retry(Service *s, int fd, const struct sockaddr *peer, const char *from,
                              unsigned tries)
 {
+        ForkQueue *q = s->fork_queue;
         ForkRetry *fr;
 
         if ((s->conf->flags & CONF_FLAG_NORETRY) || tries >= FORK_TRIES || !peer ||
-            !takes_connections(s->conf) || s->n_fork_retry == FORK_RETRY_MAX)
+            !takes_connections(s->conf) || (q && q->n == FORK_RETRY_MAX))
                 return false;
-        if (!s->fork_retry && !(s->fork_retry = calloc(FORK_RETRY_MAX, sizeof(ForkRetry))))
-                return false;
-        fr = &s->fork_retry[s->n_fork_retry++];
+        if (!q) {
+                if (!(q = s->fork_queue = calloc(1, sizeof(*q))))
+                        return false;
+                q->svc = s;
+                q->timer = EV_TIMER_NULL;
+        }
+        fr = &q->e[q->n++];
         fr->fd = fd;
         memcpy(&fr->peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                               : sizeof(struct sockaddr_in));
         snprintf(fr->from, sizeof(fr->from), "%s", from ? from : "");
         fr->tries = tries;
-        if (!ev_timer_armed(&s->fork_timer))
-                ev_timer_arm_in(s->d->loop, &s->fork_timer, FORK_RETRY_USEC, fork_retry_due);
+        if (!ev_timer_armed(&q->timer))
+                ev_timer_arm_in(s->d->loop, &q->timer, FORK_RETRY_USEC, fork_retry_due);
         return true;
 }
 
@@ -332,13 +328,14 @@ static void spawn_and_log(Service *s, int fd, const struct sockaddr *peer, const
 
 static int fork_retry_due(EvTimer *t)
 {
-        Service *s = container_of(t, Service, fork_timer);
+        ForkQueue *q = container_of(t, ForkQueue, timer);
+        Service *s = q->svc;
         ForkRetry queue[FORK_RETRY_MAX];
-        size_t n = s->n_fork_retry;
+        size_t n = q->n;
 
         /* Take the queue: failures re-queue themselves with one more try counted. */
-        memcpy(queue, s->fork_retry, n * sizeof(ForkRetry));
-        s->n_fork_retry = 0;
+        memcpy(queue, q->e, n * sizeof(ForkRetry));
+        q->n = 0;
         for (size_t i = 0; i < n; i++) {
                 ForkRetry *fr = &queue[i];
 
@@ -354,10 +351,14 @@ static int fork_retry_due(EvTimer *t)
  */
 void service_drop_fork_retries(Service *s)
 {
-        ev_timer_disarm(&s->fork_timer);
-        for (size_t i = 0; i < s->n_fork_retry; i++)
-                (void)close(s->fork_retry[i].fd);
-        s->n_fork_retry = 0;
+        ForkQueue *q = s->fork_queue;
+
+        if (!q)
+                return;
+        ev_timer_disarm(&q->timer);
+        for (size_t i = 0; i < q->n; i++)
+                (void)close(q->e[i].fd);
+        q->n = 0;
 }
 
 /**

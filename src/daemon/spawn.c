@@ -90,6 +90,9 @@ static int resolve_groups(const ConfService *cs, SpawnTemplate *t)
                 t->groups = g;
                 if (getgrouplist(p->pw_name, cs->gid, g, &want) >= 0) {
                         t->n_groups = want;
+                        /* Kept for the configuration's life: no slack. */
+                        if ((g = realloc(t->groups, (size_t)(want ? want : 1) * sizeof(gid_t))))
+                                t->groups = g;
                         return 0;
                 }
                 n = want > n ? want : n * 2;
@@ -144,6 +147,8 @@ static int build_env(const ConfService *cs, SpawnTemplate *t)
 {
         size_t n = 0;
 
+        if (cs->n_env + cs->n_passenv == 0)
+                return 0;
         t->env = calloc(cs->n_env + cs->n_passenv + 1, sizeof(char *));
         if (!t->env)
                 return -ENOMEM;
@@ -181,10 +186,14 @@ static int build_env(const ConfService *cs, SpawnTemplate *t)
 int spawn_template_new(const ConfService *cs, bool as_root, char *const *inherit,
                        const struct rlimit *nofile, SpawnTemplate **ret)
 {
-        SpawnTemplate *t = calloc(1, sizeof(*t));
-        bool files_set = false;
+        size_t n_rlimits = 0;
+        SpawnTemplate *t;
         int r = -ENOMEM;
 
+        n_rlimits = (size_t)__builtin_popcount(cs->rlimit_set);
+        if (nofile && !(cs->rlimit_set & 1u << CONF_RLIMIT_FILES))
+                n_rlimits++;
+        t = calloc(1, sizeof(*t) + n_rlimits * sizeof(t->rlimits[0]));
         if (!t)
                 return -ENOMEM;
         t->umask = cs->umask;
@@ -194,9 +203,8 @@ int spawn_template_new(const ConfService *cs, bool as_root, char *const *inherit
         /* The configuration outlives its templates (both belong to one generation). */
         t->path = cs->server;
         t->argv = cs->argv;
-        if (cs->listen_fds &&
-            !(t->listen_fds_name = strdup(cs->listen_fds_name ? cs->listen_fds_name : cs->id)))
-                goto fail;
+        if (cs->listen_fds)
+                t->listen_fds_name = cs->listen_fds_name ? cs->listen_fds_name : cs->id;
         t->inherit = inherit;
         while (inherit && inherit[t->n_inherit])
                 t->n_inherit++;
@@ -210,15 +218,14 @@ int spawn_template_new(const ConfService *cs, bool as_root, char *const *inherit
                         goto fail;
         }
         for (int i = 0; i < _CONF_RLIMIT_MAX; i++) {
-                if (!cs->rlimits[i].set)
+                if (!(cs->rlimit_set & 1u << i))
                         continue;
                 t->rlimits[t->n_rlimits].resource = conf_rlimit_resource[i];
-                t->rlimits[t->n_rlimits].lim.rlim_cur = cs->rlimits[i].value;
-                t->rlimits[t->n_rlimits].lim.rlim_max = cs->rlimits[i].value;
+                t->rlimits[t->n_rlimits].lim.rlim_cur = cs->rlimits[i];
+                t->rlimits[t->n_rlimits].lim.rlim_max = cs->rlimits[i];
                 t->n_rlimits++;
-                files_set |= i == CONF_RLIMIT_FILES;
         }
-        if (!files_set && nofile) {
+        if (nofile && !(cs->rlimit_set & 1u << CONF_RLIMIT_FILES)) {
                 t->rlimits[t->n_rlimits].resource = RLIMIT_NOFILE;
                 t->rlimits[t->n_rlimits].lim = *nofile;
                 t->n_rlimits++;
@@ -256,8 +263,6 @@ SpawnTemplate *spawn_template_free(SpawnTemplate *t)
                 return NULL;
         strv_free(t->env);
         free(t->groups);
-        free(t->listen_fds_name);
-        free(t->libwrap);
         free(t);
         return NULL;
 }

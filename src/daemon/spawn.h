@@ -22,15 +22,19 @@
 
 #include "conf/conf.h"
 
-#define SPAWN_MAX_RLIMITS 8
+typedef struct SpawnRlimit {
+        int resource;
+        struct rlimit lim;
+} SpawnRlimit;
 
+/* One allocation per service: with 10,000 services every byte here is 10 kB of portierd. */
 typedef struct SpawnTemplate {
         const char *path;               /* the ConfService's: the Config outlives templates */
         char *const *argv;              /* NULL-terminated; the ConfService's */
         char *const *inherit;           /* without passenv: portierd's environment, shared by
                                            every template of a generation (not owned) */
         size_t n_inherit;
-        char **env;                     /* NULL-terminated: passenv values, then env entries */
+        char **env;                     /* passenv values, then env entries; NULL when none */
         size_t n_env;
         bool set_creds;                 /* only when portierd runs as root */
         uid_t uid;
@@ -40,16 +44,14 @@ typedef struct SpawnTemplate {
         bool set_nice;
         int nice;                       /* relative to portierd's own, as nice(2) */
         int umask;                      /* -1: the daemon's */
-        struct {
-                int resource;
-                struct rlimit lim;
-        } rlimits[SPAWN_MAX_RLIMITS];
-        size_t n_rlimits;
         bool listen_fds;                /* pass the socket as fd 3 too, with LISTEN_* */
-        char *listen_fds_name;
-        char *libwrap;                  /* hosts_access() daemon name; NULL: no libwrap check */
+        const char *listen_fds_name;    /* the ConfService's */
+        const char *libwrap;            /* hosts_access() daemon name, the ConfService's;
+                                           NULL: no libwrap check */
         char **envp;                    /* scratch for spawn_run(), shared by the templates of
                                            a generation (spawns never overlap; not owned) */
+        size_t n_rlimits;
+        SpawnRlimit rlimits[];          /* allocated with the template */
 } SpawnTemplate;
 
 /* Who is on the other end, for REMOTE_HOST and the systemd / ucspi-tcp variables. */

@@ -121,10 +121,9 @@ static void same_service(const ConfService *a, const ConfService *b)
         EQ(log_on_failure); same_strv(a->env, a->n_env, b->env, b->n_env);
         same_strv(a->passenv, a->n_passenv, b->passenv, b->n_passenv); EQ(redirect_port);
         EQ(redirect_addr_len); STR(banner); STR(banner_success); STR(banner_fail); EQ(umask);
-        for (int i = 0; i < _CONF_RLIMIT_MAX; i++) {
-                EQ(rlimits[i].set);
-                EQ(rlimits[i].value);
-        }
+        EQ(rlimit_set);
+        for (int i = 0; i < _CONF_RLIMIT_MAX; i++)
+                EQ(rlimits[i]);
         EQ(deny_time); EQ(deny_in_seconds); EQ(backlog); EQ(per_source_cps_rate); EQ(per_source_cps_seconds);
         EQ(at_limit); EQ(listen_fds); STR(listen_fds_name); EQ(no_new_privs); STR(chroot);
 }

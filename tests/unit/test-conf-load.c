@@ -97,10 +97,10 @@ static void test_minimal_services(void **state)
         assert_int_equal(e->v6only, -1);
         assert_int_equal(e->log_type.kind, CONF_LOG_NONE);
         assert_int_equal(e->pos.line, 1);
-        assert_int_equal(e->open_pos.line, 2);
-        assert_int_equal(e->close_pos.line, 6);
-        assert_int_equal(e->attr_line[CONF_ATTR_WAIT], 5);
-        assert_int_equal(e->attr_line[CONF_ATTR_USER], 0);
+        assert_int_equal(e->open_line, 2);
+        assert_int_equal(e->close_line, 6);
+        assert_int_equal(conf_attr_line(e, CONF_ATTR_WAIT), 5);
+        assert_int_equal(conf_attr_line(e, CONF_ATTR_USER), 0);
         const ConfService *c = svc(&l, "cat");
         assert_int_equal(c->kind, CONF_KIND_SERVER);
         assert_int_equal(c->port, 2000);
@@ -297,12 +297,12 @@ static void test_good_values(void **state)
         assert_int_equal(v->nice, 19);                  /* clamped, with a warning */
         find_diag(&l, "nice: 30 is out of -20..19, using 19");
         find_diag(&l, "RECORD is obsolete");
-        assert_true(v->rlimits[CONF_RLIMIT_AS].set);
-        assert_int_equal(v->rlimits[CONF_RLIMIT_AS].value, 64 << 20);
-        assert_true(v->rlimits[CONF_RLIMIT_CPU].value == RLIM_INFINITY);
-        assert_int_equal(v->rlimits[CONF_RLIMIT_FILES].value, 1024);
-        assert_int_equal(v->rlimits[CONF_RLIMIT_STACK].value, 8192);
-        assert_int_equal(v->rlimits[CONF_RLIMIT_DATA].value, 1 << 30);
+        assert_true(v->rlimit_set & 1u << CONF_RLIMIT_AS);
+        assert_int_equal(v->rlimits[CONF_RLIMIT_AS], 64 << 20);
+        assert_true(v->rlimits[CONF_RLIMIT_CPU] == RLIM_INFINITY);
+        assert_int_equal(v->rlimits[CONF_RLIMIT_FILES], 1024);
+        assert_int_equal(v->rlimits[CONF_RLIMIT_STACK], 8192);
+        assert_int_equal(v->rlimits[CONF_RLIMIT_DATA], 1 << 30);
         assert_int_equal(v->deny_time, CONF_DENY_FOREVER);
         assert_int_equal(v->n_access_times, 2);
         assert_int_equal(v->access_times[1].start, 22 * 60);
@@ -355,7 +355,7 @@ static void test_required(void **state)
         const ConfService *r = svc(&l, "r");
         assert_int_equal(r->kind, CONF_KIND_REDIRECT);
         assert_int_equal(r->redirect_port, 22);
-        assert_int_equal(r->redirect_addr.ss_family, AF_INET);
+        assert_int_equal(r->redirect_addr.sa.sa_family, AF_INET);
         assert_int_equal(svc(&l, "s")->kind, CONF_KIND_SENSOR);
         done(&l);
 }
@@ -459,8 +459,8 @@ static void test_disabled(void **state)
         assert_int_equal(l.c->n_disabled, 2);
         assert_non_null(l.c->defaults);
         assert_int_equal(l.c->defaults->pos.line, 1);
-        assert_int_equal(l.c->defaults->close_pos.line, 4);
-        assert_int_equal(l.c->defaults->attr_line[CONF_ATTR_DISABLED], 3);
+        assert_int_equal(l.c->defaults->close_line, 4);
+        assert_int_equal(conf_attr_line(l.c->defaults, CONF_ATTR_DISABLED), 3);
         assert_int_equal(l.c->n_disabled_ids, 1);
         assert_string_equal(l.c->disabled_ids[0], "b");
         assert_false(l.c->enabled_set);
