@@ -13,6 +13,11 @@
  * EPIPE), timeout (no EOF within -t ms of the start), short (EOF before the expected bytes)
  * and other (any other errno; the first one is reported by name).
  *
+ * With -r RATE the load is open-loop instead: a connection starts every 1/RATE seconds (a
+ * flood at a fixed rate, whatever the server does), as long as a client slot is free; slots
+ * that are all busy make it fall behind, and it catches up at most 10 ms worth at a time.
+ * -e 0 takes any reply, none included (a refused connection, a daytime line).
+ *
  * When the duration ends no new connection starts; those in flight are waited for (at most
  * the timeout) and counted, and the rate is completed connections over the time from the
  * first start to the last completion.
@@ -76,6 +81,7 @@ typedef struct Config {
         long count;
         long timeout_ms;
         size_t expect;
+        double rate;                    /* connections started per second; 0: closed loop */
 } Config;
 
 static int64_t now_ns(void)
@@ -118,13 +124,16 @@ static void usage(FILE *f)
 {
         fprintf(f,
                 "usage: loadgen -p PORT [-c CLIENTS] [-d SECONDS] [-n COUNT] [-t TIMEOUT_MS] "
-                "[-e BYTES]\n"
+                "[-e BYTES] [-r RATE]\n"
                 "  -p PORT        TCP port on 127.0.0.1 (required)\n"
                 "  -c CLIENTS     concurrent clients, 1..%d (default 1)\n"
                 "  -d SECONDS     run time, 0.01..%.0f (default 3)\n"
                 "  -n COUNT       stop after COUNT connections, 1..%ld (default %ld)\n"
                 "  -t TIMEOUT_MS  per-connection timeout, connect to EOF (default 5000)\n"
-                "  -e BYTES       bytes a correct reply has (default 14, \"portier-bench\\n\")\n",
+                "  -e BYTES       bytes a correct reply has at least (default 14,\n"
+                "                 \"portier-bench\\n\"; 0: any reply, none included)\n"
+                "  -r RATE        open loop: start RATE connections a second (CLIENTS bounds\n"
+                "                 those in flight)\n",
                 MAX_CLIENTS, MAX_SECONDS, MAX_COUNT, 2000000L);
 }
 
@@ -296,7 +305,7 @@ static int parse_args(int argc, char **argv, Config *cf)
 
         *cf = (Config){ .port = 0, .clients = 1, .seconds = 3.0, .count = 2000000L,
                         .timeout_ms = 5000, .expect = 14 };
-        while ((opt = getopt(argc, argv, "p:c:d:n:t:e:h")) != -1) {
+        while ((opt = getopt(argc, argv, "p:c:d:n:t:e:r:h")) != -1) {
                 switch (opt) {
                 case 'p':
                         if (parse_long(optarg, 1, 65535, &v) < 0)
@@ -324,6 +333,10 @@ static int parse_args(int argc, char **argv, Config *cf)
                         if (parse_long(optarg, 0, 1 << 20, &v) < 0)
                                 goto bad;
                         cf->expect = (size_t)v;
+                        break;
+                case 'r':
+                        if (parse_double(optarg, 1.0, 1e6, &cf->rate) < 0)
+                                goto bad;
                         break;
                 case 'h':
                         usage(stdout);
@@ -364,7 +377,7 @@ int main(int argc, char **argv)
         Stats st = { 0 };
         Config cf;
         Slot *slots;
-        int64_t t0, t_end, t_drain_end, t_last, timeout_ns;
+        int64_t t0, t_end, t_drain_end, t_last, timeout_ns, next_start, period_ns;
         long iter, max_iter;
         int ep, i, r;
 
@@ -394,6 +407,8 @@ int main(int argc, char **argv)
         t_end = t0 + (int64_t)(cf.seconds * 1e9);
         t_drain_end = t_end + timeout_ns;
         t_last = t0;
+        next_start = t0;
+        period_ns = cf.rate > 0 ? (int64_t)(1e9 / cf.rate) : 0;
         /*
          * Every iteration either handles an event or waits at most 10 ms, so the loop ends by
          * t_drain_end; the iteration cap is a second, independent bound.
@@ -420,6 +435,16 @@ int main(int argc, char **argv)
                                         s->state = SLOT_DONE;
                                         continue;
                                 }
+                        }
+                        if (s->state == SLOT_IDLE && period_ns) {
+                                wait_ms = 1;
+                                if (now < next_start) {
+                                        active++;
+                                        continue;       /* not yet: the rate decides */
+                                }
+                                next_start += period_ns;
+                                if (next_start < now - 10000000LL)
+                                        next_start = now - 10000000LL;
                         }
                         if (s->state == SLOT_IDLE) {
                                 r = slot_start(ep, s, &sa, &st, now);

@@ -706,30 +706,39 @@ def scale_portierd(args, bins, tmp, base, n):
         argv = [bins["portierd"], "-f", conf, "-pidfile", pidfile,
                 "-filelog", os.path.join(d, "daemon.log")]
         errpath = os.path.join(d, "start.stderr")
-        with open(errpath, "wb") as ef:
-            t0 = time.monotonic()
-            try:
-                r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=ef, stderr=ef,
-                                   env=env, timeout=60, preexec_fn=_child_setup)
-            except subprocess.TimeoutExpired:
-                return {"na": "starting command did not return within 60 s"}
-            t1 = time.monotonic()
-        pid = read_pidfile(pidfile)
-        if r.returncode != 0:
-            with open(errpath, "rb") as f:
-                err = f.read().decode(errors="replace").strip().splitlines()
-            return {"na": f"start failed with status {r.returncode}" +
-                    (f": {err[-1][:120]}" if err else "")}
-        if pid is None or not os.path.exists(f"/proc/{pid}"):
-            return {"na": "started, but no running daemon in its pid file"}
-        for p in (base, base + n // 2, base + n - 1):
-            ok, why = probe(p)
-            if not ok:
-                return {"na": f"started, but 127.0.0.1:{p} is not served ({why})"}
-        cnt = listening_count(base, n)
-        if cnt != n:
-            return {"na": f"started, but {cnt} of {n} services listen"}
-        res["start_ms"] = (t1 - t0) * 1000
+        starts = []
+        # The start is timed args.starts times (a shared machine makes one figure noisy);
+        # the daemon of the last start goes on to the reloads.
+        for k in range(args.starts):
+            if pid is not None:
+                stop_pid(pid, "portierd (scale)")
+                pid = None
+            with open(errpath, "wb") as ef:
+                t0 = time.monotonic()
+                try:
+                    r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=ef, stderr=ef,
+                                       env=env, timeout=60, preexec_fn=_child_setup)
+                except subprocess.TimeoutExpired:
+                    return {"na": "starting command did not return within 60 s"}
+                t1 = time.monotonic()
+            pid = read_pidfile(pidfile)
+            if r.returncode != 0:
+                with open(errpath, "rb") as f:
+                    err = f.read().decode(errors="replace").strip().splitlines()
+                return {"na": f"start failed with status {r.returncode}" +
+                        (f": {err[-1][:120]}" if err else "")}
+            if pid is None or not os.path.exists(f"/proc/{pid}"):
+                return {"na": "started, but no running daemon in its pid file"}
+            for p in (base, base + n // 2, base + n - 1):
+                ok, why = probe(p)
+                if not ok:
+                    return {"na": f"started, but 127.0.0.1:{p} is not served ({why})"}
+            cnt = listening_count(base, n)
+            if cnt != n:
+                return {"na": f"started, but {cnt} of {n} services listen"}
+            starts.append((t1 - t0) * 1000)
+        res["start_ms"] = statistics.median(starts)
+        res["starts_ms"] = starts
         res["rss_start"] = rss_kib(pid)
         dlog = os.path.join(d, "daemon.log")
         times = []
@@ -823,6 +832,11 @@ def print_scale_table(n, reloads, rp, rx, out):
     p = lambda s="": print(s, file=out)
     p(f"Scale: {n:,} services (one file each in an includedir), loopback ports")
     p()
+    if rp.get("starts_ms"):
+        p(f"start ms: portierd, median of {len(rp['starts_ms'])} starts ("
+          + ", ".join(f"{x:.0f}" for x in rp["starts_ms"]) + "), the command's run until it "
+          "returns once all services listen; xinetd, one start, until all its ports listen")
+        p()
     p(f"reload ms: median of {reloads} reloads of the unchanged configuration (SIGHUP to READY=1"
       " for portierd, to the 'Reconfigured' line for xinetd); RSS after the first and the "
       "last reload")
@@ -937,6 +951,8 @@ def main():
                     help="also measure limitfork: limitref with fork() instead of vfork()")
     ap.add_argument("--services", type=int, default=10000,
                     help="services for the scale measurement (10000; 0 skips it)")
+    ap.add_argument("--starts", type=int, default=3,
+                    help="starts of portierd in the scale measurement, the median is shown (3)")
     ap.add_argument("--reloads", type=int, default=3,
                     help="reloads in the scale measurement (3; RSS after the first and last)")
     ap.add_argument("--no-spawn", action="store_true", help="skip the spawn-path table")
@@ -952,7 +968,7 @@ def main():
     if not (0.05 <= args.seconds <= 120 and 1 <= args.rounds <= 20
             and 0 <= args.services <= 20000 and 0 < args.start_timeout <= 60
             and 0 <= args.warmup <= 30 and 1 <= args.timeout_ms <= 60000
-            and 1 <= args.reloads <= 20):
+            and 1 <= args.reloads <= 20 and 1 <= args.starts <= 20):
         sys.exit("bench: an option is out of its range (see --help)")
     try:
         concs = [int(x) for x in args.concurrency.split(",")]

@@ -303,7 +303,9 @@ static int p_max_connections(ConfCtx *c, ConfService *s, const ParseAttr *a)
 
 static int p_rpc_number(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
-        return p_u32(c, a, 0, 0, UINT32_MAX, &s->rpc_number);
+        ConfRare *r = attr_rare(c, s);
+
+        return r ? p_u32(c, a, 0, 0, UINT32_MAX, &r->rpc_number) : -ENOMEM;
 }
 
 static int p_rpc_version(ConfCtx *c, ConfService *s, const ParseAttr *a)
@@ -326,8 +328,12 @@ static int p_rpc_version(ConfCtx *c, ConfService *s, const ParseAttr *a)
                         goto bad;
                 hi = lo;
         }
-        s->rpc_version_min = (uint32_t) lo;
-        s->rpc_version_max = (uint32_t) hi;
+        ConfRare *r = attr_rare(c, s);
+
+        if (!r)
+                return -ENOMEM;
+        r->rpc_version_min = (uint32_t) lo;
+        r->rpc_version_max = (uint32_t) hi;
         return 0;
 bad:
         return VERR(c, a, 0, "rpc_version: expected N or N-M, not '%s'", v);
@@ -384,6 +390,22 @@ static int p_port(ConfCtx *c, ConfService *s, const ParseAttr *a)
         return 0;
 }
 
+const ConfRare conf_rare_none;
+
+ConfRare *attr_rare(ConfCtx *c, ConfService *s)
+{
+        ConfRare *r;
+
+        if (s->rare->owner == s)
+                return (ConfRare *) s->rare;
+        if (!(r = arena_alloc(c->arena, sizeof(*r))))
+                return NULL;
+        *r = *s->rare;
+        r->owner = s;
+        s->rare = r;
+        return r;
+}
+
 static int p_path_field(ConfCtx *c, const ParseAttr *a, const char **field)
 {
         return (*field = dup(c, a->values[0].s)) ? 0 : -ENOMEM;
@@ -396,29 +418,39 @@ static int p_server(ConfCtx *c, ConfService *s, const ParseAttr *a)
 
 static int p_libwrap(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
-        return p_path_field(c, a, &s->libwrap);
+        ConfRare *r = attr_rare(c, s);
+
+        return r ? p_path_field(c, a, &r->libwrap) : -ENOMEM;
 }
 
 static int p_banner(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
-        return p_path_field(c, a, &s->banner);
+        ConfRare *r = attr_rare(c, s);
+
+        return r ? p_path_field(c, a, &r->banner) : -ENOMEM;
 }
 
 static int p_banner_success(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
-        return p_path_field(c, a, &s->banner_success);
+        ConfRare *r = attr_rare(c, s);
+
+        return r ? p_path_field(c, a, &r->banner_success) : -ENOMEM;
 }
 
 static int p_banner_fail(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
-        return p_path_field(c, a, &s->banner_fail);
+        ConfRare *r = attr_rare(c, s);
+
+        return r ? p_path_field(c, a, &r->banner_fail) : -ENOMEM;
 }
 
 static int p_chroot(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
         if (a->values[0].s[0] != '/')
                 return VERR(c, a, 0, "chroot: '%s' is not an absolute path", a->values[0].s);
-        return p_path_field(c, a, &s->chroot);
+        ConfRare *r = attr_rare(c, s);
+
+        return r ? p_path_field(c, a, &r->chroot) : -ENOMEM;
 }
 
 static int p_server_args(ConfCtx *c, ConfService *s, const ParseAttr *a)
@@ -487,8 +519,12 @@ static int p_rlimit(ConfCtx *c, ConfService *s, const ParseAttr *a)
                             "or G suffix) or UNLIMITED, not '%s'"
                                            : "%s: expected a number or UNLIMITED, not '%s'",
                             a->name, a->values[0].s);
-        s->rlimit_set |= 1u << which;
-        s->rlimits[which] = v == UINT64_MAX ? RLIM_INFINITY : (rlim_t) v;
+        ConfRare *r = attr_rare(c, s);
+
+        if (!r)
+                return -ENOMEM;
+        r->rlimit_set |= 1u << which;
+        r->rlimits[which] = v == UINT64_MAX ? RLIM_INFINITY : (rlim_t) v;
         return 0;
 }
 
@@ -514,7 +550,9 @@ static int p_listen_fds(ConfCtx *c, ConfService *s, const ParseAttr *a)
                 if (strlen(n) > 255 || strchr(n, ':'))
                         return VERR(c, a, 1, "listen_fds: the name must have at most 255 "
                                     "characters and no ':'");
-                if (!(s->listen_fds_name = dup(c, n)))
+                ConfRare *rare = attr_rare(c, s);
+
+                if (!rare || !(rare->listen_fds_name = dup(c, n)))
                         return -ENOMEM;
         }
         return 0;
@@ -1259,6 +1297,7 @@ void attr_begin(ConfCtx *c)
 
 void attr_service_init(ConfService *s)
 {
+        s->rare = &conf_rare_none;
         s->instances = CONF_UNLIMITED;
         s->per_source = CONF_UNLIMITED;
         s->cps_rate = CONF_DEFAULT_CPS_RATE;    /* xinetd's DEFAULT_LOOP_RATE */
@@ -1284,7 +1323,7 @@ void attr_prefill(ConfService *s, const ConfService *def)
         }
 }
 
-void attr_inherit(ConfService *s, const ConfService *def)
+int attr_inherit(ConfCtx *c, ConfService *s, const ConfService *def)
 {
 #define INHERIT(id) (!(s->attr_set & CONF_ATTR_BIT(id)) && (def->attr_set & CONF_ATTR_BIT(id)))
         if (INHERIT(CONF_ATTR_LOG_TYPE))
@@ -1311,12 +1350,19 @@ void attr_inherit(ConfService *s, const ConfService *def)
                 s->v6only = def->v6only;
         if (INHERIT(CONF_ATTR_UMASK))
                 s->umask = def->umask;
-        if (INHERIT(CONF_ATTR_BANNER))
-                s->banner = def->banner;
-        if (INHERIT(CONF_ATTR_BANNER_SUCCESS))
-                s->banner_success = def->banner_success;
-        if (INHERIT(CONF_ATTR_BANNER_FAIL))
-                s->banner_fail = def->banner_fail;
+        if (INHERIT(CONF_ATTR_BANNER) || INHERIT(CONF_ATTR_BANNER_SUCCESS) ||
+            INHERIT(CONF_ATTR_BANNER_FAIL)) {
+                ConfRare *r = attr_rare(c, s);
+
+                if (!r)
+                        return -ENOMEM;
+                if (INHERIT(CONF_ATTR_BANNER))
+                        r->banner = def->rare->banner;
+                if (INHERIT(CONF_ATTR_BANNER_SUCCESS))
+                        r->banner_success = def->rare->banner_success;
+                if (INHERIT(CONF_ATTR_BANNER_FAIL))
+                        r->banner_fail = def->rare->banner_fail;
+        }
         if (INHERIT(CONF_ATTR_BACKLOG))
                 s->backlog = def->backlog;
         if (INHERIT(CONF_ATTR_PER_SOURCE_CPS)) {
@@ -1328,4 +1374,5 @@ void attr_inherit(ConfService *s, const ConfService *def)
         if (INHERIT(CONF_ATTR_NO_NEW_PRIVS))
                 s->no_new_privs = def->no_new_privs;
 #undef INHERIT
+        return 0;
 }

@@ -51,6 +51,13 @@ typedef struct ConfCtx {
 } ConfCtx;
 
 /**
+ * attr_rare() - @s's own ConfRare, to write to: allocated on first use (copy on write, so
+ * that a struct copy of a ConfService never shares one it then changes).
+ * Return: it, or NULL when out of memory.
+ */
+ConfRare *attr_rare(ConfCtx *c, ConfService *s);
+
+/**
  * attr_finish() - keep the attribute lines of the block just applied to @s (in c->lines) in
  * the Config, compactly. Call it after the block's last attr_apply(), before reading them
  * with conf_attr_line().
@@ -78,7 +85,7 @@ void attr_begin(ConfCtx *c);
 void attr_prefill(ConfService *s, const ConfService *def);
 
 /** attr_inherit() - after parsing: take from @def every attribute @s does not set. */
-void attr_inherit(ConfService *s, const ConfService *def);
+int attr_inherit(ConfCtx *c, ConfService *s, const ConfService *def);
 
 /** attr_service_init() - the built-in defaults of a fresh service. */
 void attr_service_init(ConfService *s);

@@ -335,8 +335,8 @@ static char **sorted_copy(Arena *a, char **v, size_t n)
 static int raw_lines(Loader *L, ConfService *s, const ParseItem *it)
 {
         Arena *a = L->cfg->arena;
-        s->raw = arena_allocarray(a, it->n_attrs + 1, sizeof(char *));
-        if (!s->raw)
+        ConfRare *r = attr_rare(&L->ctx, s);
+        if (!r || !(r->raw = arena_allocarray(a, it->n_attrs + 1, sizeof(char *))))
                 return -ENOMEM;
         for (size_t i = 0; i < it->n_attrs; i++) {
                 const ParseAttr *p = &it->attrs[i];
@@ -353,7 +353,7 @@ static int raw_lines(Loader *L, ConfService *s, const ParseItem *it)
                         q = stpcpy(q, " ");
                         q = stpcpy(q, p->values[j].s);
                 }
-                s->raw[s->n_raw++] = line;
+                r->raw[r->n_raw++] = line;
         }
         return 0;
 }
@@ -422,7 +422,8 @@ static int build_service(Loader *L, const ParseItem *it, const ConfService *def,
                 if (r > 0)
                         failed = true;
         }
-        attr_inherit(s, def);
+        if ((r = attr_inherit(c, s, def)) < 0)
+                return r;
         if ((r = attr_finish(c, s)) < 0)
                 return r;
 

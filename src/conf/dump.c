@@ -109,8 +109,8 @@ static void dump_service(const ConfService *s, FILE *f)
                 /* commented out: the dump read back gives exactly the services that run */
                 fprintf(f, "# skipped: %s\n", s->reason);
                 fprintf(f, "#service %s\n#{\n", s->name);
-                for (size_t i = 0; i < s->n_raw; i++)
-                        fprintf(f, "#\t%s\n", s->raw[i]);
+                for (size_t i = 0; i < s->rare->n_raw; i++)
+                        fprintf(f, "#\t%s\n", s->rare->raw[i]);
                 fputs("#}\n\n", f);
                 return;
         }
@@ -154,8 +154,8 @@ static void dump_service(const ConfService *s, FILE *f)
                 fprintf(f, "\t%-16s= %s %u\n", "redirect",
                         s->redirect_addr_len ? buf : s->redirect_host, s->redirect_port);
         }
-        if (s->libwrap)
-                fprintf(f, "\t%-16s= %s\n", "libwrap", s->libwrap);
+        if (s->rare->libwrap)
+                fprintf(f, "\t%-16s= %s\n", "libwrap", s->rare->libwrap);
         limit(f, "instances", s->instances);
         limit(f, "per_source", s->per_source);
         fprintf(f, "\t%-16s= %" PRIu32 " %" PRIu32 "\n", "cps", s->cps_rate, s->cps_wait);
@@ -190,28 +190,28 @@ static void dump_service(const ConfService *s, FILE *f)
         words(f, "log_on_failure", s->log_on_failure, fanames, fabits, 3, true);
         if (s->type & CONF_TYPE_RPC) {
                 fprintf(f, "\t%-16s= %" PRIu32 "-%" PRIu32 "\n", "rpc_version",
-                        s->rpc_version_min, s->rpc_version_max);
-                if (s->rpc_number)
-                        fprintf(f, "\t%-16s= %" PRIu32 "\n", "rpc_number", s->rpc_number);
+                        s->rare->rpc_version_min, s->rare->rpc_version_max);
+                if (s->rare->rpc_number)
+                        fprintf(f, "\t%-16s= %" PRIu32 "\n", "rpc_number", s->rare->rpc_number);
         }
         if (s->n_env)
                 list(f, "env", s->env, s->n_env);
         if (s->passenv)
                 list(f, "passenv", s->passenv, s->n_passenv);
-        if (s->banner)
-                fprintf(f, "\t%-16s= %s\n", "banner", s->banner);
-        if (s->banner_success)
-                fprintf(f, "\t%-16s= %s\n", "banner_success", s->banner_success);
-        if (s->banner_fail)
-                fprintf(f, "\t%-16s= %s\n", "banner_fail", s->banner_fail);
+        if (s->rare->banner)
+                fprintf(f, "\t%-16s= %s\n", "banner", s->rare->banner);
+        if (s->rare->banner_success)
+                fprintf(f, "\t%-16s= %s\n", "banner_success", s->rare->banner_success);
+        if (s->rare->banner_fail)
+                fprintf(f, "\t%-16s= %s\n", "banner_fail", s->rare->banner_fail);
         for (int i = 0; i < _CONF_RLIMIT_MAX; i++) {
-                if (!(s->rlimit_set & 1u << i))
+                if (!(s->rare->rlimit_set & 1u << i))
                         continue;
-                if (s->rlimits[i] == RLIM_INFINITY)
+                if (s->rare->rlimits[i] == RLIM_INFINITY)
                         fprintf(f, "\t%-16s= UNLIMITED\n", rnames[i]);
                 else
                         fprintf(f, "\t%-16s= %llu\n", rnames[i],
-                                (unsigned long long) s->rlimits[i]);
+                                (unsigned long long) s->rare->rlimits[i]);
         }
         if (s->deny_time == CONF_DENY_FOREVER)
                 fprintf(f, "\t%-16s= FOREVER\n", "deny_time");
@@ -227,12 +227,12 @@ static void dump_service(const ConfService *s, FILE *f)
                 fprintf(f, "\t%-16s= defer\n", "at_limit");
         if (s->listen_fds)
                 fprintf(f, "\t%-16s= yes%s%s\n", "listen_fds",
-                        s->listen_fds_name ? " " : "",
-                        s->listen_fds_name ? s->listen_fds_name : "");
+                        s->rare->listen_fds_name ? " " : "",
+                        s->rare->listen_fds_name ? s->rare->listen_fds_name : "");
         if (s->no_new_privs)
                 fprintf(f, "\t%-16s= yes\n", "no_new_privs");
-        if (s->chroot)
-                fprintf(f, "\t%-16s= %s\n", "chroot", s->chroot);
+        if (s->rare->chroot)
+                fprintf(f, "\t%-16s= %s\n", "chroot", s->rare->chroot);
         fputs("}\n\n", f);
 }
 

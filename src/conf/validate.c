@@ -84,7 +84,7 @@ static bool check_server(ConfCtx *c, ConfService *s)
         }
         if (c->flags & CONF_LOAD_NO_FS_CHECKS)
                 return true;
-        if ((size_t) snprintf(path, sizeof(path), "%s%s", s->chroot ? s->chroot : "",
+        if ((size_t) snprintf(path, sizeof(path), "%s%s", s->rare->chroot ? s->rare->chroot : "",
                               s->server) >= sizeof(path)) {
                 conf_error(c, conf_attr_line(s, CONF_ATTR_SERVER), 0, "server path too long");
                 return false;
@@ -247,9 +247,9 @@ int validate_service(ConfCtx *c, ConfService *s)
         if (!(c->flags & CONF_LOAD_NO_FS_CHECKS)) {
                 /* xinetd finds a missing banner at each connection; say it once, now */
                 const struct { ConfAttrId id; const char *path; } b[] = {
-                        { CONF_ATTR_BANNER, s->banner },
-                        { CONF_ATTR_BANNER_SUCCESS, s->banner_success },
-                        { CONF_ATTR_BANNER_FAIL, s->banner_fail },
+                        { CONF_ATTR_BANNER, s->rare->banner },
+                        { CONF_ATTR_BANNER_SUCCESS, s->rare->banner_success },
+                        { CONF_ATTR_BANNER_FAIL, s->rare->banner_fail },
                 };
                 for (size_t i = 0; i < 3; i++) {
                         int r = b[i].path ? resolve_readable_cached(c->cache, b[i].path) : 0;

@@ -121,15 +121,15 @@ static int load_banners(Generation *g, size_t i)
         Banners *b;
         int r;
 
-        if (!cs->banner && !cs->banner_success && !cs->banner_fail)
+        if (!cs->rare->banner && !cs->rare->banner_success && !cs->rare->banner_fail)
                 return 0;
         b = calloc(1, sizeof(*b));
         if (!b)
                 return -ENOMEM;
         g->banners[i] = b;
-        if ((r = read_banner(g, cs, cs->banner, b, BANNER_ALWAYS)) < 0 ||
-            (r = read_banner(g, cs, cs->banner_success, b, BANNER_SUCCESS)) < 0 ||
-            (r = read_banner(g, cs, cs->banner_fail, b, BANNER_FAIL)) < 0)
+        if ((r = read_banner(g, cs, cs->rare->banner, b, BANNER_ALWAYS)) < 0 ||
+            (r = read_banner(g, cs, cs->rare->banner_success, b, BANNER_SUCCESS)) < 0 ||
+            (r = read_banner(g, cs, cs->rare->banner_fail, b, BANNER_FAIL)) < 0)
                 return r;
         return 0;
 }
@@ -205,7 +205,7 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                         const char *base = strrchr(prog, '/');
 
                         /* Into the Config, which outlives the template. */
-                        g->templates[i]->libwrap = cs->libwrap ? cs->libwrap
+                        g->templates[i]->libwrap = cs->rare->libwrap ? cs->rare->libwrap
                                                                : base ? base + 1 : prog;
                 }
                 if (r < 0) {
@@ -472,6 +472,12 @@ static int on_reload_done(EvFile *f, uint32_t events)
         d->reload_running = false;
         g = d->reload_result;
         d->reload_result = NULL;
+        /* Log rotation sends SIGHUP: the daemon's own file follows it even when the new
+         * configuration turns out to be unreadable. */
+        int r = portier_log_reopen(d->log);
+        if (r < 0)
+                portier_log(d->log, LOG_ERR, "cannot reopen the log file: %s; still writing "
+                            "to the old one", strerror(-r));
         if (d->reload_error < 0 || !g || !g->config) {
                 if (g)
                         generation_log_diag(d, &g->diag);

@@ -190,8 +190,8 @@ int spawn_template_new(const ConfService *cs, bool as_root, char *const *inherit
         SpawnTemplate *t;
         int r = -ENOMEM;
 
-        n_rlimits = (size_t)__builtin_popcount(cs->rlimit_set);
-        if (nofile && !(cs->rlimit_set & 1u << CONF_RLIMIT_FILES))
+        n_rlimits = (size_t)__builtin_popcount(cs->rare->rlimit_set);
+        if (nofile && !(cs->rare->rlimit_set & 1u << CONF_RLIMIT_FILES))
                 n_rlimits++;
         t = calloc(1, sizeof(*t) + n_rlimits * sizeof(t->rlimits[0]));
         if (!t)
@@ -204,7 +204,7 @@ int spawn_template_new(const ConfService *cs, bool as_root, char *const *inherit
         t->path = cs->server;
         t->argv = cs->argv;
         if (cs->listen_fds)
-                t->listen_fds_name = cs->listen_fds_name ? cs->listen_fds_name : cs->id;
+                t->listen_fds_name = cs->rare->listen_fds_name ? cs->rare->listen_fds_name : cs->id;
         t->inherit = inherit;
         while (inherit && inherit[t->n_inherit])
                 t->n_inherit++;
@@ -218,14 +218,14 @@ int spawn_template_new(const ConfService *cs, bool as_root, char *const *inherit
                         goto fail;
         }
         for (int i = 0; i < _CONF_RLIMIT_MAX; i++) {
-                if (!(cs->rlimit_set & 1u << i))
+                if (!(cs->rare->rlimit_set & 1u << i))
                         continue;
                 t->rlimits[t->n_rlimits].resource = conf_rlimit_resource[i];
-                t->rlimits[t->n_rlimits].lim.rlim_cur = cs->rlimits[i];
-                t->rlimits[t->n_rlimits].lim.rlim_max = cs->rlimits[i];
+                t->rlimits[t->n_rlimits].lim.rlim_cur = cs->rare->rlimits[i];
+                t->rlimits[t->n_rlimits].lim.rlim_max = cs->rare->rlimits[i];
                 t->n_rlimits++;
         }
-        if (nofile && !(cs->rlimit_set & 1u << CONF_RLIMIT_FILES)) {
+        if (nofile && !(cs->rare->rlimit_set & 1u << CONF_RLIMIT_FILES)) {
                 t->rlimits[t->n_rlimits].resource = RLIMIT_NOFILE;
                 t->rlimits[t->n_rlimits].lim = *nofile;
                 t->n_rlimits++;

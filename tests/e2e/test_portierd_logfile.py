@@ -1,9 +1,11 @@
 """Log destinations beyond the per-connection FILE basics: FILE soft/hard size limits, daemon
-messages to syslog with -syslog FACILITY. (The -filelog file is not reopened at reload, by
-xinetd nor by portierd: not tested.)"""
+messages to syslog with -syslog FACILITY, the -filelog file and FILE logs following log
+rotation at SIGHUP (xinetd 2.3.15 keeps writing its -filelog to the renamed file)."""
 
 import calendar
+import os
 import re
+import signal
 import time
 
 from conftest import SYSLOG_RE, clean_env, fetch, try_fetch, wait_for
@@ -31,6 +33,25 @@ def test_file_hard_limit(daemon):
     assert text.startswith("START: lim", text.index(": ") + 2), text[:200]
     if daemon.kind == "portierd":
         assert fetch(port) == b"x\n"
+
+
+def test_reload_reopens_log_files(daemon):
+    """logrotate renames the files, then sends SIGHUP: portierd writes to new files, its
+    -filelog included (a portier difference: xinetd reopens only the services' logs)."""
+    need_portierd("xinetd keeps its -filelog open across SIGHUP")
+    port = daemon.add("rot", "/bin/echo", "r")
+    daemon.start()
+    assert fetch(port) == b"r\n"
+    daemon.wait_log(r"EXIT: rot .*")
+    old_dlog, old_svclog = daemon.dir / "daemon.log.1", daemon.dir / "services.log.1"
+    daemon.dlog.rename(old_dlog)
+    daemon.svclog.rename(old_svclog)
+    os.kill(daemon.pid, signal.SIGHUP)
+    daemon.wait_message("Reconfigured:")
+    assert "Reconfigured:" not in old_dlog.read_text()
+    assert fetch(port) == b"r\n"
+    daemon.wait_log(r"EXIT: rot .*")
+    assert old_svclog.read_text().count("START: rot") == 1
 
 
 def test_syslog_facility_for_daemon_messages(daemon):

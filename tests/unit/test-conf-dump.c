@@ -109,7 +109,7 @@ static void same_service(const ConfService *a, const ConfService *b)
         EQ(family); EQ(has_bind); EQ(bind_addr_len); EQ(v6only); EQ(has_user); EQ(uid);
         EQ(gid); STR(user); STR(group); EQ(groups); EQ(instances); EQ(per_source);
         EQ(cps_rate); EQ(cps_wait); EQ(max_load); EQ(has_nice); EQ(nice); STR(server);
-        same_strv(a->argv, a->argc, b->argv, b->argc); STR(libwrap);
+        same_strv(a->argv, a->argc, b->argv, b->argc); STR(rare->libwrap);
         same_addrs(&a->only_from, &b->only_from); same_addrs(&a->no_access, &b->no_access);
         EQ(n_access_times);
         for (size_t i = 0; i < a->n_access_times; i++) {
@@ -120,12 +120,13 @@ static void same_service(const ConfService *a, const ConfService *b)
         EQ(log_type.soft_limit); EQ(log_type.hard_limit); EQ(log_on_success);
         EQ(log_on_failure); same_strv(a->env, a->n_env, b->env, b->n_env);
         same_strv(a->passenv, a->n_passenv, b->passenv, b->n_passenv); EQ(redirect_port);
-        EQ(redirect_addr_len); STR(banner); STR(banner_success); STR(banner_fail); EQ(umask);
-        EQ(rlimit_set);
+        EQ(redirect_addr_len); STR(rare->banner); STR(rare->banner_success); STR(rare->banner_fail); EQ(umask);
+        EQ(rare->rlimit_set); EQ(rare->rpc_version_min); EQ(rare->rpc_version_max);
+        EQ(rare->rpc_number);
         for (int i = 0; i < _CONF_RLIMIT_MAX; i++)
-                EQ(rlimits[i]);
+                EQ(rare->rlimits[i]);
         EQ(deny_time); EQ(deny_in_seconds); EQ(backlog); EQ(per_source_cps_rate); EQ(per_source_cps_seconds);
-        EQ(at_limit); EQ(listen_fds); STR(listen_fds_name); EQ(no_new_privs); STR(chroot);
+        EQ(at_limit); EQ(listen_fds); STR(rare->listen_fds_name); EQ(no_new_privs); STR(rare->chroot);
 }
 
 /* drop the lines starting with "# " (in place) */

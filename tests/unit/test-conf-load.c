@@ -162,7 +162,7 @@ static void test_defaults_overridable(void **state)
         assert_int_equal(e->umask, 027);
         assert_true(e->groups);
         assert_true(e->max_load == 3.5);
-        assert_string_equal(e->banner, "/etc/issue");
+        assert_string_equal(e->rare->banner, "/etc/issue");
         assert_int_equal(e->v6only, 0);
         assert_int_equal(e->log_type.kind, CONF_LOG_FILE);
         assert_int_equal(e->log_type.soft_limit, 1 << 20);
@@ -297,12 +297,12 @@ static void test_good_values(void **state)
         assert_int_equal(v->nice, 19);                  /* clamped, with a warning */
         find_diag(&l, "nice: 30 is out of -20..19, using 19");
         find_diag(&l, "RECORD is obsolete");
-        assert_true(v->rlimit_set & 1u << CONF_RLIMIT_AS);
-        assert_int_equal(v->rlimits[CONF_RLIMIT_AS], 64 << 20);
-        assert_true(v->rlimits[CONF_RLIMIT_CPU] == RLIM_INFINITY);
-        assert_int_equal(v->rlimits[CONF_RLIMIT_FILES], 1024);
-        assert_int_equal(v->rlimits[CONF_RLIMIT_STACK], 8192);
-        assert_int_equal(v->rlimits[CONF_RLIMIT_DATA], 1 << 30);
+        assert_true(v->rare->rlimit_set & 1u << CONF_RLIMIT_AS);
+        assert_int_equal(v->rare->rlimits[CONF_RLIMIT_AS], 64 << 20);
+        assert_true(v->rare->rlimits[CONF_RLIMIT_CPU] == RLIM_INFINITY);
+        assert_int_equal(v->rare->rlimits[CONF_RLIMIT_FILES], 1024);
+        assert_int_equal(v->rare->rlimits[CONF_RLIMIT_STACK], 8192);
+        assert_int_equal(v->rare->rlimits[CONF_RLIMIT_DATA], 1 << 30);
         assert_int_equal(v->deny_time, CONF_DENY_FOREVER);
         assert_int_equal(v->n_access_times, 2);
         assert_int_equal(v->access_times[1].start, 22 * 60);
@@ -311,7 +311,7 @@ static void test_good_values(void **state)
         assert_null(v->env[3]);
         assert_int_equal(v->n_passenv, 1);
         assert_string_equal(v->passenv[0], "PATH");
-        assert_string_equal(v->chroot, "/srv");
+        assert_string_equal(v->rare->chroot, "/srv");
         assert_int_equal(v->argc, 5);                   /* no quoting, '#' is a value */
         assert_string_equal(v->argv[0], "cat");
         assert_string_equal(v->argv[2], "\"b");
@@ -589,7 +589,7 @@ static void test_syntax_error_skips_one_service(void **state)
         L l = load(EXT("a", "2070") " oops\n}\n" EXT("b", "2071") "}\n");
         assert_int_equal(svc(&l, "a")->state, CONF_SERVICE_SKIPPED);
         assert_int_equal(svc(&l, "b")->state, CONF_SERVICE_ACTIVE);
-        assert_non_null(svc(&l, "a")->raw);
+        assert_non_null(svc(&l, "a")->rare->raw);
         assert_int_equal(l.d.n_errors, 1);
         done(&l);
 }
