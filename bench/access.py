@@ -45,8 +45,10 @@ TARGET_ISOLATION = 2.0
 
 def conf_text(logfile, ports, tiny, with_daytime=True):
     out = [run.xinetd_defaults(logfile)]
+    user = "\tuser = nobody\n" if os.geteuid() == 0 else ""
     out.append("service refused\n{\n\ttype = UNLISTED\n\tsocket_type = stream\n"
-               "\tprotocol = tcp\n\twait = no\n\tserver = /bin/true\n\tbind = 127.0.0.1\n"
+               f"\tprotocol = tcp\n\twait = no\n{user}\tserver = /bin/true\n"
+               "\tbind = 127.0.0.1\n"
                f"\tport = {ports['refused']}\n\tonly_from = 192.0.2.1\n"
                "\tinstances = UNLIMITED\n\tcps = 1000000 1\n}\n")
     if with_daytime:
