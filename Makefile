@@ -5,7 +5,9 @@
 #   make check           build and run the whole test suite (unit + e2e)
 #   make check SANITIZE=1  the same under ASan+UBSan (objects in build/sanitize/)
 #   make fuzz            build the libFuzzer targets with clang and run each FUZZ_SECONDS
-#   make install         PREFIX=/usr/local DESTDIR= honoured
+#   make install         PREFIX=/usr/local DESTDIR= honoured (the configuration goes to
+#                        SYSCONFDIR=/etc, where portierd looks by default, and is never
+#                        overwritten)
 #
 # Sources are found by wildcard: a new .c file in lib/, src/conf/, src/daemon/, src/ctl/ or
 # src/proto/ is built without touching this file, and so is a new tests/unit/test-*.c or
@@ -17,7 +19,10 @@ SBINDIR    ?= $(PREFIX)/sbin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/portier
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 VERSION    := 0.1.0
 SOVERSION  := 0
@@ -117,6 +122,14 @@ $(B)/libportier.pc: contrib/libportier.pc.in Makefile
 	@mkdir -p $(@D)
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
 
+$(B)/portierd.service: contrib/portierd.service Makefile
+	@mkdir -p $(@D)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< > $@
+
+$(B)/portier.conf: contrib/portier.conf Makefile
+	@mkdir -p $(@D)
+	sed -e 's|/etc/portier\.d|$(SYSCONFDIR)/portier.d|g' $< > $@
+
 $(B)/portierd: $(B)/obj/src/daemon/main.o $(INTERNAL_LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(INTERNAL_LIBS) $(WRAP_LIBS) -lm
 
@@ -175,10 +188,12 @@ fuzz:
 
 # --- installing ----------------------------------------------------------------------------
 
-install: all
+install: all $(B)/portierd.service $(B)/portier.conf
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
 		$(DESTDIR)$(INCLUDEDIR)/portier $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 \
-		$(DESTDIR)$(MANDIR)/man8
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/portier.d \
+		$(DESTDIR)$(DOCDIR)/contrib/init.d $(DESTDIR)$(DOCDIR)/contrib/fail2ban/filter.d \
+		$(DESTDIR)$(DOCDIR)/contrib/fail2ban/jail.d
 	install -m 0755 $(B)/portierd $(DESTDIR)$(SBINDIR)/portierd
 	install -m 0644 $(LIBPORTIER_A) $(DESTDIR)$(LIBDIR)/libportier.a
 	install -m 0755 $(LIBPORTIER_SO) $(DESTDIR)$(LIBDIR)/libportier.so.$(SOVERSION)
@@ -188,13 +203,28 @@ install: all
 	install -m 0644 man/libportier.3 $(DESTDIR)$(MANDIR)/man3/libportier.3
 	install -m 0644 man/portierd.8 $(DESTDIR)$(MANDIR)/man8/portierd.8
 	install -m 0644 man/portier.conf.5 $(DESTDIR)$(MANDIR)/man5/portier.conf.5
+	install -m 0644 $(B)/portierd.service $(DESTDIR)$(SYSTEMDUNITDIR)/portierd.service
+	install -m 0755 contrib/init.d/portierd $(DESTDIR)$(DOCDIR)/contrib/init.d/portierd
+	install -m 0644 contrib/fail2ban/filter.d/portierd.conf \
+		$(DESTDIR)$(DOCDIR)/contrib/fail2ban/filter.d/portierd.conf
+	install -m 0644 contrib/fail2ban/jail.d/portierd.conf \
+		$(DESTDIR)$(DOCDIR)/contrib/fail2ban/jail.d/portierd.conf
+	@# The configuration is the administrator's: installed only where there is none yet.
+	@test -e $(DESTDIR)$(SYSCONFDIR)/portier.conf || \
+		install -m 0644 $(B)/portier.conf $(DESTDIR)$(SYSCONFDIR)/portier.conf
+	@for f in contrib/portier.d/*; do \
+		test -e $(DESTDIR)$(SYSCONFDIR)/portier.d/$${f##*/} || \
+			install -m 0644 $$f $(DESTDIR)$(SYSCONFDIR)/portier.d/$${f##*/}; \
+	done
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/portierd $(DESTDIR)$(LIBDIR)/libportier.a \
 		$(DESTDIR)$(LIBDIR)/libportier.so $(DESTDIR)$(LIBDIR)/libportier.so.$(SOVERSION) \
 		$(DESTDIR)$(PKGCONFIGDIR)/libportier.pc $(DESTDIR)$(MANDIR)/man3/libportier.3 \
-		$(DESTDIR)$(MANDIR)/man8/portierd.8 $(DESTDIR)$(MANDIR)/man5/portier.conf.5
-	rm -rf $(DESTDIR)$(INCLUDEDIR)/portier
+		$(DESTDIR)$(MANDIR)/man8/portierd.8 $(DESTDIR)$(MANDIR)/man5/portier.conf.5 \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/portierd.service
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/portier $(DESTDIR)$(DOCDIR)
+	@echo "uninstall: $(SYSCONFDIR)/portier.conf and $(SYSCONFDIR)/portier.d/ are left in place"
 
 clean:
 	rm -rf build
