@@ -646,6 +646,7 @@ void service_update(Service *s, Generation *g, size_t index)
         generation_unref(prev);
         ensure_sources(s);
         recheck_running(s);
+        inproc_recheck(s);
         if (reopen) {
                 service_close(s);
                 (void)service_listen(s);
@@ -684,8 +685,9 @@ int service_take_socket(Service *s, Service *old)
  * service_retire() - a reload removed the service: close it; end its servers
  * @s: the service (no longer in d->services)
  *
- * Its servers get SIGTERM, as xinetd ends the servers of removed services. The service is
- * freed at once when none runs, else when the last one is reaped.
+ * Its servers get SIGTERM, as xinetd ends the servers of removed services, and its in-process
+ * connections are closed. The service is freed at once when no server runs, else when the
+ * last one is reaped.
  */
 void service_retire(Service *s)
 {
@@ -694,6 +696,7 @@ void service_retire(Service *s)
         userid_cancel_service(s);
         service_drop_fork_retries(s);
         service_close(s);
+        inproc_end_service(s, INPROC_END_RELOAD);
         if (s->running == 0) {
                 service_free(s);
                 return;
@@ -708,8 +711,12 @@ void service_retire(Service *s)
         server_kill_service(s, SIGTERM);
 }
 
-/* After an exit frees a slot, services paused by -limit or instances listen again. */
-static void resume_paused(Daemon *d)
+/**
+ * service_resume_paused() - after an exit frees a slot, services paused by -limit or
+ * instances (at_limit = defer) listen again
+ * @d: the daemon
+ */
+void service_resume_paused(Daemon *d)
 {
         for (size_t i = 0; i < d->n_services; i++) {
                 Service *s = d->services[i];
@@ -758,5 +765,5 @@ void service_server_exited(Service *s, Server *srv, int status)
                 }
         }
         if (s->d->opts->limit > 0 || s->conf->instances != CONF_UNLIMITED)
-                resume_paused(s->d);
+                service_resume_paused(s->d);
 }
