@@ -66,6 +66,7 @@
 #define CONF_UNLIMITED          UINT32_MAX      /* instances, per_source */
 #define CONF_DEFAULT_CPS_RATE   50              /* cps when neither a service nor the */
 #define CONF_DEFAULT_CPS_WAIT   10              /* defaults set it (xinetd's values) */
+#define CONF_DEFAULT_IDLE_TIMEOUT 300           /* seconds; in-process connections */
 
 /* --- diagnostics ----------------------------------------------------------------------- */
 
@@ -184,6 +185,7 @@ typedef enum ConfAttrId {
         CONF_ATTR_LISTEN_FDS,
         CONF_ATTR_NO_NEW_PRIVS,
         CONF_ATTR_CHROOT,
+        CONF_ATTR_IDLE_TIMEOUT,
         _CONF_ATTR_MAX,
 } ConfAttrId;
 
@@ -410,6 +412,8 @@ typedef struct ConfService {
         bool no_new_privs;
         const char *listen_fds_name;    /* LISTEN_FDNAMES, NULL: the service id */
         const char *chroot;
+        uint32_t idle_timeout;          /* seconds without traffic before an in-process
+                                           connection is closed; 0: never */
 
         const char **raw;               /* SKIPPED only: the block's lines as read */
         size_t n_raw;

@@ -180,6 +180,9 @@ void daemon_dump_state(Daemon *d)
                         "\tspawn failed = %llu\n", (unsigned long long)c->accepted,
                         (unsigned long long)c->started, (unsigned long long)c->exited,
                         (unsigned long long)c->spawn_failed);
+                if (c->dropped)
+                        fprintf(f, "\tdatagrams not answered = %llu\n",
+                                (unsigned long long)c->dropped);
                 for (int r = 0; r < _REFUSE_MAX; r++)
                         if (c->refused[r])
                                 fprintf(f, "\trefused %s = %llu\n", refusal_reason(r),
@@ -282,7 +285,8 @@ static int consistency_check(EvTimer *t)
                                     s->running - s->n_inproc, n);
                         errors++;
                 }
-                if ((s->fd >= 0) != (s->state != SERVICE_BIND_RETRY && s->state != SERVICE_RETIRED)) {
+                if ((s->fd >= 0) != (s->state != SERVICE_BIND_RETRY && s->state != SERVICE_RETIRED &&
+                                     s->state != SERVICE_MUX)) {
                         portier_log(d->log, LOG_ERR, "consistency check: service '%s' is %s "
                                     "with socket %d", s->conf->id, service_state_name(s->state),
                                     s->fd);

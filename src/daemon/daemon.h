@@ -13,6 +13,8 @@
  *   admit.c       admission: the checks before anything is spawned, and refusals
  *   server.c      running servers: the pid table, reaping, EXIT lines, ending them
  *   inproc.c      connections served in-process (built-ins, redirect): their accounting
+ *   builtin.c     the INTERNAL services (echo, discard, daytime, chargen, time)
+ *   tcpmux.c      the tcpmux built-in (RFC 1078) and its dispatch to TCPMUX services
  *
  * Ownership: the Daemon owns its Services; a Service holds a reference on the Generation its
  * configuration comes from and owns its running Servers' records. A Service removed by a
@@ -95,6 +97,7 @@ typedef enum ServiceState {
         SERVICE_BIND_RETRY,     /* the socket could not be opened; retried on a timer */
         SERVICE_CPS_OFF,        /* over its cps: socket closed until the timer reopens it */
         SERVICE_RETIRED,        /* removed by a reload; waits for its servers to exit */
+        SERVICE_MUX,            /* type TCPMUX(PLUS): no socket, reached through tcpmux */
 } ServiceState;
 
 typedef struct Server Server;
@@ -131,6 +134,8 @@ typedef struct ServiceCounters {
         uint64_t spawn_failed;
         uint64_t exited;
         uint64_t noid;                  /* IDONLY clients without an ident answer */
+        uint64_t dropped;               /* datagrams of built-ins not answered (loop,
+                                           answer limit) */
 } ServiceCounters;
 
 typedef struct Service {
@@ -252,6 +257,7 @@ void service_server_exited(Service *s, Server *srv, int status);
 void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from);
 void service_drop_fork_retries(Service *s);
 void service_resume_paused(Daemon *d);
+void service_dispatch(Service *s, int fd, const struct sockaddr *peer, const char *from);
 void service_log(Service *s, const char *line, size_t len);
 void service_admit_with_name(Service *s, int fd, const struct sockaddr *peer, const char *from,
                              const char *name);

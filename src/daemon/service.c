@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/builtin.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
 #include "daemon/revdns.h"
@@ -54,6 +55,8 @@ const char *service_state_name(ServiceState st)
                 return "off (over its cps)";
         case SERVICE_RETIRED:
                 return "retired";
+        case SERVICE_MUX:
+                return "reached through tcpmux";
         }
         return "?";
 }
@@ -265,6 +268,9 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
                 return;
         /* banner_success before the server can write; with libwrap, the child sends it once
          * hosts_access() has let the client in (DESIGN.md decision 4). */
+        /* TCPMUXPLUS: the daemon acknowledges for the server (RFC 1078's "+"). */
+        if (tries == 0 && (s->conf->type & CONF_TYPE_TCPMUXPLUS) && takes_connections(s->conf))
+                (void)send(fd, "+Go\r\n", 5, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (tries == 0 && takes_connections(s->conf) && !s->spawn->libwrap)
                 admit_send_banner(s, fd, BANNER_SUCCESS);
         if (s->banners) {
@@ -320,9 +326,14 @@ done:
                 (void)close(fd);
 }
 
+/* Serve an admitted connection: a built-in on the loop, else its server. */
 static void spawn_and_log(Service *s, int fd, const struct sockaddr *peer, const char *from,
                           bool lookup)
 {
+        if (s->conf->kind == CONF_KIND_INTERNAL) {
+                builtin_serve(s, fd, peer, from);
+                return;
+        }
         spawn_and_log_try(s, fd, peer, from, lookup, 0);
 }
 
@@ -426,6 +437,21 @@ void service_admit_with_name(Service *s, int fd, const struct sockaddr *peer, co
         if (!admit_source_rate(s, fd, peer, from))
                 return;
         admitted(s, fd, peer, from);
+}
+
+/**
+ * service_dispatch() - admission, then the server, for a connection the daemon accepted for
+ * another service (tcpmux hands over the connections for TCPMUX services this way)
+ * @s: the service
+ * @fd: the connection, taken over
+ * @peer: the client
+ * @from: the client as text
+ */
+void service_dispatch(Service *s, int fd, const struct sockaddr *peer, const char *from)
+{
+        s->counters.accepted++;
+        if (admit_connection(s, fd, peer, from))
+                admitted(s, fd, peer, from);
 }
 
 static void accept_batch(Service *s)
@@ -536,6 +562,8 @@ static int on_readable(EvFile *f, uint32_t events)
 
         if (takes_connections(s->conf))
                 accept_batch(s);
+        else if (s->conf->kind == CONF_KIND_INTERNAL)
+                builtin_datagrams(s);
         else
                 hand_over(s);
         return 0;
