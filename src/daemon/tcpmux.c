@@ -149,7 +149,7 @@ static void on_line(Mux *m, size_t len)
         }
         target = find_mux(d, name);
         if (!target) {
-                reply(m, "-Service not available\r\n");
+                reply(m, "-Service name not found\r\n");     /* xinetd's text */
                 log_refused(m, "no TCPMUX service", name, strlen(name));
                 mux_close(m);
                 return;
