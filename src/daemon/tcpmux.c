@@ -62,13 +62,26 @@ static bool is_mux(const Service *s)
                (s->conf->type & (CONF_TYPE_TCPMUX | CONF_TYPE_TCPMUXPLUS));
 }
 
+/* Read (a bounded amount of) what the client sent after a refused line: closing with unread
+ * bytes would send a reset, which can destroy the "-" line before the client reads it. */
+static void drain_before_close(int fd)
+{
+        char buf[4096];
+
+        for (int i = 0; i < 16; i++)
+                if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+                        return;
+}
+
 /* Close the connection (unless handed over: fd is then -1) and end the record. */
 static void mux_close(Mux *m)
 {
         ev_file_remove(&m->ev);
         ev_timer_disarm(&m->timer);
-        if (m->fd >= 0)
+        if (m->fd >= 0) {
+                drain_before_close(m->fd);
                 (void)close(m->fd);
+        }
         inproc_end(&m->conn);
         free(m);
 }
