@@ -33,9 +33,23 @@ typedef struct Mux {
         int fd;
         struct sockaddr_storage peer;
         char from[INET6_ADDRSTRLEN];
-        size_t len;
-        char line[TCPMUX_LINE_MAX];
+        TcpmuxLine line;
 } Mux;
+
+int tcpmux_line_take(TcpmuxLine *l, const char *data, size_t n, size_t *ret_take)
+{
+        size_t room = sizeof(l->buf) - l->len, take = n < room ? n : room;
+        const char *lf = memchr(data, '\n', take);
+
+        if (lf)
+                take = (size_t)(lf - data) + 1;
+        memcpy(l->buf + l->len, data, take);
+        l->len += take;
+        *ret_take = take;
+        if (lf)
+                return TCPMUX_LINE_DONE;
+        return l->len == sizeof(l->buf) ? TCPMUX_LINE_OVERLONG : TCPMUX_LINE_MORE;
+}
 
 int tcpmux_parse_name(const char *line, size_t len, char *name, size_t size)
 {
@@ -146,12 +160,12 @@ static void on_line(Mux *m, size_t len)
         struct sockaddr_storage peer;
         char from[INET6_ADDRSTRLEN];
         Service *target;
-        int fd, r = tcpmux_parse_name(m->line, len, name, sizeof(name));
+        int fd, r = tcpmux_parse_name(m->line.buf, len, name, sizeof(name));
 
         if (r != 0) {
                 reply(m, r == TCPMUX_E_TOO_LONG ? "-Service name too long\r\n"
                                                 : "-Invalid service name\r\n");
-                log_refused(m, "invalid TCPMUX service name", m->line, len);
+                log_refused(m, "invalid TCPMUX service name", m->line.buf, len);
                 mux_close(m);
                 return;
         }
@@ -179,10 +193,11 @@ static void on_line(Mux *m, size_t len)
 static int on_readable(EvFile *f, uint32_t events)
 {
         Mux *m = container_of(f, Mux, ev);
-        size_t room = sizeof(m->line) - m->len;
-        ssize_t n = recv(m->fd, m->line + m->len, room, MSG_PEEK | MSG_DONTWAIT);
-        char *lf;
+        char peek[TCPMUX_LINE_MAX];
         size_t take;
+        ssize_t n = recv(m->fd, peek, sizeof(m->line.buf) - m->line.len,
+                         MSG_PEEK | MSG_DONTWAIT);
+        int r;
 
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 return 0;
@@ -190,18 +205,16 @@ static int on_readable(EvFile *f, uint32_t events)
                 mux_close(m);           /* the client left, or an error */
                 return 0;
         }
-        lf = memchr(m->line + m->len, '\n', (size_t)n);
-        take = lf ? (size_t)(lf - (m->line + m->len)) + 1 : (size_t)n;
-        if (recv(m->fd, m->line + m->len, take, MSG_DONTWAIT) != (ssize_t)take) {
+        r = tcpmux_line_take(&m->line, peek, (size_t)n, &take);
+        if (recv(m->fd, peek, take, MSG_DONTWAIT) != (ssize_t)take) {
                 mux_close(m);
                 return 0;
         }
-        m->len += take;
-        if (lf) {
-                on_line(m, m->len - 1);
-        } else if (m->len == sizeof(m->line)) {
+        if (r == TCPMUX_LINE_DONE) {
+                on_line(m, m->line.len - 1);
+        } else if (r == TCPMUX_LINE_OVERLONG) {
                 reply(m, "-Service name too long\r\n");
-                log_refused(m, "overlong TCPMUX service name", m->line, m->len);
+                log_refused(m, "overlong TCPMUX service name", m->line.buf, m->line.len);
                 mux_close(m);
         }
         return 0;

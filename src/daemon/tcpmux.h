@@ -38,6 +38,30 @@ enum {
         TCPMUX_E_TOO_LONG = 3,  /* longer than TCPMUX_NAME_MAX (or than @size allows) */
 };
 
+/* The name line as it is read, and the outcomes of tcpmux_line_take(). */
+typedef struct TcpmuxLine {
+        size_t len;
+        char buf[TCPMUX_LINE_MAX];
+} TcpmuxLine;
+
+enum {
+        TCPMUX_LINE_MORE = 0,   /* no LF yet: read more */
+        TCPMUX_LINE_DONE = 1,   /* buf[0 .. len - 1) is the line, buf[len - 1] its LF */
+        TCPMUX_LINE_OVERLONG = 2, /* TCPMUX_LINE_MAX bytes without an LF */
+};
+
+/**
+ * tcpmux_line_take() - add the bytes waiting on the socket to the line, up to its LF
+ * @l: the line so far (zeroed at first)
+ * @data: the bytes available (peeked, not yet consumed)
+ * @n: their number
+ * @ret_take: how many of them belong to the line; the caller consumes exactly those, so that
+ *            what follows the line stays on the socket for the server
+ *
+ * Return: TCPMUX_LINE_MORE, TCPMUX_LINE_DONE or TCPMUX_LINE_OVERLONG.
+ */
+int tcpmux_line_take(TcpmuxLine *l, const char *data, size_t n, size_t *ret_take);
+
 /**
  * tcpmux_parse_name() - the service name in one line
  * @line: the line's bytes, without its LF (a CR at the end is dropped)
