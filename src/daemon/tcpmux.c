@@ -24,6 +24,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/escape.h"
+#include "daemon/listener.h"
 #include "daemon/tcpmux.h"
 
 typedef struct Mux {
@@ -70,10 +71,13 @@ int tcpmux_parse_name(const char *line, size_t len, char *name, size_t size)
         return 0;
 }
 
+/* A service tcpmux may hand a connection to: of type TCPMUX(PLUS), and one that takes
+ * connections (a wait = yes one would expect a listening socket). */
 static bool is_mux(const Service *s)
 {
         return s->state == SERVICE_MUX &&
-               (s->conf->type & (CONF_TYPE_TCPMUX | CONF_TYPE_TCPMUXPLUS));
+               (s->conf->type & (CONF_TYPE_TCPMUX | CONF_TYPE_TCPMUXPLUS)) &&
+               listener_accepts(s->conf);
 }
 
 /* Read (a bounded amount of) what the client sent after a refused line: closing with unread
