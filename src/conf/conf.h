@@ -407,13 +407,13 @@ typedef struct ConfService {
         int backlog;                    /* 0: SOMAXCONN */
         uint32_t per_source_cps_rate;   /* 0: none */
         uint32_t per_source_cps_seconds;
+        uint32_t idle_timeout;          /* seconds without traffic before an in-process
+                                           connection is closed; 0: never */
         ConfAtLimit at_limit;
         bool listen_fds;
         bool no_new_privs;
         const char *listen_fds_name;    /* LISTEN_FDNAMES, NULL: the service id */
         const char *chroot;
-        uint32_t idle_timeout;          /* seconds without traffic before an in-process
-                                           connection is closed; 0: never */
 
         const char **raw;               /* SKIPPED only: the block's lines as read */
         size_t n_raw;
