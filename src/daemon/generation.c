@@ -436,8 +436,14 @@ int generation_apply(Daemon *d, Generation *g, bool initial)
          * climb with each reload of a large configuration. */
         malloc_trim(0);
 
+        /* As xinetd, TCPMUX services (reached through tcpmux) are not counted. */
+        size_t n_mux = 0;
+
+        for (size_t i = 0; i < n; i++)
+                n_mux += next[i]->state == SERVICE_MUX;
         if (initial)
-                portier_log(d->log, LOG_NOTICE, "Started working: %zu available services", n);
+                portier_log(d->log, LOG_NOTICE, "Started working: %zu available services",
+                            n - n_mux);
         else
                 portier_log(d->log, LOG_NOTICE, "Reconfigured: new=%zu old=%zu dropped=%zu "
                             "(services)", n_new, n_kept, n_dropped);

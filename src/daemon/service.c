@@ -450,6 +450,7 @@ void service_admit_with_name(Service *s, int fd, const struct sockaddr *peer, co
 void service_dispatch(Service *s, int fd, const struct sockaddr *peer, const char *from)
 {
         s->counters.accepted++;
+        admit_send_banner(s, fd, BANNER_ALWAYS);
         if (admit_connection(s, fd, peer, from))
                 admitted(s, fd, peer, from);
 }

@@ -158,3 +158,19 @@ def test_tcpmux_connections_count_against_its_instances(daemon):
     pending.close()
     daemon.wait_log(r"EXIT: tcpmux status=0 pid=0 .*")
     assert ask(port, b"hello\r\n") == b"+hello\n"      # the slot is free again
+
+
+def test_tcpmux_services_are_not_counted_as_available(daemon):
+    _setup(daemon)                      # tcpmux, plain, and three TCPMUX services
+    daemon.start()
+    daemon.wait_message("Started working: 2 available services")
+
+
+def test_the_target_gets_its_banner(daemon, tmp_path):
+    need_portierd("xinetd sends no banner for a TCPMUX service")
+    port = add_builtin(daemon, "tcpmux", sid="tcpmux")
+    banner = tmp_path / "banner.txt"
+    banner.write_text("welcome to hello\n")
+    add_mux(daemon, "hello", "/bin/echo", "+hello", banner=str(banner))
+    daemon.start()
+    assert ask(port, b"hello\r\n") == b"welcome to hello\n+hello\n"
