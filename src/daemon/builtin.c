@@ -354,6 +354,27 @@ static uint16_t source_port(const struct sockaddr *sa)
         return 0;
 }
 
+void builtin_udp_ports_update(Daemon *d)
+{
+        size_t words = 65536 / 64;
+
+        if (!d->builtin_udp_ports && !(d->builtin_udp_ports = calloc(words, sizeof(uint64_t))))
+                return;         /* then only the fixed ports are checked */
+        memset(d->builtin_udp_ports, 0, words * sizeof(uint64_t));
+        for (size_t i = 0; i < d->n_services; i++) {
+                const ConfService *cs = d->services[i]->conf;
+
+                if (cs->kind == CONF_KIND_INTERNAL && cs->socket_type == SOCK_DGRAM)
+                        d->builtin_udp_ports[cs->port / 64] |= UINT64_C(1) << (cs->port % 64);
+        }
+}
+
+static bool our_builtin_port(const Daemon *d, uint16_t port)
+{
+        return d->builtin_udp_ports &&
+               (d->builtin_udp_ports[port / 64] & (UINT64_C(1) << (port % 64)));
+}
+
 /* The per-source answer limit without per_source_cps (with it, admission applied it). */
 static bool udp_rate_ok(Service *s, const struct sockaddr *peer)
 {
@@ -393,7 +414,8 @@ static void udp_one(Service *s, BuiltinKind k, char *buf, size_t n,
         size_t len;
 
         s->counters.accepted++;
-        if (builtin_udp_source_refused(source_port(peer))) {
+        if (builtin_udp_source_refused(source_port(peer)) ||
+            our_builtin_port(s->d, source_port(peer))) {
                 s->counters.dropped++;
                 return;
         }

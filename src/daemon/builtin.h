@@ -15,7 +15,9 @@
  * daytime and time answer and close.
  *
  * Datagrams: answered inline, with three protections against loops and amplification: no
- * answer to a source port below 1024 or equal to a built-in's port (7, 9, 13, 19, 37), and at
+ * answer to a source port below 1024, equal to a built-in's well-known port (7, 9, 13, 19,
+ * 37) or to a port this daemon serves a UDP built-in on (two built-ins on unprivileged ports
+ * could otherwise be set talking to each other with one spoofed datagram), and at
  * most a bounded number of answers per source per second (per_source_cps when the service
  * sets it; BUILTIN_UDP_RATE answers a second otherwise, then BUILTIN_UDP_BLOCK_SEC seconds
  * without any). Every datagram passes admission first (address rules, access_times, cps,
@@ -27,6 +29,7 @@
 #include <sys/socket.h>
 
 typedef struct Service Service;
+typedef struct Daemon Daemon;
 
 #define BUILTIN_BATCH_BYTES     (256u * 1024)   /* per connection per callback */
 #define BUILTIN_UDP_RATE        100u            /* answers a second per source (default) */
@@ -50,6 +53,13 @@ void builtin_serve(Service *s, int fd, const struct sockaddr *peer, const char *
  * @s: the service
  */
 void builtin_datagrams(Service *s);
+
+/**
+ * builtin_udp_ports_update() - note the ports of the current UDP built-ins (after a
+ * configuration is applied), for the loop check
+ * @d: the daemon
+ */
+void builtin_udp_ports_update(Daemon *d);
 
 /* Pure helpers (unit-tested). */
 

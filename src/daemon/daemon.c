@@ -372,6 +372,7 @@ static void daemon_deinit(Daemon *d)
         }
         free(d->services);
         free(d->retired);
+        free(d->builtin_udp_ports);
         generation_unref(d->gen);
         server_table_deinit(d);
         revdns_free(d->revdns);

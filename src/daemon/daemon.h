@@ -230,6 +230,7 @@ struct Daemon {
         uint64_t started_usec;
         time_t started_wall;
         unsigned next_generation;
+        uint64_t *builtin_udp_ports;    /* bit per port: UDP built-ins listen there (builtin.c) */
 };
 
 /* daemon.c */

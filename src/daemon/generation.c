@@ -27,6 +27,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "daemon/builtin.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
 #include "util.h"
@@ -436,6 +437,7 @@ int generation_apply(Daemon *d, Generation *g, bool initial)
          * climb with each reload of a large configuration. */
         malloc_trim(0);
 
+        builtin_udp_ports_update(d);
         /* As xinetd, TCPMUX services (reached through tcpmux) are not counted. */
         size_t n_mux = 0;
 

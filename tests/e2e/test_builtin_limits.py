@@ -120,6 +120,17 @@ def test_udp_loop_protection(daemon):
     assert "datagrams not answered" in (daemon.dir / "portierd.dump").read_text()
 
 
+def test_udp_no_answer_to_our_own_builtin_ports(daemon):
+    """chargen and echo on unprivileged ports must not be set talking to each other: a
+    datagram whose source port is one a UDP built-in of this daemon serves is not answered."""
+    eport = add_builtin(daemon, "echo", "udp")
+    cport = add_builtin(daemon, "chargen", "udp")
+    daemon.start()
+    # the daemon's sockets have SO_REUSEADDR: ours may share the chargen's address
+    assert _udp_from(cport, eport) == []
+    assert udp_ask(eport, b"fine") == b"fine"
+
+
 def test_udp_per_source_answer_limit(daemon):
     port = add_builtin(daemon, "echo", "udp")
     daemon.start()
