@@ -177,7 +177,7 @@ e2e: all
 
 $(B)/fuzz/%: $(B)/obj/fuzz/%.o $(INTERNAL_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $< $(INTERNAL_LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $< $(INTERNAL_LIBS) $(WRAP_LIBS) -lm
 
 fuzz-build: $(FUZZ_BINS)
 

@@ -296,6 +296,11 @@ static int p_backlog(ConfCtx *c, ConfService *s, const ParseAttr *a)
         return 0;
 }
 
+static int p_idle_timeout(ConfCtx *c, ConfService *s, const ParseAttr *a)
+{
+        return p_u32(c, a, 0, 0, 86400 * 365, &s->idle_timeout);
+}
+
 static int p_max_connections(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
         return p_u32(c, a, 0, 1, 1u << 24, &c->max_connections);
@@ -1095,6 +1100,7 @@ static const AttrDef attrs[] = {
         { "group",          CONF_ATTR_GROUP,          1, 1, true, false, S, p_group },
         { "groups",         CONF_ATTR_GROUPS,         1, 1, true, false, S | D, p_groups },
         { "id",             CONF_ATTR_ID,             1, 1, true, false, S, p_id },
+        { "idle_timeout",   CONF_ATTR_IDLE_TIMEOUT,   1, 1, true, false, S | D, p_idle_timeout },
         { "instances",      CONF_ATTR_INSTANCES,      1, 1, true, false, S | D, p_instances },
         { "interface",      CONF_ATTR_BIND,           1, 1, true, false, S | D, p_bind },
         { "leaky_bucket",   CONF_ATTR_LEAKY_BUCKET,   4, 4, true, false, S | D, p_ignored },
@@ -1305,6 +1311,7 @@ void attr_service_init(ConfService *s)
         s->v6only = -1;
         s->umask = -1;
         s->family = AF_INET;
+        s->idle_timeout = CONF_DEFAULT_IDLE_TIMEOUT;
 }
 
 void attr_prefill(ConfService *s, const ConfService *def)
@@ -1365,6 +1372,8 @@ int attr_inherit(ConfCtx *c, ConfService *s, const ConfService *def)
         }
         if (INHERIT(CONF_ATTR_BACKLOG))
                 s->backlog = def->backlog;
+        if (INHERIT(CONF_ATTR_IDLE_TIMEOUT))
+                s->idle_timeout = def->idle_timeout;
         if (INHERIT(CONF_ATTR_PER_SOURCE_CPS)) {
                 s->per_source_cps_rate = def->per_source_cps_rate;
                 s->per_source_cps_seconds = def->per_source_cps_seconds;

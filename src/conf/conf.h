@@ -66,6 +66,7 @@
 #define CONF_UNLIMITED          UINT32_MAX      /* instances, per_source */
 #define CONF_DEFAULT_CPS_RATE   50              /* cps when neither a service nor the */
 #define CONF_DEFAULT_CPS_WAIT   10              /* defaults set it (xinetd's values) */
+#define CONF_DEFAULT_IDLE_TIMEOUT 300           /* seconds; in-process connections */
 
 /* --- diagnostics ----------------------------------------------------------------------- */
 
@@ -184,6 +185,7 @@ typedef enum ConfAttrId {
         CONF_ATTR_LISTEN_FDS,
         CONF_ATTR_NO_NEW_PRIVS,
         CONF_ATTR_CHROOT,
+        CONF_ATTR_IDLE_TIMEOUT,
         _CONF_ATTR_MAX,
 } ConfAttrId;
 
@@ -419,6 +421,8 @@ typedef struct ConfService {
         int backlog;                    /* 0: SOMAXCONN */
         uint32_t per_source_cps_rate;   /* 0: none */
         uint32_t per_source_cps_seconds;
+        uint32_t idle_timeout;          /* seconds without traffic before an in-process
+                                           connection is closed; 0: never */
         ConfAtLimit at_limit;
         bool listen_fds;
         bool no_new_privs;

@@ -223,6 +223,8 @@ static void dump_service(const ConfService *s, FILE *f)
         if (s->per_source_cps_rate)
                 fprintf(f, "\t%-16s= %" PRIu32 " %" PRIu32 "\n", "per_source_cps",
                         s->per_source_cps_rate, s->per_source_cps_seconds);
+        if (s->idle_timeout != CONF_DEFAULT_IDLE_TIMEOUT)
+                fprintf(f, "\t%-16s= %" PRIu32 "\n", "idle_timeout", s->idle_timeout);
         if (s->at_limit == CONF_AT_LIMIT_DEFER)
                 fprintf(f, "\t%-16s= defer\n", "at_limit");
         if (s->listen_fds)

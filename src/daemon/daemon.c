@@ -122,6 +122,7 @@ static int begin_stop(Daemon *d)
                 service_drop_fork_retries(d->services[i]);
                 service_close(d->services[i]);
         }
+        inproc_end_all(d);      /* nothing to wait for: closed now, EXIT logged */
         if (d->running == 0)
                 return EV_EXIT;
         server_kill_all(d, SIGTERM);
@@ -159,7 +160,8 @@ void daemon_dump_state(Daemon *d)
                 PORTIER_VERSION, (int)getpid(),
                 (long long)((ev_clock_now() - d->started_usec) / EV_USEC_PER_SEC),
                 d->gen ? d->gen->number : 0, d->config_path);
-        fprintf(f, "servers running: %u%s\n\n", d->running, d->stopping ? " (stopping)" : "");
+        fprintf(f, "servers running: %u%s\n", d->running, d->stopping ? " (stopping)" : "");
+        fprintf(f, "in-process connections: %u\n\n", d->inproc_running);
         for (size_t i = 0; i < d->n_services + d->n_retired; i++) {
                 Service *s = i < d->n_services ? d->services[i] : d->retired[i - d->n_services];
                 const ServiceCounters *c = &s->counters;
@@ -170,12 +172,17 @@ void daemon_dump_state(Daemon *d)
                 fprintf(f, "service %s\n", s->conf->id);
                 fprintf(f, "\tkey = %s\n\tstate = %s\n\tfd = %d\n\trunning = %u\n", key,
                         service_state_name(s->state), s->fd, s->running);
+                if (s->n_inproc)
+                        fprintf(f, "\tin-process connections = %u\n", s->n_inproc);
                 if (s->bind_error)
                         fprintf(f, "\tbind error = %s\n", s->bind_error);
                 fprintf(f, "\taccepted = %llu\n\tstarted = %llu\n\texited = %llu\n"
                         "\tspawn failed = %llu\n", (unsigned long long)c->accepted,
                         (unsigned long long)c->started, (unsigned long long)c->exited,
                         (unsigned long long)c->spawn_failed);
+                if (c->dropped)
+                        fprintf(f, "\tdatagrams not answered = %llu\n",
+                                (unsigned long long)c->dropped);
                 for (int r = 0; r < _REFUSE_MAX; r++)
                         if (c->refused[r])
                                 fprintf(f, "\trefused %s = %llu\n", refusal_reason(r),
@@ -272,12 +279,14 @@ static int consistency_check(EvTimer *t)
                                             (int)srv->pid, s->conf->id);
                                 errors++;
                         }
-                if (n != s->running) {
+                if (n + s->n_inproc != s->running) {
                         portier_log(d->log, LOG_ERR, "consistency check: service '%s' counts "
-                                    "%u running servers but has %u", s->conf->id, s->running, n);
+                                    "%u running servers but has %u", s->conf->id,
+                                    s->running - s->n_inproc, n);
                         errors++;
                 }
-                if ((s->fd >= 0) != (s->state != SERVICE_BIND_RETRY && s->state != SERVICE_RETIRED)) {
+                if ((s->fd >= 0) != (s->state != SERVICE_BIND_RETRY && s->state != SERVICE_RETIRED &&
+                                     s->state != SERVICE_MUX)) {
                         portier_log(d->log, LOG_ERR, "consistency check: service '%s' is %s "
                                     "with socket %d", s->conf->id, service_state_name(s->state),
                                     s->fd);
@@ -350,6 +359,7 @@ static void daemon_deinit(Daemon *d)
         ev_timer_disarm(&d->sensor_timer);
         sensor_list_free(d->sensor);
         reload_deinit(d);
+        inproc_end_all(d);      /* SIGQUIT, or a failed start: their EXIT lines */
         for (size_t i = 0; i < d->n_services; i++)
                 service_close(d->services[i]);
         /* Servers that outlived the stop are forgotten with their services (their records
@@ -362,6 +372,7 @@ static void daemon_deinit(Daemon *d)
         }
         free(d->services);
         free(d->retired);
+        free(d->builtin_udp_ports);
         generation_unref(d->gen);
         server_table_deinit(d);
         revdns_free(d->revdns);

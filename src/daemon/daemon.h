@@ -12,6 +12,9 @@
  *   service.c     a service at run time: its listener, accept, dispatch, reload
  *   admit.c       admission: the checks before anything is spawned, and refusals
  *   server.c      running servers: the pid table, reaping, EXIT lines, ending them
+ *   inproc.c      connections served in-process (built-ins, redirect): their accounting
+ *   builtin.c     the INTERNAL services (echo, discard, daytime, chargen, time)
+ *   tcpmux.c      the tcpmux built-in (RFC 1078) and its dispatch to TCPMUX services
  *
  * Ownership: the Daemon owns its Services; a Service holds a reference on the Generation its
  * configuration comes from and owns its running Servers' records. A Service removed by a
@@ -32,6 +35,7 @@
 #include "conf/conf.h"
 #include "daemon/access.h"
 #include "daemon/ev.h"
+#include "daemon/inproc.h"
 #include "daemon/loadavg.h"
 #include "daemon/logline.h"
 #include "daemon/ratelimit.h"
@@ -93,6 +97,7 @@ typedef enum ServiceState {
         SERVICE_BIND_RETRY,     /* the socket could not be opened; retried on a timer */
         SERVICE_CPS_OFF,        /* over its cps: socket closed until the timer reopens it */
         SERVICE_RETIRED,        /* removed by a reload; waits for its servers to exit */
+        SERVICE_MUX,            /* type TCPMUX(PLUS): no socket, reached through tcpmux */
 } ServiceState;
 
 typedef struct Server Server;
@@ -129,6 +134,8 @@ typedef struct ServiceCounters {
         uint64_t spawn_failed;
         uint64_t exited;
         uint64_t noid;                  /* IDONLY clients without an ident answer */
+        uint64_t dropped;               /* datagrams of built-ins not answered (loop,
+                                           answer limit) */
 } ServiceCounters;
 
 typedef struct Service {
@@ -147,10 +154,12 @@ typedef struct Service {
         RatelimitTable *sources;        /* per_source and per_source_cps; NULL: neither */
         char *bind_error;               /* the last bind failure; NULL when listening */
         Server *servers;                /* the running servers' records (doubly linked) */
+        InprocConn *inproc;             /* in-process connections (inproc.c), newest first */
+        uint32_t n_inproc;              /* how many of `running` they are */
         struct UseridJob *userid_jobs;  /* ident lookups under way (userid.c) */
         RevdnsJob *revdns_jobs;         /* reverse lookups under way (revdns.c) */
         ForkQueue *fork_queue;          /* NULL until a fork fails */
-        uint32_t running;               /* servers running now */
+        uint32_t running;               /* servers and in-process connections now */
         uint32_t gated;                 /* connections held for an IDONLY answer */
         ServiceCounters counters;
         uint32_t fail_second;           /* FAIL lines under a flood: the current second, */
@@ -196,6 +205,7 @@ struct Daemon {
         Server **pid_table;             /* open hashing on pid */
         size_t pid_table_size;
         uint32_t running;               /* servers running, all services (-limit) */
+        uint32_t inproc_running;        /* in-process connections, all services */
         uint32_t userid_running;        /* ident lookups under way (-logprocs) */
         SensorList *sensor;             /* the global deny list of SENSOR services */
         Revdns *revdns;
@@ -220,6 +230,7 @@ struct Daemon {
         uint64_t started_usec;
         time_t started_wall;
         unsigned next_generation;
+        uint64_t *builtin_udp_ports;    /* bit per port: UDP built-ins listen there (builtin.c) */
 };
 
 /* daemon.c */
@@ -246,6 +257,8 @@ int service_take_socket(Service *s, Service *old);
 void service_server_exited(Service *s, Server *srv, int status);
 void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from);
 void service_drop_fork_retries(Service *s);
+void service_resume_paused(Daemon *d);
+void service_dispatch(Service *s, int fd, const struct sockaddr *peer, const char *from);
 void service_log(Service *s, const char *line, size_t len);
 void service_admit_with_name(Service *s, int fd, const struct sockaddr *peer, const char *from,
                              const char *name);

@@ -27,6 +27,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "daemon/builtin.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
 #include "util.h"
@@ -177,8 +178,8 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
 
                 if (cs->state != CONF_SERVICE_ACTIVE)
                         continue;
-                if ((cs->kind == CONF_KIND_SERVER || cs->kind == CONF_KIND_SENSOR) &&
-                    load_banners(g, i) < 0) {
+                if ((cs->kind == CONF_KIND_SERVER || cs->kind == CONF_KIND_SENSOR ||
+                     cs->kind == CONF_KIND_INTERNAL) && load_banners(g, i) < 0) {
                         generation_free(g);
                         return -ENOMEM;
                 }
@@ -361,10 +362,9 @@ int generation_apply(Daemon *d, Generation *g, bool initial)
                 }
                 if (cs->state != CONF_SERVICE_ACTIVE)
                         continue;
-                if (cs->kind != CONF_KIND_SERVER && cs->kind != CONF_KIND_SENSOR) {
-                        portier_log(d->log, LOG_WARNING, "service '%s': %s services are not "
-                                    "served yet; skipping it", cs->id,
-                                    cs->kind == CONF_KIND_REDIRECT ? "redirect" : "INTERNAL");
+                if (cs->kind == CONF_KIND_REDIRECT) {
+                        portier_log(d->log, LOG_WARNING, "service '%s': redirect services are "
+                                    "not served yet; skipping it", cs->id);
                         continue;
                 }
                 s = index_find(&ix, cs);
@@ -380,6 +380,8 @@ int generation_apply(Daemon *d, Generation *g, bool initial)
                                 continue;
                         }
                         s->matched = true;
+                        if (cs->type & (CONF_TYPE_TCPMUX | CONF_TYPE_TCPMUXPLUS))
+                                s->state = SERVICE_MUX;         /* no socket: tcpmux.c */
                         if (cs->has_user && !d->as_root)
                                 portier_log(d->log, LOG_WARNING, "service '%s': not running as "
                                             "root: 'user' and 'group' are ignored (the server "
@@ -435,8 +437,15 @@ int generation_apply(Daemon *d, Generation *g, bool initial)
          * climb with each reload of a large configuration. */
         malloc_trim(0);
 
+        builtin_udp_ports_update(d);
+        /* As xinetd, TCPMUX services (reached through tcpmux) are not counted. */
+        size_t n_mux = 0;
+
+        for (size_t i = 0; i < n; i++)
+                n_mux += next[i]->state == SERVICE_MUX;
         if (initial)
-                portier_log(d->log, LOG_NOTICE, "Started working: %zu available services", n);
+                portier_log(d->log, LOG_NOTICE, "Started working: %zu available services",
+                            n - n_mux);
         else
                 portier_log(d->log, LOG_NOTICE, "Reconfigured: new=%zu old=%zu dropped=%zu "
                             "(services)", n_new, n_kept, n_dropped);

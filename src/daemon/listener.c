@@ -31,14 +31,16 @@
 
 /**
  * listener_accepts() - does the daemon accept the connections itself (rather than hand the
- * socket to a server)? A `wait = no` stream service, and any stream SENSOR service.
+ * socket to a server)? A `wait = no` stream service, and any stream SENSOR or INTERNAL
+ * service (a built-in has no server to hand the socket to).
  * @cs: the service
  *
  * Return: true for those; their socket is non-blocking.
  */
 bool listener_accepts(const ConfService *cs)
 {
-        return cs->socket_type == SOCK_STREAM && (!cs->wait || cs->kind == CONF_KIND_SENSOR);
+        return cs->socket_type == SOCK_STREAM &&
+               (!cs->wait || cs->kind == CONF_KIND_SENSOR || cs->kind == CONF_KIND_INTERNAL);
 }
 
 /**

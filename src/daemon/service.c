@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/builtin.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
 #include "daemon/revdns.h"
@@ -54,6 +55,8 @@ const char *service_state_name(ServiceState st)
                 return "off (over its cps)";
         case SERVICE_RETIRED:
                 return "retired";
+        case SERVICE_MUX:
+                return "reached through tcpmux";
         }
         return "?";
 }
@@ -265,6 +268,9 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
                 return;
         /* banner_success before the server can write; with libwrap, the child sends it once
          * hosts_access() has let the client in (DESIGN.md decision 4). */
+        /* TCPMUXPLUS: the daemon acknowledges for the server (RFC 1078's "+"). */
+        if (tries == 0 && (s->conf->type & CONF_TYPE_TCPMUXPLUS) && takes_connections(s->conf))
+                (void)send(fd, "+Go\r\n", 5, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (tries == 0 && takes_connections(s->conf) && !s->spawn->libwrap)
                 admit_send_banner(s, fd, BANNER_SUCCESS);
         if (s->banners) {
@@ -320,9 +326,14 @@ done:
                 (void)close(fd);
 }
 
+/* Serve an admitted connection: a built-in on the loop, else its server. */
 static void spawn_and_log(Service *s, int fd, const struct sockaddr *peer, const char *from,
                           bool lookup)
 {
+        if (s->conf->kind == CONF_KIND_INTERNAL) {
+                builtin_serve(s, fd, peer, from);
+                return;
+        }
         spawn_and_log_try(s, fd, peer, from, lookup, 0);
 }
 
@@ -426,6 +437,22 @@ void service_admit_with_name(Service *s, int fd, const struct sockaddr *peer, co
         if (!admit_source_rate(s, fd, peer, from))
                 return;
         admitted(s, fd, peer, from);
+}
+
+/**
+ * service_dispatch() - admission, then the server, for a connection the daemon accepted for
+ * another service (tcpmux hands over the connections for TCPMUX services this way)
+ * @s: the service
+ * @fd: the connection, taken over
+ * @peer: the client
+ * @from: the client as text
+ */
+void service_dispatch(Service *s, int fd, const struct sockaddr *peer, const char *from)
+{
+        s->counters.accepted++;
+        admit_send_banner(s, fd, BANNER_ALWAYS);
+        if (admit_connection(s, fd, peer, from))
+                admitted(s, fd, peer, from);
 }
 
 static void accept_batch(Service *s)
@@ -536,6 +563,8 @@ static int on_readable(EvFile *f, uint32_t events)
 
         if (takes_connections(s->conf))
                 accept_batch(s);
+        else if (s->conf->kind == CONF_KIND_INTERNAL)
+                builtin_datagrams(s);
         else
                 hand_over(s);
         return 0;
@@ -646,6 +675,7 @@ void service_update(Service *s, Generation *g, size_t index)
         generation_unref(prev);
         ensure_sources(s);
         recheck_running(s);
+        inproc_recheck(s);
         if (reopen) {
                 service_close(s);
                 (void)service_listen(s);
@@ -684,8 +714,9 @@ int service_take_socket(Service *s, Service *old)
  * service_retire() - a reload removed the service: close it; end its servers
  * @s: the service (no longer in d->services)
  *
- * Its servers get SIGTERM, as xinetd ends the servers of removed services. The service is
- * freed at once when none runs, else when the last one is reaped.
+ * Its servers get SIGTERM, as xinetd ends the servers of removed services, and its in-process
+ * connections are closed. The service is freed at once when no server runs, else when the
+ * last one is reaped.
  */
 void service_retire(Service *s)
 {
@@ -694,6 +725,7 @@ void service_retire(Service *s)
         userid_cancel_service(s);
         service_drop_fork_retries(s);
         service_close(s);
+        inproc_end_service(s, INPROC_END_RELOAD);
         if (s->running == 0) {
                 service_free(s);
                 return;
@@ -708,8 +740,12 @@ void service_retire(Service *s)
         server_kill_service(s, SIGTERM);
 }
 
-/* After an exit frees a slot, services paused by -limit or instances listen again. */
-static void resume_paused(Daemon *d)
+/**
+ * service_resume_paused() - after an exit frees a slot, services paused by -limit or
+ * instances (at_limit = defer) listen again
+ * @d: the daemon
+ */
+void service_resume_paused(Daemon *d)
 {
         for (size_t i = 0; i < d->n_services; i++) {
                 Service *s = d->services[i];
@@ -758,5 +794,5 @@ void service_server_exited(Service *s, Server *srv, int status)
                 }
         }
         if (s->d->opts->limit > 0 || s->conf->instances != CONF_UNLIMITED)
-                resume_paused(s->d);
+                service_resume_paused(s->d);
 }
