@@ -100,7 +100,7 @@ FUZZ_BINS   := $(patsubst fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
 .PHONY: all run run-exampled check check-deps unit e2e fuzz fuzz-build install uninstall clean
 .DELETE_ON_ERROR:
 
-all: $(LIBPORTIER_A) $(LIBPORTIER_SO) $(PROGRAMS) $(B)/libportier.pc
+all: $(LIBPORTIER_A) $(LIBPORTIER_SO) $(PROGRAMS)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -118,17 +118,11 @@ $(B)/%.a:
 $(LIBPORTIER_SO): $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,libportier.so.$(SOVERSION) $(ALL_LDFLAGS) -o $@ $^
 
-$(B)/libportier.pc: contrib/libportier.pc.in Makefile
-	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
-
-$(B)/portierd.service: contrib/portierd.service Makefile
-	@mkdir -p $(@D)
-	sed -e 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< > $@
-
-$(B)/portier.conf: contrib/portier.conf Makefile
-	@mkdir -p $(@D)
-	sed -e 's|/etc/portier\.d|$(SYSCONFDIR)/portier.d|g' $< > $@
+# Files that name install paths are made at install time, from PREFIX and friends as given
+# then (a build with one PREFIX can be installed with another).
+SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g; s|@LIBDIR@|$(LIBDIR)|g; s|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g; s|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|/etc/portier\.d|$(SYSCONFDIR)/portier.d|g'
 
 $(B)/portierd: $(B)/obj/src/daemon/main.o $(INTERNAL_LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(INTERNAL_LIBS) $(WRAP_LIBS) -lm
@@ -188,7 +182,7 @@ fuzz:
 
 # --- installing ----------------------------------------------------------------------------
 
-install: all $(B)/portierd.service $(B)/portier.conf
+install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
 		$(DESTDIR)$(INCLUDEDIR)/portier $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/portier.d \
@@ -198,12 +192,14 @@ install: all $(B)/portierd.service $(B)/portier.conf
 	install -m 0644 $(LIBPORTIER_A) $(DESTDIR)$(LIBDIR)/libportier.a
 	install -m 0755 $(LIBPORTIER_SO) $(DESTDIR)$(LIBDIR)/libportier.so.$(SOVERSION)
 	ln -sf libportier.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libportier.so
-	install -m 0644 $(B)/libportier.pc $(DESTDIR)$(PKGCONFIGDIR)/libportier.pc
+	$(SUBST) contrib/libportier.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libportier.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/libportier.pc
 	install -m 0644 include/portier/*.h $(DESTDIR)$(INCLUDEDIR)/portier/
 	install -m 0644 man/libportier.3 $(DESTDIR)$(MANDIR)/man3/libportier.3
 	install -m 0644 man/portierd.8 $(DESTDIR)$(MANDIR)/man8/portierd.8
 	install -m 0644 man/portier.conf.5 $(DESTDIR)$(MANDIR)/man5/portier.conf.5
-	install -m 0644 $(B)/portierd.service $(DESTDIR)$(SYSTEMDUNITDIR)/portierd.service
+	$(SUBST) contrib/portierd.service > $(DESTDIR)$(SYSTEMDUNITDIR)/portierd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/portierd.service
 	install -m 0755 contrib/init.d/portierd $(DESTDIR)$(DOCDIR)/contrib/init.d/portierd
 	install -m 0644 contrib/fail2ban/filter.d/portierd.conf \
 		$(DESTDIR)$(DOCDIR)/contrib/fail2ban/filter.d/portierd.conf
@@ -211,7 +207,8 @@ install: all $(B)/portierd.service $(B)/portier.conf
 		$(DESTDIR)$(DOCDIR)/contrib/fail2ban/jail.d/portierd.conf
 	@# The configuration is the administrator's: installed only where there is none yet.
 	@test -e $(DESTDIR)$(SYSCONFDIR)/portier.conf || \
-		install -m 0644 $(B)/portier.conf $(DESTDIR)$(SYSCONFDIR)/portier.conf
+		{ $(SUBST) contrib/portier.conf > $(DESTDIR)$(SYSCONFDIR)/portier.conf && \
+		  chmod 0644 $(DESTDIR)$(SYSCONFDIR)/portier.conf; }
 	@for f in contrib/portier.d/*; do \
 		test -e $(DESTDIR)$(SYSCONFDIR)/portier.d/$${f##*/} || \
 			install -m 0644 $$f $(DESTDIR)$(SYSCONFDIR)/portier.d/$${f##*/}; \
