@@ -189,6 +189,7 @@ install: all
 		$(DESTDIR)$(DOCDIR)/contrib/init.d $(DESTDIR)$(DOCDIR)/contrib/fail2ban/filter.d \
 		$(DESTDIR)$(DOCDIR)/contrib/fail2ban/jail.d
 	install -m 0755 $(B)/portierd $(DESTDIR)$(SBINDIR)/portierd
+	install -m 0755 $(B)/portierctl $(DESTDIR)$(SBINDIR)/portierctl
 	install -m 0644 $(LIBPORTIER_A) $(DESTDIR)$(LIBDIR)/libportier.a
 	install -m 0755 $(LIBPORTIER_SO) $(DESTDIR)$(LIBDIR)/libportier.so.$(SOVERSION)
 	ln -sf libportier.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libportier.so
@@ -197,6 +198,7 @@ install: all
 	install -m 0644 include/portier/*.h $(DESTDIR)$(INCLUDEDIR)/portier/
 	install -m 0644 man/libportier.3 $(DESTDIR)$(MANDIR)/man3/libportier.3
 	install -m 0644 man/portierd.8 $(DESTDIR)$(MANDIR)/man8/portierd.8
+	install -m 0644 man/portierctl.8 $(DESTDIR)$(MANDIR)/man8/portierctl.8
 	install -m 0644 man/portier.conf.5 $(DESTDIR)$(MANDIR)/man5/portier.conf.5
 	$(SUBST) contrib/portierd.service > $(DESTDIR)$(SYSTEMDUNITDIR)/portierd.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/portierd.service
@@ -215,7 +217,8 @@ install: all
 	done
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/portierd $(DESTDIR)$(LIBDIR)/libportier.a \
+	rm -f $(DESTDIR)$(SBINDIR)/portierd $(DESTDIR)$(SBINDIR)/portierctl \
+		$(DESTDIR)$(MANDIR)/man8/portierctl.8 $(DESTDIR)$(LIBDIR)/libportier.a \
 		$(DESTDIR)$(LIBDIR)/libportier.so $(DESTDIR)$(LIBDIR)/libportier.so.$(SOVERSION) \
 		$(DESTDIR)$(PKGCONFIGDIR)/libportier.pc $(DESTDIR)$(MANDIR)/man3/libportier.3 \
 		$(DESTDIR)$(MANDIR)/man8/portierd.8 $(DESTDIR)$(MANDIR)/man5/portier.conf.5 \

@@ -169,6 +169,43 @@ int portier_pidfile_open(const char *path, mode_t mode, PortierPidfile **ret, pi
 }
 
 /**
+ * portier_pidfile_adopt() - take over a pid file locked by this process's previous image
+ * @fd: the locked descriptor, inherited across execve() (OFD locks survive it)
+ * @path: the path it was opened with
+ * @ret: the pid file; portier_pidfile_remove() works as for the image that wrote it
+ *
+ * For daemons that re-execute themselves in place (same pid): the lock is never released.
+ *
+ * Return: 0, -EINVAL (not a regular file), or -errno.
+ */
+int portier_pidfile_adopt(int fd, const char *path, PortierPidfile **ret)
+{
+        struct stat st;
+        PortierPidfile *pf;
+
+        if (fd < 0 || !path || !ret)
+                return -EINVAL;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
+        pf = calloc(1, sizeof(*pf));
+        if (!pf)
+                return -ENOMEM;
+        pf->path = strdup(path);
+        if (!pf->path) {
+                free(pf);
+                return -ENOMEM;
+        }
+        pf->fd = fd;
+        pf->dev = st.st_dev;
+        pf->ino = st.st_ino;
+        pf->written = getpid();
+        *ret = pf;
+        return 0;
+}
+
+/**
  * portier_pidfile_write() - write the calling process's pid into the locked file
  * @pf: a pid file from portier_pidfile_open()
  *

@@ -20,6 +20,7 @@ extern "C" {
 typedef struct PortierPidfile PortierPidfile;
 
 int portier_pidfile_open(const char *path, mode_t mode, PortierPidfile **ret, pid_t *ret_other);
+int portier_pidfile_adopt(int fd, const char *path, PortierPidfile **ret);
 int portier_pidfile_write(PortierPidfile *pf);
 int portier_pidfile_fd(const PortierPidfile *pf);
 const char *portier_pidfile_path(const PortierPidfile *pf);

@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
 #include "daemon/userid.h"
@@ -43,6 +44,25 @@ static char *default_pidfile(void)
         if (geteuid() == 0 || !dir || !*dir)
                 return strdup("/run/portierd.pid");
         return asprintf(&r, "%s/portierd.pid", dir) < 0 ? NULL : r;
+}
+
+static char *default_control_socket(void)
+{
+        const char *dir = getenv("XDG_RUNTIME_DIR");
+        char *r;
+
+        if (geteuid() == 0 || !dir || !*dir)
+                return strdup("/run/portierd.sock");
+        return asprintf(&r, "%s/portierd.sock", dir) < 0 ? NULL : r;
+}
+
+/* PATH made absolute against the current directory (portierd then lives in "/"). */
+static char *absolute(const char *path)
+{
+        _cleanup_free_ char *cwd = getcwd(NULL, 0);
+        char *r;
+
+        return cwd && asprintf(&r, "%s/%s", cwd, path) >= 0 ? r : NULL;
 }
 
 static int open_logs(Daemon *d)
@@ -141,21 +161,12 @@ static char *dump_path(const char *pidpath)
 }
 
 /**
- * daemon_dump_state() - write the state dump (SIGUSR1): portierd.dump next to the pid file
+ * daemon_dump_state_to() - write the state dump (SIGUSR1, `portierctl dump`) to a stream
  * @d: the daemon
+ * @f: the stream
  */
-void daemon_dump_state(Daemon *d)
+void daemon_dump_state_to(Daemon *d, FILE *f)
 {
-        _cleanup_free_ char *path = dump_path(d->pidfile_path);
-        FILE *f;
-
-        if (!path)
-                return;
-        f = fopen(path, "we");
-        if (!f) {
-                portier_log(d->log, LOG_ERR, "cannot write the state dump '%s': %m", path);
-                return;
-        }
         fprintf(f, "portierd %s, pid %d, up %lld s, configuration generation %u ('%s')\n",
                 PORTIER_VERSION, (int)getpid(),
                 (long long)((ev_clock_now() - d->started_usec) / EV_USEC_PER_SEC),
@@ -191,6 +202,25 @@ void daemon_dump_state(Daemon *d)
                         fprintf(f, "\tserver pid %d, started %lld s ago\n", (int)srv->pid,
                                 (long long)(time(NULL) - srv->started));
         }
+}
+
+/**
+ * daemon_dump_state() - write the state dump (SIGUSR1): portierd.dump next to the pid file
+ * @d: the daemon
+ */
+void daemon_dump_state(Daemon *d)
+{
+        _cleanup_free_ char *path = dump_path(d->pidfile_path);
+        FILE *f;
+
+        if (!path)
+                return;
+        f = fopen(path, "we");
+        if (!f) {
+                portier_log(d->log, LOG_ERR, "cannot write the state dump '%s': %m", path);
+                return;
+        }
+        daemon_dump_state_to(d, f);
         if (fclose(f) != 0)
                 portier_log(d->log, LOG_ERR, "cannot write the state dump '%s': %m", path);
         else
@@ -320,8 +350,9 @@ static int first_configuration(Daemon *d, char *err, size_t errsize)
         size_t listening = 0;
         int r;
 
-        d->next_generation = 1;
-        r = generation_load(d, 1, &g);
+        if (d->next_generation == 0)
+                d->next_generation = 1;         /* after a reexec: the old image's + 1 */
+        r = generation_load(d, d->next_generation, &g);
         if (r < 0) {
                 if (g) {
                         generation_log_diag(d, &g->diag);
@@ -354,6 +385,8 @@ static int first_configuration(Daemon *d, char *err, size_t errsize)
 
 static void daemon_deinit(Daemon *d)
 {
+        d->control = control_free(d->control, false);
+        reexec_free(d);
         ev_timer_disarm(&d->cc_timer);
         ev_timer_disarm(&d->stop_timer);
         ev_timer_disarm(&d->sensor_timer);
@@ -395,28 +428,51 @@ int daemon_run(const Options *o)
         static const int sigs[] = { SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGQUIT, SIGCHLD };
         PortierDaemonOptions dopts = { .foreground = o->debug || o->dontfork,
                                        .keep_listen_fds = true };
-        Daemon d = { .opts = o, .signal_fd = -1, .reload_fd = -1,
+        Daemon d = { .opts = o, .signal_fd = -1, .reload_fd = -1, .pidfile_fd = -1,
                      .signal_ev = EV_FILE_NULL, .stop_timer = EV_TIMER_NULL,
                      .cc_timer = EV_TIMER_NULL, .sensor_timer = EV_TIMER_NULL,
                      .loadavg = LOADAVG_NULL };
-        _cleanup_free_ char *config = NULL, *pidpath = NULL;
+        _cleanup_free_ char *config = NULL, *pidpath = NULL, *ctlpath = NULL;
         PortierPidfile *pf = NULL;
         char err[4096];
         pid_t other = 0;
-        int r, status = 1;
+        int r, status = 1, reexec = 0;
 
         /* Paths are used after chdir("/"): make them absolute now. */
         config = realpath(o->config_path, NULL);
         if (!config)
                 config = strdup(o->config_path);
         pidpath = o->pidfile_path ? strdup(o->pidfile_path) : default_pidfile();
-        if (!config || !pidpath)
+        ctlpath = o->control_socket ? (o->control_socket[0] == '/' ? strdup(o->control_socket)
+                                                                   : absolute(o->control_socket))
+                                    : default_control_socket();
+        if (!config || !pidpath || !ctlpath)
                 return 1;
         d.config_path = config;
         d.pidfile_path = pidpath;
         d.as_root = geteuid() == 0;
-        if (open_logs(&d) < 0)
+        if (open_logs(&d) < 0 || reexec_init(&d) < 0)
                 goto out;
+        /* Started by a reexec: same pid, already detached, the pid file still locked. */
+        reexec = reexec_load(&d, err, sizeof(err));
+        if (reexec < 0) {
+                reexec_fail(&d, err);
+                goto out;
+        }
+        if (reexec > 0) {
+                /* The old image ran execve() from the directory portierd was started in, so
+                 * that relative paths mean the same; a daemon lives in "/". */
+                if (chdir("/") < 0)
+                        portier_log(d.log, LOG_WARNING, "cannot enter '/': %m");
+                r = portier_pidfile_adopt(d.pidfile_fd, pidpath, &pf);
+                if (r < 0) {
+                        snprintf(err, sizeof(err), "re-exec: cannot adopt the pid file: %s",
+                                 strerror(-r));
+                        reexec_fail(&d, err);
+                        goto out;
+                }
+                goto started;
+        }
 
         r = portier_pidfile_open(pidpath, 0644, &pf, &other);
         if (r == -EEXIST) {
@@ -435,7 +491,10 @@ int daemon_run(const Options *o)
                 fprintf(stderr, "portierd: cannot start: %s\n", strerror(-r));
                 goto out;
         }
-
+        d.pidfile_fd = portier_pidfile_fd(pf);
+        d.started_usec = ev_clock_now();
+        d.started_wall = time(NULL);
+started:
         tzset();        /* so that localtime_r() on the accept path reads no file */
         /* A fixed threshold: the configuration's 1 MiB arena chunks are always mmap()ed, and
          * given back whole when a reload frees the old configuration. (glibc's default
@@ -443,8 +502,6 @@ int daemon_run(const Options *o)
          * heap, where a reload leaves holes: measured, RSS grew by a few MiB over the first
          * reloads of 10,000 services.) */
         (void)mallopt(M_MMAP_THRESHOLD, 256 << 10);
-        d.started_usec = ev_clock_now();
-        d.started_wall = time(NULL);
         raise_nofile(&d);
         (void)signal(SIGPIPE, SIG_IGN);
         if ((r = ev_loop_new(&d.loop)) < 0 || (r = server_table_init(&d)) < 0 ||
@@ -465,11 +522,19 @@ int daemon_run(const Options *o)
         }
         portier_log(d.log, LOG_NOTICE, "portierd %s started (pid %d)", PORTIER_VERSION,
                     (int)getpid());
+        if (control_new(&d, ctlpath, reexec_control_fd(&d), &d.control) < 0) {
+                snprintf(err, sizeof(err), "cannot set up the control socket: out of memory");
+                goto fail;
+        }
+        reexec_adopt(&d);
         if (o->cc_interval > 0)
                 ev_timer_arm_in(d.loop, &d.cc_timer, (uint64_t)o->cc_interval * EV_USEC_PER_SEC,
                                 consistency_check);
         (void)portier_notifyf(false, "STATUS=serving %zu services", d.n_services);
-        (void)portier_daemon_ready(d.startup);
+        if (reexec > 0)
+                (void)portier_notify(false, "READY=1");
+        else
+                (void)portier_daemon_ready(d.startup);
 
         r = ev_loop_run(d.loop);
         status = r < 0 ? 1 : 0;
@@ -478,9 +543,10 @@ int daemon_run(const Options *o)
         goto out;
 fail:
         portier_log(d.log, LOG_ERR, "%s", err);
+        reexec_fail(&d, err);
         (void)portier_daemon_fail(d.startup, status, "%s", err);
 out:
-        if (d.startup)
+        if (d.startup || reexec > 0)
                 (void)portier_pidfile_remove(pf);
         portier_pidfile_free(pf);
         portier_daemon_free(d.startup);

@@ -15,6 +15,8 @@
  *   inproc.c      connections served in-process (built-ins, redirect): their accounting
  *   builtin.c     the INTERNAL services (echo, discard, daytime, chargen, time)
  *   tcpmux.c      the tcpmux built-in (RFC 1078) and its dispatch to TCPMUX services
+ *   control.c     the control socket (portierctl); report.c renders its answers;
+ *                 reexec.c is the live upgrade (control.h)
  *
  * Ownership: the Daemon owns its Services; a Service holds a reference on the Generation its
  * configuration comes from and owns its running Servers' records. A Service removed by a
@@ -23,6 +25,7 @@
  */
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -224,6 +227,10 @@ struct Daemon {
         Generation *reload_result;
         int reload_error;
 
+        struct Control *control;        /* the control socket (control.c) */
+        struct Reexec *reexec;          /* live upgrade (reexec.c) */
+        int pidfile_fd;                 /* the locked pid file, kept across reexec */
+
         bool stopping;
         EvTimer stop_timer;
         EvTimer cc_timer;               /* -cc */
@@ -237,6 +244,7 @@ struct Daemon {
 int daemon_run(const Options *o);
 int daemon_sensor_expire(EvTimer *t);
 void daemon_dump_state(Daemon *d);
+void daemon_dump_state_to(Daemon *d, FILE *f);
 
 /* generation.c */
 int generation_load(Daemon *d, unsigned number, Generation **ret);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "daemon/builtin.h"
+#include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
 #include "util.h"
@@ -487,6 +488,9 @@ static int on_reload_done(EvFile *f, uint32_t events)
         if (r < 0)
                 portier_log(d->log, LOG_ERR, "cannot reopen the log file: %s; still writing "
                             "to the old one", strerror(-r));
+        /* The portierctl clients waiting for this reload learn its outcome. */
+        control_reload_done(d, d->stopping ? -ESHUTDOWN :
+                               d->reload_error < 0 ? d->reload_error : 0, g ? &g->diag : NULL);
         if (d->reload_error < 0 || !g || !g->config) {
                 if (g)
                         generation_log_diag(d, &g->diag);

@@ -18,6 +18,7 @@ int main(int argc, char **argv)
 
         if (options_parse(&o, argc, argv, stderr) < 0)
                 return EXIT_USAGE;
+        o.argv = argv;
         switch (o.action) {
         case OPTIONS_HELP:
                 options_usage(stdout);

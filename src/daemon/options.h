@@ -34,6 +34,7 @@ typedef struct Options {
         long limit;                     /* -limit N: cap on running servers (0: none) */
         long logprocs;                  /* -logprocs N: cap on concurrent ident lookups (0: none) */
         long cc_interval;               /* -cc SEC: periodic consistency check (0: off) */
+        char **argv;                    /* the command line as given, for reexec (main.c) */
 } Options;
 
 #define OPTIONS_DEFAULT_CONFIG "/etc/portier.conf"

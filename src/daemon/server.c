@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include "daemon/control.h"
 #include "daemon/daemon.h"
 
 #define PID_TABLE_SIZE 4096     /* chains; a power of two */
@@ -168,6 +169,7 @@ void server_reap(Daemon *d)
                         continue;
                 Service *s = srv->svc;
 
+                control_note_exit(d, s, srv, status);
                 service_server_exited(s, srv, status);
                 server_release(d, srv);
                 if (s->state == SERVICE_RETIRED && s->running == 0)

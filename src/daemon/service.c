@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "daemon/builtin.h"
+#include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
 #include "daemon/revdns.h"
@@ -589,8 +590,11 @@ static int retry_bind(EvTimer *t)
 int service_listen(Service *s)
 {
         char err[256];
-        int fd = listener_open(s->conf, err, sizeof(err));
+        int fd = reexec_take_fd(s->d, s->conf);    /* after a reexec: the socket it kept */
         int r;
+
+        if (fd < 0)
+                fd = listener_open(s->conf, err, sizeof(err));
 
         free(s->bind_error);
         s->bind_error = NULL;
