@@ -70,13 +70,13 @@ def read_answer(s):
 class Ctl:
     def __init__(self, daemon, procs, sockdir, build_dir):
         self.daemon, self.procs = daemon, procs
-        self.sock = Path(sockdir) / "ctl.sock"
+        self.sock = daemon.control_socket
         self.bin = build_dir / "portierctl"
         if not os.access(self.bin, os.X_OK):
             pytest.fail(f"{self.bin} is missing: build it first (make)")
 
     def start(self, *extra, **kw):
-        return self.daemon.start("--control-socket", self.sock, *extra, **kw)
+        return self.daemon.start(*extra, **kw)
 
     def argv(self, *args):
         return [self.bin, "--socket", self.sock, *args]

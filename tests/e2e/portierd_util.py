@@ -199,6 +199,8 @@ class Daemon:
         self.dlog = self.dir / "daemon.log"
         self.svclog = self.dir / "services.log"
         self.syslog = DgramReceiver(path=Path(sockdir) / "devlog")
+        # every portierd under test has its own control socket, never /run/portierd.sock
+        self.control_socket = Path(sockdir) / "ctl.sock"
         self.services = {}
         self.defaults = dict(DEFAULTS)
         self.extra_text = ""
@@ -267,7 +269,8 @@ class Daemon:
             return [XINETD, "-f", self.conf, "-pidfile", self.pidfile, "-filelog", self.dlog,
                     *extra]
         return [self.bin, "-f", self.conf, "-pidfile", self.pidfile, "-filelog", self.dlog,
-                "--syslog-socket", self.syslog.address, *extra]
+                "--syslog-socket", self.syslog.address, "--control-socket", self.control_socket,
+                *extra]
 
     def run(self, *extra, env=None, write=True, timeout=60, prefix=(), **kw):
         """Run the starting command to completion (detached mode); adopt the daemon if the pid
