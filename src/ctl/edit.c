@@ -55,25 +55,40 @@ static void lines_free(Lines *l)
 static int lines_read(const char *path, Lines *l, FILE *err)
 {
         _cleanup_free_ char *buf = NULL;
-        size_t len = 0;
+        size_t len = 0, cap = 0;
         FILE *f = fopen(path, "re");
-        int c;
 
         *l = (Lines){ 0 };
         if (!f) {
                 fprintf(err, "portierctl: cannot read '%s': %s\n", path, strerror(errno));
                 return -errno;
         }
-        FILE *m = open_memstream(&buf, &len);
+        for (;;) {
+                if (len == cap) {
+                        char *nb = cap <= EDIT_FILE_MAX ? realloc(buf, cap ? cap * 2 : 8192)
+                                                        : NULL;
 
-        if (!m) {
-                fclose(f);
-                return -ENOMEM;
+                        if (!nb) {
+                                fclose(f);
+                                /* Never write back a file cut short. */
+                                fprintf(err, "portierctl: '%s' is too large to edit\n", path);
+                                return -EFBIG;
+                        }
+                        buf = nb;
+                        cap = cap ? cap * 2 : 8192;
+                }
+                size_t n = fread(buf + len, 1, cap - len, f);
+
+                len += n;
+                if (n == 0)
+                        break;
         }
-        while ((c = getc(f)) != EOF && len < EDIT_FILE_MAX)
-                putc(c, m);
+        if (ferror(f)) {
+                fprintf(err, "portierctl: cannot read '%s': %s\n", path, strerror(errno));
+                fclose(f);
+                return -EIO;
+        }
         fclose(f);
-        fclose(m);
         l->path = strdup(path);
         if (!l->path)
                 return -ENOMEM;

@@ -145,17 +145,48 @@ const char *proto_type_name(uint16_t type)
         return type < sizeof(names) / sizeof(names[0]) ? names[type] : NULL;
 }
 
+/* The length of a valid UTF-8 sequence at @p (not overlong, no surrogates, at most
+ * U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+        size_t n;
+        uint32_t c;
+
+        if (*p >= 0xc2 && *p <= 0xdf)
+                n = 2, c = *p & 0x1f;
+        else if (*p >= 0xe0 && *p <= 0xef)
+                n = 3, c = *p & 0x0f;
+        else if (*p >= 0xf0 && *p <= 0xf4)
+                n = 4, c = *p & 0x07;
+        else
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0;
+                c = c << 6 | (p[i] & 0x3f);
+        }
+        if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+            (n == 4 && (c < 0x10000 || c > 0x10ffff)))
+                return 0;
+        return n;
+}
+
 void proto_json_string(FILE *f, const char *s)
 {
         fputc('"', f);
         for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+                size_t n;
+
                 if (*p == '"' || *p == '\\')
                         fprintf(f, "\\%c", *p);
                 else if (*p == '\n')
                         fputs("\\n", f);
                 else if (*p == '\t')
                         fputs("\\t", f);
-                else if (*p < 0x20 || *p > 0x7e)
+                else if (*p >= 0x80 && (n = utf8_len(p)) > 0) {
+                        fwrite(p, 1, n, f);     /* valid UTF-8 passes as it is */
+                        p += n - 1;
+                } else if (*p < 0x20 || *p >= 0x7f)
                         fprintf(f, "\\u%04x", *p);
                 else
                         fputc(*p, f);

@@ -122,8 +122,9 @@ int proto_end_decode(const ProtoFrame *f, int32_t *ret_status, char *ret_message
 const char *proto_type_name(uint16_t type);
 
 /**
- * proto_json_string() - write @s as a JSON string (quotes included) to @f; bytes that are not
- * printable ASCII are written as \u00XX escapes (the output is ASCII, whatever the input).
+ * proto_json_string() - write @s as a JSON string (quotes included) to @f: valid UTF-8 as it
+ * is, control characters and bytes that are not valid UTF-8 as \u00XX escapes, so that the
+ * output is always valid JSON whatever the input.
  */
 void proto_json_string(FILE *f, const char *s);
 

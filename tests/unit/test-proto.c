@@ -106,9 +106,10 @@ static void test_json_string(void **state)
         size_t len = 0;
         FILE *f = open_memstream(&out, &len);
 
-        proto_json_string(f, "a\"b\\c\n\x01\xc3\xa9");
+        /* quote, backslash, newline, a control byte, é (valid UTF-8), a lone 0xff, DEL */
+        proto_json_string(f, "a\"b\\c\n\x01\xc3\xa9\xff\x7f");
         fclose(f);
-        assert_string_equal(out, "\"a\\\"b\\\\c\\n\\u0001\\u00c3\\u00a9\"");
+        assert_string_equal(out, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\\u00ff\\u007f\"");
         free(out);
 }
 
