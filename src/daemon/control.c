@@ -11,8 +11,8 @@
  * Nothing here blocks the loop: accept4() and every client descriptor are non-blocking; a
  * client is read once (one request per connection), its answer is rendered into a buffer
  * bounded by CONTROL_REPLY_MAX and sent frame by frame as the socket takes it; at most
- * CONTROL_CLIENTS_MAX clients are served at once, and one that sends nothing for
- * CONTROL_IDLE_USEC is dropped. Only root and the daemon's own user are answered (SO_PEERCRED);
+ * CONTROL_CLIENTS_MAX clients are served at once, and one that sends nothing, or reads
+ * nothing of its answer, for CONTROL_IDLE_USEC is dropped. Only root and the daemon's own user are answered (SO_PEERCRED);
  * anyone else gets a "permission denied" END frame.
  *
  * Reload and reexec answer later: a reload waiter keeps its connection until the reload it
@@ -186,6 +186,8 @@ static void client_free(ControlClient *cl)
         free(cl);
 }
 
+static int on_idle(EvTimer *t);
+
 /* Send what the socket takes; free the client once the END frame is out (or it is gone). */
 static void client_flush(ControlClient *cl)
 {
@@ -214,6 +216,9 @@ static void client_flush(ControlClient *cl)
                         client_free(cl);        /* the client went away */
                         return;
                 }
+                /* A client that stops reading its answer is dropped after CONTROL_IDLE_USEC
+                 * without progress, like one that never sends its request. */
+                ev_timer_arm_in(cl->ctl->d->loop, &cl->idle, CONTROL_IDLE_USEC, on_idle);
                 if (chunk > 0) {
                         cl->body_off += chunk;
                 } else {
@@ -236,6 +241,7 @@ static void client_answer(ControlClient *cl, char *body, size_t len, int status,
         snprintf(cl->message, sizeof(cl->message), "%s", message ? message : "");
         cl->end_ready = true;
         cl->reload_wait = 0;
+        ev_timer_arm_in(cl->ctl->d->loop, &cl->idle, CONTROL_IDLE_USEC, on_idle);
         client_flush(cl);
 }
 

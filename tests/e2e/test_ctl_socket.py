@@ -157,3 +157,30 @@ def test_large_answer_is_sent_whole(ctl):
     assert len(r.out) > 200000
     import json
     assert len(json.loads(r.out)["services"]) == 400
+
+
+def test_client_that_does_not_read_its_answer(ctl):
+    """A client that asks for a large answer and never reads it holds nothing up: others are
+    answered meanwhile, and it is dropped (bounded wait) rather than kept forever."""
+    d = ctl.daemon
+    for i in range(300):
+        d.add(f"svc{i:03d}-" + "y" * 120, "/bin/true")
+    ctl.start()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(str(ctl.sock))
+        s.send(request("status", flags=1))
+        _still_serves(ctl)
+        assert ctl.ok("list").out.count("\n\tsvc") == 300
+        # after the idle bound (10 s) without reading, the daemon has closed it
+        time.sleep(11)
+        got = b""
+        s.settimeout(10)
+        while True:
+            pkt = s.recv(70000)
+            if not pkt:
+                break
+            got += pkt
+            assert len(got) < 50 * 1024 * 1024
+        assert got and struct.unpack("<H", got[6:8])[0] == 100   # DATA frames, then EOF
+    _still_serves(ctl)
