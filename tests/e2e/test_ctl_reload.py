@@ -69,7 +69,7 @@ def test_notify_status(ctl, notify_socket):
     for _ in range(2):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
             assert c.recv(10) == b"hi\n"
-    notify_socket.wait_text("2 connections accepted")
+    notify_socket.wait_text("0 servers running, 2 connections accepted")
     # rate-limited: unchanged counts send nothing new
     n = len(notify_socket.all())
     import time
