@@ -22,7 +22,9 @@
  *
  * Only the descriptors named there lose FD_CLOEXEC (everything else portierd opens is
  * close-on-exec), and only for the exec. The binary is the path /proc/self/exe named at start
- * (so an upgraded package's new file is run). Before exec the old image checks what it can
+ * (so an upgraded package's new file is run), with the same command line, executed from the
+ * directory portierd was started in (relative paths on the command line keep their meaning;
+ * the new image then enters "/" again). Before exec the old image checks what it can
  * (no reload under way, not stopping, the binary is an executable regular file, the inventory
  * written); if execve() returns, it undoes the descriptor flags and answers with the error.
  * If the new image cannot read the inventory or load the configuration, it executes the
