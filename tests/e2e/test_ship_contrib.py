@@ -119,7 +119,8 @@ def test_make_install_destdir(build_dir, tmp_path):
     dest = tmp_path / "root"
     r = _install(build_dir, dest)
     assert r.returncode == 0, r.stderr[-2000:]
-    for f in ("usr/sbin/portierd", "usr/lib/libportier.a", "usr/lib/libportier.so.0",
+    for f in ("usr/sbin/portierd", "usr/sbin/portierctl", "usr/share/man/man8/portierctl.8",
+              "usr/lib/libportier.a", "usr/lib/libportier.so.0",
               "usr/lib/pkgconfig/libportier.pc", "usr/include/portier/daemon.h",
               "usr/share/man/man8/portierd.8", "usr/share/man/man5/portier.conf.5",
               "usr/share/man/man3/libportier.3", "usr/lib/systemd/system/portierd.service",
