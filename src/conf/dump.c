@@ -188,12 +188,12 @@ static void dump_service(const ConfService *s, FILE *f)
         }
         words(f, "log_on_success", s->log_on_success, snames, sbits, 6, true);
         words(f, "log_on_failure", s->log_on_failure, fanames, fabits, 3, true);
-        if (s->type & CONF_TYPE_RPC) {
+        /* Whenever set (a non-RPC service ignores them, but the dump reads back the same). */
+        if ((s->type & CONF_TYPE_RPC) || s->rare->rpc_version_max)
                 fprintf(f, "\t%-16s= %" PRIu32 "-%" PRIu32 "\n", "rpc_version",
                         s->rare->rpc_version_min, s->rare->rpc_version_max);
-                if (s->rare->rpc_number)
-                        fprintf(f, "\t%-16s= %" PRIu32 "\n", "rpc_number", s->rare->rpc_number);
-        }
+        if (s->rare->rpc_number)
+                fprintf(f, "\t%-16s= %" PRIu32 "\n", "rpc_number", s->rare->rpc_number);
         if (s->n_env)
                 list(f, "env", s->env, s->n_env);
         if (s->passenv)
