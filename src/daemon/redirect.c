@@ -390,10 +390,9 @@ static int pair_rewatch(RedirectPair *p)
         return r;
 }
 
-/* idle_timeout, when set for the service (or its defaults); 0: never. */
 static uint64_t idle_usec(const RedirectPair *p)
 {
-        return (uint64_t)redirect_idle_timeout(pair_conf(p)) * EV_USEC_PER_SEC;
+        return (uint64_t)redirect_idle_timeout(p->conn.svc) * EV_USEC_PER_SEC;
 }
 
 static void arm_idle(RedirectPair *p)
@@ -555,13 +554,19 @@ static int start_connect(RedirectPair *p)
 
 /**
  * redirect_idle_timeout() - a redirect service's idle timeout in seconds (0: none)
- * @cs: the service
+ * @s: the service
  *
- * A proxy carries long sessions: unless `idle_timeout` is set for the service (or in
- * defaults), a pair is never closed for being quiet.
+ * A proxy carries long sessions: unless `idle_timeout` is set for the service or in
+ * defaults, a pair is never closed for being quiet (the built-ins' default of 300 s does not
+ * apply). The service's current definition counts, so a reload changes it for running pairs.
  */
-uint32_t redirect_idle_timeout(const ConfService *cs)
+uint32_t redirect_idle_timeout(const Service *s)
 {
+        const ConfService *cs = s->conf, *def = s->gen->config->defaults;
+
+        if (conf_attr_line(cs, CONF_ATTR_IDLE_TIMEOUT) ||
+            (def && conf_attr_line(def, CONF_ATTR_IDLE_TIMEOUT)))
+                return cs->idle_timeout;
         return 0;
 }
 

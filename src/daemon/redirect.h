@@ -23,7 +23,7 @@ typedef struct Daemon Daemon;
 typedef struct Service Service;
 
 void redirect_start(Service *s, int fd, const struct sockaddr *peer, const char *from);
-uint32_t redirect_idle_timeout(const ConfService *cs);
+uint32_t redirect_idle_timeout(const Service *s);
 uint32_t redirect_count(const Daemon *d);
 void redirect_deinit(Daemon *d);
 

@@ -6,6 +6,7 @@ them, one whose new rules refuse a client ends that client's pair. The compatibi
 against xinetd too (PORTIER_DAEMON=xinetd)."""
 
 import socket
+import time
 
 import pytest
 
@@ -205,3 +206,30 @@ def test_not_killed_when_idle_by_default(daemon, backend):
             s.recv(10)
         s.sendall(b"awake\n")
         assert read_line(s) == "awake\n"
+
+
+def test_idle_timeout_when_configured(daemon, backend):
+    """idle_timeout = 1: traffic keeps a pair alive; a second of silence ends it (EXIT)."""
+    need_portierd("idle_timeout is portier's")
+    port = add_redirect(daemon, "idle", backend.port, idle_timeout="1")
+    daemon.start()
+    with connect(port) as s:
+        assert read_line(s) == "hello 127.0.0.1\n"
+        for i in range(4):
+            time.sleep(0.5)
+            s.sendall(b"tick %d\n" % i)
+            assert read_line(s) == "tick %d\n" % i
+        t0 = time.monotonic()
+        assert _closed(s)
+        assert 0.5 < time.monotonic() - t0 < 5
+    daemon.wait_log(r"EXIT: idle status=0 pid=0 duration=\d+\(sec\)")
+
+
+def test_idle_timeout_from_defaults(daemon, backend):
+    need_portierd("idle_timeout is portier's")
+    daemon.defaults["idle_timeout"] = "1"
+    port = add_redirect(daemon, "didle", backend.port)
+    daemon.start()
+    with connect(port) as s:
+        assert read_line(s) == "hello 127.0.0.1\n"
+        assert _closed(s)
