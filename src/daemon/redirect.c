@@ -28,8 +28,9 @@
  * taken out of epoll entirely (a half-closed socket would otherwise report EPOLLHUP forever).
  *
  * Memory: pair records come from a free list grown in chunks (the accept path does not
- * allocate once warm); pipes are created on first data and, when returned empty, kept in a
- * small pool for the next pairs.
+ * allocate once warm). A direction takes a pipe when data arrives and gives it back as soon
+ * as it is empty again, into a small pool from which the next burst (of any pair) takes it:
+ * an idle pair holds only its two sockets, and a busy one makes no pipe2() calls.
  */
 
 #include "daemon/redirect.h"
@@ -49,7 +50,8 @@
 #include "daemon/daemon.h"
 #include "util.h"
 
-#define PIPE_CAPACITY (64 * 1024)       /* Linux's default pipe size; what one splice moves */
+#define WINDOW_MIN (64 * 1024)          /* bytes a direction may hold at first (a pipe's default) */
+#define WINDOW_MAX (1024 * 1024)        /* ... and at most, once its destination keeps up */
 #define RELAY_BUF (16 * 1024)           /* the read/write fallback's buffer per direction */
 #define PUMP_ROUNDS 8                   /* splices per direction and callback (fairness) */
 #define PIPE_POOL_MAX 64                /* empty pipes kept for reuse */
@@ -59,7 +61,10 @@
 /* One direction of a pair: from src to dst. */
 typedef struct RelayDir {
         int src, dst;           /* the pair's sockets (not owned) */
-        int pipe_r, pipe_w;     /* splice path; -1 until the first data */
+        int pipe_r, pipe_w;     /* splice path; -1 while no data waits */
+        size_t pipe_cap;        /* the pipe's size (the kernel may grant less than asked) */
+        size_t window;          /* bytes this direction may hold: grows while dst drains */
+        bool drained;           /* dst took everything queued since the window last grew */
         char *buf;              /* fallback path (RELAY_BUF bytes), or NULL */
         size_t buf_off;         /* first byte of buf not yet sent */
         size_t queued;          /* bytes read from src, not yet written to dst */
@@ -97,7 +102,10 @@ typedef struct Redirect {
         uint32_t n_pairs;       /* live pairs, all services */
         RedirectPair *free;
         PairChunk *chunks;
-        int pool[PIPE_POOL_MAX][2];
+        struct {
+                int r, w;
+                size_t cap;
+        } pool[PIPE_POOL_MAX];
         size_t n_pool;
         uint64_t msg_second;    /* "can't connect" messages: the current second, */
         uint32_t msg_logged;    /* those written in it, */
@@ -139,16 +147,21 @@ static int pipe_get(Redirect *rd, RelayDir *dir)
 {
         int fds[2];
 
+        int cap;
+
         if (rd->n_pool > 0) {
                 rd->n_pool--;
-                dir->pipe_r = rd->pool[rd->n_pool][0];
-                dir->pipe_w = rd->pool[rd->n_pool][1];
+                dir->pipe_r = rd->pool[rd->n_pool].r;
+                dir->pipe_w = rd->pool[rd->n_pool].w;
+                dir->pipe_cap = rd->pool[rd->n_pool].cap;
                 return 0;
         }
         if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
                 return -errno;
+        cap = fcntl(fds[1], F_GETPIPE_SZ);
         dir->pipe_r = fds[0];
         dir->pipe_w = fds[1];
+        dir->pipe_cap = cap > 0 ? (size_t)cap : 4096;
         return 0;
 }
 
@@ -158,8 +171,9 @@ static void pipe_put(Redirect *rd, RelayDir *dir)
         if (dir->pipe_r < 0)
                 return;
         if (dir->queued == 0 && rd->n_pool < PIPE_POOL_MAX) {
-                rd->pool[rd->n_pool][0] = dir->pipe_r;
-                rd->pool[rd->n_pool][1] = dir->pipe_w;
+                rd->pool[rd->n_pool].r = dir->pipe_r;
+                rd->pool[rd->n_pool].w = dir->pipe_w;
+                rd->pool[rd->n_pool].cap = dir->pipe_cap;
                 rd->n_pool++;
         } else {
                 (void)close(dir->pipe_r);
@@ -170,9 +184,44 @@ static void pipe_put(Redirect *rd, RelayDir *dir)
 
 /* --- one direction ---------------------------------------------------------------------- */
 
+/* What the direction may hold now: its window, within its pipe's size, or the buffer. */
 static size_t dir_capacity(const RelayDir *dir)
 {
-        return dir->buf ? RELAY_BUF : PIPE_CAPACITY;
+        if (dir->buf)
+                return RELAY_BUF;
+        if (dir->pipe_r >= 0 && dir->pipe_cap < dir->window)
+                return dir->pipe_cap;
+        return dir->window;
+}
+
+/* A pipe smaller than the window is enlarged (once per pipe: pooled pipes keep their
+ * size). The kernel may refuse (pipe-user-pages-soft for an unprivileged daemon): the
+ * direction then works within the size it has. */
+static void dir_fit_pipe(RelayDir *dir)
+{
+        int cap;
+
+        if (dir->pipe_r < 0 || dir->pipe_cap >= dir->window)
+                return;
+        cap = fcntl(dir->pipe_w, F_SETPIPE_SZ, (int)dir->window);
+        if (cap > 0)
+                dir->pipe_cap = (size_t)cap;
+}
+
+/*
+ * Flow control, the window: a direction starts with WINDOW_MIN bytes in flight. Each time it
+ * fills its window after its destination had taken everything queued (a fast reader), the
+ * window grows fourfold up to WINDOW_MAX, so that a stream moves more per splice. A
+ * destination that does not read never drains the queue: a stuck pair holds WINDOW_MIN per
+ * direction at most.
+ */
+static void dir_maybe_grow(RelayDir *dir)
+{
+        if (dir->buf || !dir->drained || dir->queued < dir->window || dir->window >= WINDOW_MAX)
+                return;
+        dir->window = dir->window * 4 < WINDOW_MAX ? dir->window * 4 : WINDOW_MAX;
+        dir->drained = false;
+        dir_fit_pipe(dir);
 }
 
 /* Read from src into the pipe or buffer. Return: bytes read, 0 at EOF, or -errno. */
@@ -187,6 +236,7 @@ static ssize_t dir_in(Redirect *rd, RelayDir *dir)
                 /* Out of descriptors for a pipe: this direction copies instead. */
                 if (r < 0 && !(dir->buf = malloc(RELAY_BUF)))
                         return -ENOMEM;
+                dir_fit_pipe(dir);
                 room = dir_capacity(dir);
         }
         if (dir->buf) {
@@ -226,6 +276,8 @@ static ssize_t dir_out(RelayDir *dir)
                 return errno == EINTR ? -EAGAIN : -errno;
         dir->queued -= (size_t)n;
         dir->moved += (uint64_t)n;
+        if (dir->queued == 0)
+                dir->drained = true;
         if (dir->buf)
                 dir->buf_off = dir->queued ? dir->buf_off + (size_t)n : 0;
         return n;
@@ -253,10 +305,12 @@ static int dir_pump(Redirect *rd, RelayDir *dir, bool can_write, bool *ret_progr
                 }
                 if (!dir->eof && dir->queued < dir_capacity(dir)) {
                         n = dir_in(rd, dir);
-                        if (n == 0)
+                        if (n == 0) {
                                 dir->eof = true;
-                        else if (n > 0)
+                        } else if (n > 0) {
                                 progress = true;
+                                dir_maybe_grow(dir);
+                        }
                         else if (n != -EAGAIN)
                                 return (int)n;
                         /* Nothing read although the socket was readable: with data queued,
@@ -271,6 +325,9 @@ static int dir_pump(Redirect *rd, RelayDir *dir, bool can_write, bool *ret_progr
                 else
                         break;
         }
+        /* An empty pipe goes back to the pool: a quiet pair holds only its two sockets. */
+        if (dir->queued == 0 && dir->pipe_r >= 0)
+                pipe_put(rd, dir);
         if (dir->eof && dir->queued == 0 && can_write && !dir->shut) {
                 dir->shut = true;
                 if (shutdown(dir->dst, SHUT_WR) < 0 && errno != ENOTCONN)
@@ -608,8 +665,10 @@ void redirect_start(Service *s, int fd, const struct sockaddr *peer, const char 
         p->backend = -1;
         p->client_ev = p->backend_ev = EV_FILE_NULL;
         p->timer = EV_TIMER_NULL;
-        p->up = (RelayDir){ .src = fd, .dst = -1, .pipe_r = -1, .pipe_w = -1 };
-        p->down = (RelayDir){ .src = -1, .dst = fd, .pipe_r = -1, .pipe_w = -1 };
+        p->up = (RelayDir){ .src = fd, .dst = -1, .pipe_r = -1, .pipe_w = -1,
+                            .window = WINDOW_MIN };
+        p->down = (RelayDir){ .src = -1, .dst = fd, .pipe_r = -1, .pipe_w = -1,
+                              .window = WINDOW_MIN };
         rd->n_pairs++;
         r = start_connect(p);
         if (r < 0) {
@@ -640,8 +699,8 @@ void redirect_deinit(Daemon *d)
         if (!rd)
                 return;
         for (size_t i = 0; i < rd->n_pool; i++) {
-                (void)close(rd->pool[i][0]);
-                (void)close(rd->pool[i][1]);
+                (void)close(rd->pool[i].r);
+                (void)close(rd->pool[i].w);
         }
         for (PairChunk *c = rd->chunks, *next; c; c = next) {
                 next = c->next;
