@@ -372,13 +372,19 @@ def main():
                     c.errors[k] = c.errors.get(k, 0) + v
             log(f"bench: round {r + 1}/{args.rounds} done")
         time.sleep(2)
+        # Each pair holds two sockets in portierd: the descriptor limit caps the pairs.
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        idle = min(args.idle, (hard - 64) // 2)
+        if idle < args.idle:
+            log(f"bench: RLIMIT_NOFILE's hard limit is {hard} and cannot be raised here: "
+                f"{idle} idle pairs instead of {args.idle}")
         if not pd.na:
-            pd.idle = measure_idle(rbench, pd, args.idle)
+            pd.idle = measure_idle(rbench, pd, idle)
         if not xd.na:
             xd.idle = measure_idle(rbench, xd, args.xinetd_idle)
         out = [f"load average {load0:.2f} -> {os.getloadavg()[0]:.2f}, "
-               f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-               ""]
+               f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+               f"RLIMIT_NOFILE {hard}", ""]
         print(out[0])
         print()
         report(args, cons, out)

@@ -286,9 +286,11 @@ static ssize_t dir_out(RelayDir *dir)
 /*
  * Move what can be moved now, both ends of one direction, at most PUMP_ROUNDS times.
  * @can_write: the destination is connected.
+ * @other_done: the other direction has ended (its destination shut down).
  * Return: 0, or -errno of a failed socket (the pair must end).
  */
-static int dir_pump(Redirect *rd, RelayDir *dir, bool can_write, bool *ret_progress)
+static int dir_pump(Redirect *rd, RelayDir *dir, bool can_write, bool other_done,
+                    bool *ret_progress)
 {
         for (int i = 0; i < PUMP_ROUNDS; i++) {
                 bool progress = false;
@@ -330,7 +332,9 @@ static int dir_pump(Redirect *rd, RelayDir *dir, bool can_write, bool *ret_progr
                 pipe_put(rd, dir);
         if (dir->eof && dir->queued == 0 && can_write && !dir->shut) {
                 dir->shut = true;
-                if (shutdown(dir->dst, SHUT_WR) < 0 && errno != ENOTCONN)
+                /* When the other direction is over too, the pair closes both sockets right
+                 * away, and close() sends the FIN itself. */
+                if (!other_done && shutdown(dir->dst, SHUT_WR) < 0 && errno != ENOTCONN)
                         return -errno;
         }
         return 0;
@@ -467,9 +471,9 @@ static void pair_pump(RedirectPair *p)
         bool relaying = p->state == PAIR_RELAYING, progress = false;
         int r;
 
-        r = dir_pump(rd, &p->up, relaying, &progress);
+        r = dir_pump(rd, &p->up, relaying, dir_done(&p->down), &progress);
         if (r == 0 && relaying)
-                r = dir_pump(rd, &p->down, true, &progress);
+                r = dir_pump(rd, &p->down, true, dir_done(&p->up), &progress);
         if (r < 0) {
                 pair_end(p, true);
                 return;
@@ -644,6 +648,7 @@ void redirect_start(Service *s, int fd, const struct sockaddr *peer, const char 
         RedirectPair *p = rd ? pair_alloc(rd) : NULL;
         int one = 1, r;
 
+        /* The connection came from accept4() blocking, as servers want it. */
         if (!p || ioctl(fd, FIONBIO, &one) < 0) {
                 portier_log(d->log, LOG_ERR, "service '%s': cannot start a redirect: %s",
                             s->conf->id, p ? strerror(errno) : "out of memory");
