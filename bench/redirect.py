@@ -166,6 +166,7 @@ class Contender:
     def __init__(self, name, ports, proc=None, na=None):
         self.name, self.ports, self.proc, self.na = name, ports, proc, na
         self.mbps, self.cps, self.cpu = [], [], 0
+        self.conn_cpu, self.conns = 0, 0
         self.idle = None
 
     @property
@@ -204,10 +205,10 @@ def run_loadgen(loadgen, port, conc, seconds):
                         "-t", "5000"], capture_output=True, text=True, timeout=seconds + 40)
     kv = dict(t.split("=", 1) for t in r.stdout.split() if "=" in t)
     try:
-        return float(kv["cps"]), {k: int(kv[k]) for k in ("refused", "reset", "timeout",
-                                                          "short", "other")}
+        return float(kv["cps"]), int(kv["ok"]), {k: int(kv[k]) for k in (
+            "refused", "reset", "timeout", "short", "other")}
     except (KeyError, ValueError):
-        return None, {}
+        return None, 0, {}
 
 
 def measure_idle(rbench, c, n, settle=1.0):
@@ -271,15 +272,17 @@ def report(args, cons, out):
     w()
     w(f"## Redirect: connections/s at c={args.conc} ({args.seconds:g} s x {args.rounds} rounds)")
     w()
-    w("| contender | conn/s (median) | best | worst | errors |")
-    w("|---|---:|---:|---:|---|")
+    w("| contender | conn/s (median) | best | worst | daemon CPU µs/conn | errors |")
+    w("|---|---:|---:|---:|---:|---|")
     for c in cons:
         if c.na:
-            w(f"| {c.name} | n/a | | | |")
+            w(f"| {c.name} | n/a | | | | |")
             continue
         errs = ", ".join(f"{k}={v}" for k, v in c.errors.items() if v) or "0"
+        cpu = (f"{c.conn_cpu / os.sysconf('SC_CLK_TCK') * 1e6 / c.conns:.1f}"
+               if c.pid and c.conns else "-")
         w(f"| {c.name} | {fmt(median(c.cps))} | {fmt(max(c.cps, default=None))} | "
-          f"{fmt(min(c.cps, default=None))} | {errs} |")
+          f"{fmt(min(c.cps, default=None))} | {cpu} | {errs} |")
     w()
     w("## Redirect: idle connections held")
     w()
@@ -365,7 +368,11 @@ def main():
             for c in order:
                 if c.na:
                     continue
-                cps, errs = run_loadgen(loadgen, c.ports["line"], args.conc, args.seconds)
+                t0 = cpu_ticks(c.pid) if c.pid else 0
+                cps, ok, errs = run_loadgen(loadgen, c.ports["line"], args.conc, args.seconds)
+                if c.pid:
+                    c.conn_cpu += cpu_ticks(c.pid) - t0
+                c.conns += ok
                 if cps is not None:
                     c.cps.append(cps)
                 for k, v in errs.items():
