@@ -13,9 +13,9 @@
  * Relaying: each direction (up: client to backend, down: backend to client) owns a pipe;
  * splice() moves bytes socket -> pipe -> socket without copying them through user space. A
  * direction that cannot splice (no descriptors left for a pipe, or splice refused) falls back
- * to a RELAY_BUF-byte buffer with recv()/send(). Either way at most one pipe or buffer of
- * data waits per direction: while it is full the source is not read, so a slow reader slows
- * its writer down through TCP flow control instead of growing portierd's memory.
+ * to a RELAY_BUF-byte buffer with recv()/send(). Either way at most one window of data waits
+ * per direction (see dir_maybe_grow()): while it is full the source is not read, so a slow
+ * reader slows its writer down through TCP flow control instead of growing memory.
  *
  * End of stream: EOF from one side is passed on as shutdown(SHUT_WR) to the other once the
  * data before it has been written; the other direction goes on until its EOF too (the
@@ -52,6 +52,7 @@
 
 #define WINDOW_MIN (64 * 1024)          /* bytes a direction may hold at first (a pipe's default) */
 #define WINDOW_MAX (1024 * 1024)        /* ... and at most, once its destination keeps up */
+#define WINDOW_BUDGET (32 * 1024 * 1024)        /* all windows' growth beyond WINDOW_MIN */
 #define RELAY_BUF (16 * 1024)           /* the read/write fallback's buffer per direction */
 #define PUMP_ROUNDS 8                   /* splices per direction and callback (fairness) */
 #define PIPE_POOL_MAX 64                /* empty pipes kept for reuse */
@@ -65,6 +66,7 @@ typedef struct RelayDir {
         size_t pipe_cap;        /* the pipe's size (the kernel may grant less than asked) */
         size_t window;          /* bytes this direction may hold: grows while dst drains */
         bool drained;           /* dst took everything queued since the window last grew */
+        size_t reserved;        /* this direction's share of WINDOW_BUDGET */
         char *buf;              /* fallback path (RELAY_BUF bytes), or NULL */
         size_t buf_off;         /* first byte of buf not yet sent */
         size_t queued;          /* bytes read from src, not yet written to dst */
@@ -99,7 +101,6 @@ typedef struct PairChunk {
 
 /* The module's state, hung off the Daemon on first use. */
 typedef struct Redirect {
-        uint32_t n_pairs;       /* live pairs, all services */
         RedirectPair *free;
         PairChunk *chunks;
         struct {
@@ -107,6 +108,7 @@ typedef struct Redirect {
                 size_t cap;
         } pool[PIPE_POOL_MAX];
         size_t n_pool;
+        size_t reserved;        /* WINDOW_BUDGET in use, all directions */
         uint64_t msg_second;    /* "can't connect" messages: the current second, */
         uint32_t msg_logged;    /* those written in it, */
         uint32_t msg_suppressed;        /* and those left out */
@@ -211,17 +213,42 @@ static void dir_fit_pipe(RelayDir *dir)
 /*
  * Flow control, the window: a direction starts with WINDOW_MIN bytes in flight. Each time it
  * fills its window after its destination had taken everything queued (a fast reader), the
- * window grows fourfold up to WINDOW_MAX, so that a stream moves more per splice. A
- * destination that does not read never drains the queue: a stuck pair holds WINDOW_MIN per
- * direction at most.
+ * window grows fourfold up to WINDOW_MAX, so that a stream moves more per splice. The growth
+ * of all windows together is bounded by WINDOW_BUDGET. When the destination stops taking
+ * data (a write would block) the window drops back to WINDOW_MIN: no more is read until the
+ * queue is below it, and then its share of the budget is given back. So however many pairs
+ * stall, they hold WINDOW_MIN per direction plus WINDOW_BUDGET in all.
  */
-static void dir_maybe_grow(RelayDir *dir)
+static void dir_maybe_grow(Redirect *rd, RelayDir *dir)
 {
+        size_t next, delta;
+
         if (dir->buf || !dir->drained || dir->queued < dir->window || dir->window >= WINDOW_MAX)
                 return;
-        dir->window = dir->window * 4 < WINDOW_MAX ? dir->window * 4 : WINDOW_MAX;
+        next = dir->window * 4 < WINDOW_MAX ? dir->window * 4 : WINDOW_MAX;
+        delta = next - dir->window;
+        if (rd->reserved + delta > WINDOW_BUDGET)
+                return;
+        rd->reserved += delta;
+        dir->reserved += delta;
+        dir->window = next;
         dir->drained = false;
         dir_fit_pipe(dir);
+}
+
+static void dir_shrink(RelayDir *dir)
+{
+        dir->window = WINDOW_MIN;
+        dir->drained = false;
+}
+
+/* Give the budget back once the queue fits the minimal window again (or at the end). */
+static void dir_release(Redirect *rd, RelayDir *dir, bool ending)
+{
+        if (!dir->reserved || (!ending && (dir->window > WINDOW_MIN || dir->queued > WINDOW_MIN)))
+                return;
+        rd->reserved -= dir->reserved;
+        dir->reserved = 0;
 }
 
 /* Read from src into the pipe or buffer. Return: bytes read, 0 at EOF, or -errno. */
@@ -300,6 +327,8 @@ static int dir_pump(Redirect *rd, RelayDir *dir, bool can_write, bool other_done
                         n = dir_out(dir);
                         if (n < 0 && n != -EAGAIN)
                                 return (int)n;
+                        if (n == -EAGAIN && dir->window > WINDOW_MIN)
+                                dir_shrink(dir);        /* the destination stalls */
                         if (n > 0) {
                                 progress = true;
                                 dir->full = false;
@@ -311,14 +340,14 @@ static int dir_pump(Redirect *rd, RelayDir *dir, bool can_write, bool other_done
                                 dir->eof = true;
                         } else if (n > 0) {
                                 progress = true;
-                                dir_maybe_grow(dir);
-                        }
-                        else if (n != -EAGAIN)
+                                dir_maybe_grow(rd, dir);
+                        } else if (n != -EAGAIN) {
                                 return (int)n;
-                        /* Nothing read although the socket was readable: with data queued,
-                         * the pipe may be out of slots; wait for a write to free some. */
-                        else if (dir->queued > 0)
+                        } else if (dir->queued > 0) {
+                                /* Nothing read: with data queued, the pipe may be out of
+                                 * slots; wait for a write to free some. */
                                 dir->full = true;
+                        }
                 }
                 if (dir->queued >= dir_capacity(dir))
                         dir->full = true;
@@ -327,6 +356,7 @@ static int dir_pump(Redirect *rd, RelayDir *dir, bool can_write, bool other_done
                 else
                         break;
         }
+        dir_release(rd, dir, false);
         /* An empty pipe goes back to the pool: a quiet pair holds only its two sockets. */
         if (dir->queued == 0 && dir->pipe_r >= 0)
                 pipe_put(rd, dir);
@@ -398,11 +428,12 @@ static void pair_end(RedirectPair *p, bool reset)
                 (void)safe_close(p->client);
                 (void)safe_close(p->backend);
         }
+        dir_release(rd, &p->up, true);
+        dir_release(rd, &p->down, true);
         pipe_put(rd, &p->up);
         pipe_put(rd, &p->down);
         free(p->up.buf);
         free(p->down.buf);
-        rd->n_pairs--;
         inproc_end(&p->conn);           /* may free a retired service */
         p->next_free = rd->free;
         rd->free = p;
@@ -674,7 +705,6 @@ void redirect_start(Service *s, int fd, const struct sockaddr *peer, const char 
                             .window = WINDOW_MIN };
         p->down = (RelayDir){ .src = -1, .dst = fd, .pipe_r = -1, .pipe_w = -1,
                               .window = WINDOW_MIN };
-        rd->n_pairs++;
         r = start_connect(p);
         if (r < 0) {
                 connect_failed(p, -r);
@@ -685,12 +715,6 @@ void redirect_start(Service *s, int fd, const struct sockaddr *peer, const char 
                                 (uint64_t)s->conf->connect_timeout * EV_USEC_PER_SEC, on_timer);
         if (pair_rewatch(p) < 0)
                 pair_end(p, true);
-}
-
-/** redirect_count() - pairs alive now, all services. */
-uint32_t redirect_count(const Daemon *d)
-{
-        return d->redirect ? d->redirect->n_pairs : 0;
 }
 
 /**

@@ -8,23 +8,20 @@
  * connection flows").
  *
  * A pair relays each direction through a pipe with splice(2) (zero copy), falling back to a
- * bounded read/write buffer where splice cannot be used; it never holds more than one pipe
- * (or buffer) of data per direction: a side that does not read stops the reading of the
- * other (backpressure). A client that shuts down its write side gets shutdown(SHUT_WR)
+ * bounded read/write buffer where splice cannot be used; it never holds more than one window
+ * (64 KiB, up to 1 MiB for a destination that keeps up) per direction: a side that does not
+ * read stops the reading of the other (backpressure). A client that shuts down its write side gets shutdown(SHUT_WR)
  * passed on to the backend, and the backend's reply still flows back until it closes too.
  */
 
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "conf/conf.h"
-
 typedef struct Daemon Daemon;
 typedef struct Service Service;
 
 void redirect_start(Service *s, int fd, const struct sockaddr *peer, const char *from);
 uint32_t redirect_idle_timeout(const Service *s);
-uint32_t redirect_count(const Daemon *d);
 void redirect_deinit(Daemon *d);
 
 #endif
