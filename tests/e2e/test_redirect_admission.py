@@ -233,3 +233,26 @@ def test_idle_timeout_from_defaults(daemon, backend):
     with connect(port) as s:
         assert read_line(s) == "hello 127.0.0.1\n"
         assert _closed(s)
+
+
+def test_reload_new_target(daemon, backend):
+    """A reload that points the service at another backend: the running pair stays with its
+    backend, new connections go to the new one."""
+    need_portierd()
+    other = Backend("echo")
+    try:
+        port = add_redirect(daemon, "move", backend.port)
+        daemon.start()
+        old = connect(port)
+        assert read_line(old) == "hello 127.0.0.1\n"
+        add_redirect(daemon, "move", other.port)
+        daemon.reload()
+        with connect(port) as new:
+            new.sendall(b"to the new one\n")
+            assert read_line(new) == "to the new one\n"
+        old.sendall(b"old pair\n")
+        assert read_line(old) == "old pair\n"
+        old.close()
+        assert other.accepted == 1 and backend.accepted == 1
+    finally:
+        other.stop()
