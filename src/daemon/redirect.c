@@ -6,9 +6,10 @@
  * A connection that passed admission (admit.c: limits, access rules, banners) becomes a pair:
  * the client socket and a non-blocking connect() to the backend address, which the
  * configuration loader resolved off the loop (on the worker thread, again at each reload).
- * The connect is bounded by `connect_timeout`; a failure ends the pair with EXIT status=1 and
- * xinetd's daemon message "can't connect to remote host ..." (never a FAIL line: FAIL means
- * the client was refused, and fail2ban acts on it).
+ * The connect is bounded by `connect_timeout`; a failure closes the client's connection with
+ * what xinetd's redirect child leaves: EXIT status=0, no TRAFFIC line, and the daemon message
+ * "can't connect to remote host ..." (rate-limited). Never a FAIL line: FAIL means the client
+ * was refused, and fail2ban would ban clients for the backend's outage.
  *
  * Relaying: each direction (up: client to backend, down: backend to client) owns a pipe;
  * splice() moves bytes socket -> pipe -> socket without copying them through user space. A
