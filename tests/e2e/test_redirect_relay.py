@@ -223,3 +223,57 @@ def test_stop_ends_pairs(daemon, backends):
         pass
     s.close()
     wait_for(lambda: not daemon.zombies(), what="no zombies")
+
+
+def _sockets_of(pid):
+    out = 0
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            out += os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:")
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def test_mixed_endings_leak_nothing(daemon, backends):
+    """120 pairs ended every way there is, some at once: clean close, half-close, client reset,
+    backend reset, client gone while data is in flight. Every pair writes its EXIT line, and
+    portierd is left with exactly the sockets it had before (no descriptor leaked)."""
+    need_portierd("counts portierd's descriptors")
+    echo = backends("echo")
+    rst = backends("reset")
+    p_echo = add_redirect(daemon, "mix", echo.port)
+    p_rst = add_redirect(daemon, "mixr", rst.port)
+    daemon.start()
+    before = _sockets_of(daemon.pid)
+    linger0 = b"\x01\0\0\0\0\0\0\0"
+    held = []
+    for i in range(120):
+        kind = i % 5
+        s = connect(p_rst if kind == 3 else p_echo)
+        if kind == 0:                   # clean: echo, then close
+            s.sendall(b"x\n")
+            assert read_line(s) == "x\n"
+            s.close()
+        elif kind == 1:                 # half-close: the echo still arrives, then EOF
+            s.sendall(b"half\n")
+            s.shutdown(socket.SHUT_WR)
+            assert read_all(s) == b"half\n"
+            s.close()
+        elif kind == 2:                 # client reset with nothing read
+            s.sendall(b"y" * 100000)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger0)
+            s.close()
+        elif kind == 3:                 # backend reset
+            s.sendall(b"reset me\n")
+            held.append(s)
+        else:                           # client gone while its data is in flight
+            s.sendall(os.urandom(1 << 20))
+            s.close()
+    daemon.wait_log(r"EXIT: mixr? status=0 pid=0 .*", count=120, timeout=30)
+    for s in held:
+        s.close()
+    wait_for(lambda: _sockets_of(daemon.pid) == before, timeout=10,
+             what=f"portierd back to its {before} sockets (has {_sockets_of(daemon.pid)})")
+    starts = [x for x in daemon.log() if x.startswith("START")]
+    assert len(starts) == 120
