@@ -227,7 +227,8 @@ static void dir_maybe_grow(Redirect *rd, RelayDir *dir)
         if (dir->buf || !dir->drained || dir->queued < dir->window || dir->window >= WINDOW_MAX)
                 return;
         next = dir->window * 4 < WINDOW_MAX ? dir->window * 4 : WINDOW_MAX;
-        delta = next - dir->window;
+        /* A window that shrank may still hold its share: only the difference is taken. */
+        delta = next - WINDOW_MIN > dir->reserved ? next - WINDOW_MIN - dir->reserved : 0;
         if (rd->reserved + delta > WINDOW_BUDGET)
                 return;
         rd->reserved += delta;

@@ -184,7 +184,10 @@ static void test_stuck_destination_bounded(void **state)
         size_t held = r.dir.queued;
 
         for (int i = 0; i < 100; i++) {
-                (void)send(r.in[0], junk, sizeof(junk), MSG_DONTWAIT);
+                ssize_t w = send(r.in[0], junk, sizeof(junk), MSG_DONTWAIT);
+
+                if (w > 0)
+                        sent += (size_t)w;
                 pump(&r);
         }
         assert_int_equal(r.dir.queued, held);
@@ -192,6 +195,24 @@ static void test_stuck_destination_bounded(void **state)
         /* what the writer got rid of is bounded by the buffers along the way, not by us */
         assert_true(sent < (size_t)64 << 20);
         assert_true(r.dir.moved + r.dir.queued <= sent);
+
+        /* The destination reads again; the writer has stopped. Everything comes through,
+         * and with the queue back under WINDOW_MIN the budget share is given back. */
+        size_t got = 0;
+        int quiet = 0;
+
+        for (int i = 0; i < 200000 && quiet < 50; i++) {
+                ssize_t m = recv(r.out[1], junk, sizeof(junk), MSG_DONTWAIT);
+
+                if (m > 0)
+                        got += (size_t)m;
+                pump(&r);
+                quiet = m > 0 ? 0 : quiet + 1;
+        }
+        assert_int_equal(got, sent);
+        assert_int_equal(r.dir.queued, 0);
+        assert_int_equal(r.rd.reserved, r.dir.reserved);
+        assert_true(r.dir.reserved == 0 || r.dir.window > WINDOW_MIN);
         rig_deinit(&r);
 }
 
