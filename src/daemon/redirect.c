@@ -692,6 +692,10 @@ void redirect_start(Service *s, int fd, const struct sockaddr *peer, const char 
                 (void)close(fd);
                 return;
         }
+        /* Reached through tcpmux as a TCPMUXPLUS service: the daemon acknowledges (RFC 1078's
+         * "+"), as for a server; banner_success follows. */
+        if (s->conf->type & CONF_TYPE_TCPMUXPLUS)
+                (void)send(fd, "+Go\r\n", 5, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (!inproc_begin(&p->conn, s, fd, peer, from, pair_end_by_daemon)) {
                 p->next_free = rd->free;        /* refused (per_source): fd closed */
                 rd->free = p;

@@ -256,3 +256,21 @@ def test_reload_new_target(daemon, backend):
         assert other.accepted == 1 and backend.accepted == 1
     finally:
         other.stop()
+
+
+def test_reached_through_tcpmux(daemon, backend):
+    """A TCPMUXPLUS service whose target is a redirect: tcpmux's "+Go", then the backend."""
+    need_portierd("xinetd's tcpmux forks; portier hands the connection over in-process")
+    from builtin_util import add_builtin
+    mux = add_builtin(daemon, "tcpmux", sid="tcpmux")
+    daemon.add("proxied", redirect=f"127.0.0.1 {backend.port}", type="TCPMUXPLUS UNLISTED")
+    for key in ("port", "bind"):
+        daemon.services["proxied"]["attrs"].pop(key)
+    daemon.start()
+    with connect(mux) as s:
+        s.sendall(b"proxied\r\n")
+        assert read_line(s) == "+Go\r\n"
+        assert read_line(s) == "hello 127.0.0.1\n"
+        s.sendall(b"via tcpmux\n")
+        assert read_line(s) == "via tcpmux\n"
+    daemon.wait_log(r"EXIT: proxied status=0 pid=0 .*")
