@@ -301,6 +301,11 @@ static int p_idle_timeout(ConfCtx *c, ConfService *s, const ParseAttr *a)
         return p_u32(c, a, 0, 0, 86400 * 365, &s->idle_timeout);
 }
 
+static int p_connect_timeout(ConfCtx *c, ConfService *s, const ParseAttr *a)
+{
+        return p_u32(c, a, 0, 0, 3600, &s->connect_timeout);
+}
+
 static int p_max_connections(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
         return p_u32(c, a, 0, 1, 1u << 24, &c->max_connections);
@@ -1090,6 +1095,7 @@ static const AttrDef attrs[] = {
         { "banner_success", CONF_ATTR_BANNER_SUCCESS, 1, 1, true, false, S | D, p_banner_success },
         { "bind",           CONF_ATTR_BIND,           1, 1, true, false, S | D, p_bind },
         { "chroot",         CONF_ATTR_CHROOT,         1, 1, true, false, S, p_chroot },
+        { "connect_timeout", CONF_ATTR_CONNECT_TIMEOUT, 1, 1, true, false, S | D, p_connect_timeout },
         { "cps",            CONF_ATTR_CPS,            2, 2, true, false, S | D, p_cps },
         { "deny_time",      CONF_ATTR_DENY_TIME,      1, 1, true, false, S, p_deny_time },
         { "disable",        CONF_ATTR_DISABLE,        1, 1, true, false, S, p_disable },
@@ -1312,6 +1318,7 @@ void attr_service_init(ConfService *s)
         s->umask = -1;
         s->family = AF_INET;
         s->idle_timeout = CONF_DEFAULT_IDLE_TIMEOUT;
+        s->connect_timeout = CONF_DEFAULT_CONNECT_TIMEOUT;
 }
 
 void attr_prefill(ConfService *s, const ConfService *def)
@@ -1374,6 +1381,8 @@ int attr_inherit(ConfCtx *c, ConfService *s, const ConfService *def)
                 s->backlog = def->backlog;
         if (INHERIT(CONF_ATTR_IDLE_TIMEOUT))
                 s->idle_timeout = def->idle_timeout;
+        if (INHERIT(CONF_ATTR_CONNECT_TIMEOUT))
+                s->connect_timeout = def->connect_timeout;
         if (INHERIT(CONF_ATTR_PER_SOURCE_CPS)) {
                 s->per_source_cps_rate = def->per_source_cps_rate;
                 s->per_source_cps_seconds = def->per_source_cps_seconds;

@@ -67,6 +67,7 @@
 #define CONF_DEFAULT_CPS_RATE   50              /* cps when neither a service nor the */
 #define CONF_DEFAULT_CPS_WAIT   10              /* defaults set it (xinetd's values) */
 #define CONF_DEFAULT_IDLE_TIMEOUT 300           /* seconds; in-process connections */
+#define CONF_DEFAULT_CONNECT_TIMEOUT 30         /* seconds; a redirect's connect to its backend */
 
 /* --- diagnostics ----------------------------------------------------------------------- */
 
@@ -186,6 +187,7 @@ typedef enum ConfAttrId {
         CONF_ATTR_NO_NEW_PRIVS,
         CONF_ATTR_CHROOT,
         CONF_ATTR_IDLE_TIMEOUT,
+        CONF_ATTR_CONNECT_TIMEOUT,      /* redirect */
         _CONF_ATTR_MAX,
 } ConfAttrId;
 
@@ -423,6 +425,8 @@ typedef struct ConfService {
         uint32_t per_source_cps_seconds;
         uint32_t idle_timeout;          /* seconds without traffic before an in-process
                                            connection is closed; 0: never */
+        uint32_t connect_timeout;       /* redirect: seconds for the backend's connect; 0: the
+                                           kernel's own limit */
         ConfAtLimit at_limit;
         bool listen_fds;
         bool no_new_privs;

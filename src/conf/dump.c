@@ -220,6 +220,8 @@ static void dump_service(const ConfService *s, FILE *f)
                         s->deny_in_seconds ? "s" : "");
         if (s->backlog)
                 fprintf(f, "\t%-16s= %d\n", "backlog", s->backlog);
+        if (s->kind == CONF_KIND_REDIRECT && s->connect_timeout != CONF_DEFAULT_CONNECT_TIMEOUT)
+                fprintf(f, "\t%-16s= %" PRIu32 "\n", "connect_timeout", s->connect_timeout);
         if (s->per_source_cps_rate)
                 fprintf(f, "\t%-16s= %" PRIu32 " %" PRIu32 "\n", "per_source_cps",
                         s->per_source_cps_rate, s->per_source_cps_seconds);

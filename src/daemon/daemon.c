@@ -29,6 +29,7 @@
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
+#include "daemon/redirect.h"
 #include "daemon/userid.h"
 #include "util.h"
 
@@ -393,6 +394,7 @@ static void daemon_deinit(Daemon *d)
         sensor_list_free(d->sensor);
         reload_deinit(d);
         inproc_end_all(d);      /* SIGQUIT, or a failed start: their EXIT lines */
+        redirect_deinit(d);
         for (size_t i = 0; i < d->n_services; i++)
                 service_close(d->services[i]);
         /* Servers that outlived the stop are forgotten with their services (their records

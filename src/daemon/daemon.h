@@ -17,6 +17,7 @@
  *   tcpmux.c      the tcpmux built-in (RFC 1078) and its dispatch to TCPMUX services
  *   control.c     the control socket (portierctl); report.c renders its answers;
  *                 reexec.c is the live upgrade (control.h)
+ *   redirect.c    redirect = host port: the in-process TCP proxy (splice)
  *
  * Ownership: the Daemon owns its Services; a Service holds a reference on the Generation its
  * configuration comes from and owns its running Servers' records. A Service removed by a
@@ -209,6 +210,7 @@ struct Daemon {
         size_t pid_table_size;
         uint32_t running;               /* servers running, all services (-limit) */
         uint32_t inproc_running;        /* in-process connections, all services */
+        struct Redirect *redirect;      /* redirect.c's pools, NULL until first used */
         uint32_t userid_running;        /* ident lookups under way (-logprocs) */
         SensorList *sensor;             /* the global deny list of SENSOR services */
         Revdns *revdns;

@@ -180,7 +180,8 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                 if (cs->state != CONF_SERVICE_ACTIVE)
                         continue;
                 if ((cs->kind == CONF_KIND_SERVER || cs->kind == CONF_KIND_SENSOR ||
-                     cs->kind == CONF_KIND_INTERNAL) && load_banners(g, i) < 0) {
+                     cs->kind == CONF_KIND_INTERNAL ||
+                     cs->kind == CONF_KIND_REDIRECT) && load_banners(g, i) < 0) {
                         generation_free(g);
                         return -ENOMEM;
                 }
@@ -363,11 +364,6 @@ int generation_apply(Daemon *d, Generation *g, bool initial)
                 }
                 if (cs->state != CONF_SERVICE_ACTIVE)
                         continue;
-                if (cs->kind == CONF_KIND_REDIRECT) {
-                        portier_log(d->log, LOG_WARNING, "service '%s': redirect services are "
-                                    "not served yet; skipping it", cs->id);
-                        continue;
-                }
                 s = index_find(&ix, cs);
                 if (s) {
                         service_update(s, g, i);

@@ -118,6 +118,25 @@ size_t logline_exit(char *buf, size_t size, const char *id, unsigned log_on_succ
 }
 
 /**
+ * logline_traffic() - "TRAFFIC: <id> in=<n>(bytes) out=<n>(bytes)", a redirect's byte counts
+ * @buf: where to write
+ * @size: its size
+ * @id: the service id
+ * @in: bytes relayed from the client to the backend
+ * @out: bytes relayed from the backend to the client
+ *
+ * Return: the length written.
+ */
+size_t logline_traffic(char *buf, size_t size, const char *id, uint64_t in, uint64_t out)
+{
+        size_t len = 0;
+
+        put(buf, size, &len, "TRAFFIC: %s in=%llu(bytes) out=%llu(bytes)", id,
+            (unsigned long long)in, (unsigned long long)out);
+        return len;
+}
+
+/**
  * logline_fail() - "FAIL: <id> <reason>[ from=<addr>]"
  * @buf: where to write
  * @size: its size

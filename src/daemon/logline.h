@@ -11,6 +11,7 @@
  *   EXIT: <id>[ status=<n>| signal=<n>][ pid=<n>][ duration=<s>(sec)]
  *                                                       when log_on_success has EXIT or DURATION
  *   FAIL: <id> <reason>[ from=<addr>]                   when log_on_failure is not empty
+ *   TRAFFIC: <id> in=<n>(bytes) out=<n>(bytes)          redirect, log_on_success TRAFFIC
  *
  * FILE lines start with the time stamp "YY/M/D@HH:MM:SS: " (two-digit year, month and day not
  * padded). Two deliberate differences from xinetd (DESIGN.md decision 5): a v4-mapped client
@@ -36,6 +37,7 @@ size_t logline_exit(char *buf, size_t size, const char *id, unsigned log_on_succ
                     int wait_status, pid_t pid, long duration);
 size_t logline_fail(char *buf, size_t size, const char *id, const char *reason,
                     unsigned log_on_failure, const char *from);
+size_t logline_traffic(char *buf, size_t size, const char *id, uint64_t in, uint64_t out);
 size_t logline_file_stamp(char *buf, size_t size, time_t t);
 
 bool logline_wants_start(unsigned log_on_success);

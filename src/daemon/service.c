@@ -31,6 +31,7 @@
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
+#include "daemon/redirect.h"
 #include "daemon/revdns.h"
 #include "daemon/timewin.h"
 #include "daemon/userid.h"
@@ -327,12 +328,17 @@ done:
                 (void)close(fd);
 }
 
-/* Serve an admitted connection: a built-in on the loop, else its server. */
+/* Serve an admitted connection: a built-in on the loop, a redirect's proxy, else its
+ * server. */
 static void spawn_and_log(Service *s, int fd, const struct sockaddr *peer, const char *from,
                           bool lookup)
 {
         if (s->conf->kind == CONF_KIND_INTERNAL) {
                 builtin_serve(s, fd, peer, from);
+                return;
+        }
+        if (s->conf->kind == CONF_KIND_REDIRECT) {
+                redirect_start(s, fd, peer, from);
                 return;
         }
         spawn_and_log_try(s, fd, peer, from, lookup, 0);

@@ -69,6 +69,21 @@ static void test_fail(void **state)
         assert_false(logline_wants_fail(0));
 }
 
+/* The observed xinetd line: "TRAFFIC: redir in=9(bytes) out=9(bytes)". */
+static void test_traffic(void **state)
+{
+        char buf[256];
+        size_t n = logline_traffic(buf, sizeof(buf), "redir", 9, 9);
+
+        assert_string_equal(buf, "TRAFFIC: redir in=9(bytes) out=9(bytes)");
+        assert_int_equal(n, strlen(buf));
+        logline_traffic(buf, sizeof(buf), "big", 0, 53687091200ULL);
+        assert_string_equal(buf, "TRAFFIC: big in=0(bytes) out=53687091200(bytes)");
+        n = logline_traffic(buf, 12, "truncated", 1, 2);
+        assert_int_equal(n, 11);
+        assert_string_equal(buf, "TRAFFIC: tr");
+}
+
 static void test_truncation_is_safe(void **state)
 {
         char buf[16];
@@ -151,6 +166,7 @@ int main(void)
                 cmocka_unit_test(test_start),
                 cmocka_unit_test(test_exit),
                 cmocka_unit_test(test_fail),
+                cmocka_unit_test(test_traffic),
                 cmocka_unit_test(test_truncation_is_safe),
                 cmocka_unit_test(test_file_stamp),
                 cmocka_unit_test(test_file_buffered_until_flush_and_limits),
