@@ -83,23 +83,8 @@ class Daemon:
 
 
 def loadgen(bins, port, conc, seconds, extra=(), timeout_ms=5000):
-    argv = [bins["loadgen"], "-p", str(port), "-c", str(conc), "-d", f"{seconds:g}",
-            "-t", str(timeout_ms), "-e", "0", *extra]
-    try:
-        r = subprocess.run(argv, capture_output=True, text=True,
-                           timeout=seconds + timeout_ms / 1000 + 30)
-    except subprocess.TimeoutExpired:
-        return None, "loadgen did not finish"
-    if r.returncode != 0:
-        return None, f"loadgen failed: {r.stderr.strip()[:160]}"
-    kv = run.parse_kv(r.stdout.strip().splitlines()[-1] if r.stdout.strip() else "")
-    try:
-        res = {k: int(kv[k]) for k in ("ok", "p50_us", "p99_us", "refused", "reset",
-                                       "timeout", "other")}
-        res["cps"] = float(kv["cps"])
-    except (KeyError, ValueError):
-        return None, f"unreadable loadgen output: {r.stdout.strip()[:160]}"
-    return res, None
+    """A closed-loop run that takes any reply, a refusal included."""
+    return run.run_loadgen(bins, port, conc, seconds, timeout_ms, extra=["-e", "0", *extra])
 
 
 def start_daemons(args, bins, tmp):

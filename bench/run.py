@@ -351,9 +351,11 @@ def parse_kv(line):
     return out
 
 
-def run_loadgen(bins, port, conc, seconds, timeout_ms):
+def run_loadgen(bins, port, conc, seconds, timeout_ms, extra=()):
+    """One loadgen run; extra: more options (-e 0, -r RATE, -n COUNT). Returns (result, None)
+    or (None, why)."""
     argv = [bins["loadgen"], "-p", str(port), "-c", str(conc), "-d", f"{seconds:g}",
-            "-t", str(timeout_ms)]
+            "-t", str(timeout_ms), *extra]
     try:
         r = subprocess.run(argv, capture_output=True, text=True,
                            timeout=seconds + timeout_ms / 1000 + 30)
