@@ -40,6 +40,24 @@ struct PortierPidfile {
 /* How long a starting instance waits for a running one to write its pid (20 x 10 ms). */
 #define PIDFILE_READ_TRIES 20
 
+/* The handle for a locked file @fd (taken only on success) opened as @path. */
+static PortierPidfile *pidfile_new(const char *path, int fd, const struct stat *st)
+{
+        PortierPidfile *pf = calloc(1, sizeof(*pf));
+
+        if (!pf)
+                return NULL;
+        pf->path = strdup(path);
+        if (!pf->path) {
+                free(pf);
+                return NULL;
+        }
+        pf->fd = fd;
+        pf->dev = st->st_dev;
+        pf->ino = st->st_ino;
+        return pf;
+}
+
 static int lock_whole(int fd)
 {
         struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
@@ -150,18 +168,11 @@ int portier_pidfile_open(const char *path, mode_t mode, PortierPidfile **ret, pi
                 if (st_path.st_dev != st.st_dev || st_path.st_ino != st.st_ino)
                         continue;
 
-                PortierPidfile *pf = calloc(1, sizeof(*pf));
+                PortierPidfile *pf = pidfile_new(path, fd, &st);
 
                 if (!pf)
                         return -ENOMEM;
-                pf->path = strdup(path);
-                if (!pf->path) {
-                        free(pf);
-                        return -ENOMEM;
-                }
-                pf->fd = TAKE_FD(fd);
-                pf->dev = st.st_dev;
-                pf->ino = st.st_ino;
+                fd = -1;        /* the pid file's now */
                 *ret = pf;
                 return 0;
         }
@@ -189,17 +200,9 @@ int portier_pidfile_adopt(int fd, const char *path, PortierPidfile **ret)
                 return -errno;
         if (!S_ISREG(st.st_mode))
                 return -EINVAL;
-        pf = calloc(1, sizeof(*pf));
+        pf = pidfile_new(path, fd, &st);
         if (!pf)
                 return -ENOMEM;
-        pf->path = strdup(path);
-        if (!pf->path) {
-                free(pf);
-                return -ENOMEM;
-        }
-        pf->fd = fd;
-        pf->dev = st.st_dev;
-        pf->ino = st.st_ino;
         pf->written = getpid();
         *ret = pf;
         return 0;
