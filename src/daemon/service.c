@@ -15,7 +15,9 @@
  * that a datagram the server left does not start another server at once).
  *
  * On EMFILE/ENFILE the service stops watching its socket and looks again 100 ms later,
- * instead of spinning on a connection it cannot accept.
+ * instead of spinning on a connection it cannot accept (the loop is level-triggered: the
+ * queued connection would report the socket readable at once, forever). It says so once per
+ * shortage, and once when it accepts again.
  */
 
 #include <arpa/inet.h>
@@ -485,8 +487,12 @@ static void accept_batch(Service *s)
                         case ENFILE:
                         case ENOBUFS:
                         case ENOMEM:
-                                portier_log(s->d->log, LOG_WARNING, "service '%s': cannot "
-                                            "accept: %m; pausing", s->conf->id);
+                                /* Said once per shortage, not at every look 100 ms apart. */
+                                if (!s->accept_paused)
+                                        portier_log(s->d->log, LOG_WARNING, "service '%s': "
+                                                    "cannot accept: %m; pausing until it "
+                                                    "can", s->conf->id);
+                                s->accept_paused = true;
                                 (void)ev_file_set_events(&s->ev, 0);
                                 ev_timer_arm_in(s->d->loop, &s->retry, EMFILE_PAUSE_USEC,
                                                 resume_after_pause);
@@ -496,6 +502,11 @@ static void accept_batch(Service *s)
                                             s->conf->id);
                                 return;
                         }
+                }
+                if (s->accept_paused) {
+                        s->accept_paused = false;
+                        portier_log(s->d->log, LOG_NOTICE, "service '%s': accepting again",
+                                    s->conf->id);
                 }
                 s->counters.accepted++;
                 (void)spawn_format_addr((struct sockaddr *)&peer, from, sizeof(from), NULL);

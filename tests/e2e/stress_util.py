@@ -1,0 +1,86 @@
+"""Helpers for the fault and load tests (test_stress_*.py): how much CPU, how many
+descriptors and how much memory a process uses, read from /proc, and bounded client loops.
+
+PORTIER_STRESS=1 (`make stress`) runs the long versions: stress_count(short, long) picks the
+count of a loop accordingly. Everything stays on loopback and every loop is bounded.
+"""
+
+import os
+import resource
+import socket
+import struct
+import time
+from pathlib import Path
+
+from conftest import DEFAULT_TIMEOUT
+
+LONG = os.environ.get("PORTIER_STRESS") == "1"
+TICKS = os.sysconf("SC_CLK_TCK")
+SANITIZED = os.environ.get("PORTIER_BUILD", "").rstrip("/").endswith("/sanitize")
+
+
+def stress_count(short, long):
+    """The count of a loop: short in CI, long under `make stress` (PORTIER_STRESS=1)."""
+    return long if LONG else short
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time of pid so far, in seconds."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    f = text.rpartition(")")[2].split()
+    return (int(f[11]) + int(f[12])) / TICKS
+
+
+def cpu_over(pid, seconds=1.0):
+    """The CPU time pid used over the next `seconds` of wall clock."""
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    return cpu_seconds(pid) - before
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def nofile_limit(n):
+    """A preexec_fn: RLIMIT_NOFILE soft and hard n (portierd raises its soft limit to the hard
+    one at start, so both must be low)."""
+    def apply():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+    return apply
+
+
+def linger_reset(s):
+    """Make close() send a RST (SO_LINGER with a zero time-out)."""
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def open_many(port, n, host="127.0.0.1", timeout=DEFAULT_TIMEOUT):
+    """Open up to n connections (those the kernel completes: the listen queue takes them even
+    when the daemon cannot accept); returns the sockets."""
+    out = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect((host, port))
+        except OSError:
+            s.close()
+            break
+        out.append(s)
+    return out
+
+
+def close_all(socks):
+    for s in socks:
+        try:
+            s.close()
+        except OSError:
+            pass
