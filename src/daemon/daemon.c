@@ -19,6 +19,7 @@
 #include <malloc.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,17 +99,39 @@ static int open_logs(Daemon *d)
         return logset_new(&d->logs, d->syslog, d->log);
 }
 
+/* Descriptors kept for connections, built-ins, spawn pipes and log files: an eighth of the
+ * limit, at least 16 and at most 4096. Listening sockets may not use them, so that a
+ * configuration with more services than descriptors still leaves the services that did open
+ * able to accept and serve. */
+#define FD_RESERVE_MIN 16
+#define FD_RESERVE_MAX 4096
+
+static void set_listener_fd_max(Daemon *d, rlim_t limit)
+{
+        rlim_t reserve = limit / 8;
+
+        if (limit == RLIM_INFINITY || limit > INT_MAX)
+                limit = INT_MAX;
+        reserve = reserve < FD_RESERVE_MIN ? FD_RESERVE_MIN
+                  : reserve > FD_RESERVE_MAX ? FD_RESERVE_MAX : reserve;
+        d->listener_fd_max = limit > reserve ? (int)(limit - reserve) : 0;
+}
+
 /* Servers inherit the limit portierd started with; portierd itself may use all it can. */
 static void raise_nofile(Daemon *d)
 {
         struct rlimit rl;
 
+        set_listener_fd_max(d, 1024);
         if (getrlimit(RLIMIT_NOFILE, &d->nofile) < 0)
                 return;
         rl = d->nofile;
         rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
                 portier_log(d->log, LOG_WARNING, "cannot raise the descriptor limit: %m");
+                rl = d->nofile;
+        }
+        set_listener_fd_max(d, rl.rlim_cur);
 }
 
 static int stop_finish(EvTimer *t)

@@ -200,6 +200,8 @@ struct Daemon {
         const char *pidfile_path;
         bool as_root;
         struct rlimit nofile;           /* RLIMIT_NOFILE as found at start, for servers */
+        int listener_fd_max;            /* a listening socket must get a lower descriptor:
+                                           those above are kept for connections (service.c) */
 
         Generation *gen;                /* the current configuration */
         Service **services;

@@ -615,6 +615,14 @@ int service_listen(Service *s)
 
         free(s->bind_error);
         s->bind_error = NULL;
+        if (s->d->listener_fd_max > 0 && fd >= s->d->listener_fd_max) {
+                /* Descriptors are allocated lowest first: this many are in use already. */
+                snprintf(err, sizeof(err), "not opened: %d descriptors in use, the rest of "
+                         "the descriptor limit (RLIMIT_NOFILE) is kept for connections",
+                         s->d->listener_fd_max);
+                (void)close(fd);
+                fd = -EMFILE;
+        }
         if (fd < 0) {
                 s->bind_error = strdup(err);
                 s->state = SERVICE_BIND_RETRY;

@@ -6,6 +6,7 @@ More services than descriptors: 1,100 services under RLIMIT_NOFILE 1024. portier
 services it could not open, keeps descriptors in reserve so that those it opened accept and
 serve, stays idle when nothing arrives and obeys SIGTERM."""
 
+import re
 import signal
 import socket
 import time
@@ -13,7 +14,7 @@ import time
 import pytest
 
 from builtin_util import add_builtin
-from conftest import fetch, pid_alive, wait_for
+from conftest import free_port, pid_alive, wait_for
 from portierd_util import connect, need_portierd, read_line, server
 from stress_util import close_all, cpu_over, fd_count, nofile_limit, open_many
 
@@ -24,6 +25,21 @@ def echo_once(port, payload=b"still here\n"):
     with connect(port, timeout=5) as s:
         s.sendall(payload)
         return read_line(s, timeout=5).encode()
+
+
+def distinct_ports(n):
+    """n different free ports (free_port() alone may hand out one twice)."""
+    ports = []
+    seen = set()
+    for _ in range(20 * n):
+        if len(ports) == n:
+            break
+        p = free_port()
+        if p not in seen:
+            seen.add(p)
+            ports.append(p)
+    assert len(ports) == n
+    return ports
 
 
 def test_emfile_flood_pauses_without_spinning(daemon):
@@ -53,3 +69,38 @@ def test_emfile_flood_pauses_without_spinning(daemon):
              what="the daemon to serve again")
     d.wait_message("accepting again")
     wait_for(lambda: fd_count(d.pid) < 20, what="the descriptors of the flood to be closed")
+
+
+def test_more_services_than_descriptors(daemon):
+    """1,100 services under RLIMIT_NOFILE 1024: the services that did not fit are named, the
+    others keep a reserve of descriptors for their connections."""
+    need_portierd("xinetd opens listeners until none is left, then spins (measured by hand)")
+    d = daemon
+    n = 1100
+    ports = distinct_ports(n)
+    for i, p in enumerate(ports):
+        add_builtin(d, "echo", sid=f"e{i:04}", port=p)
+    d.start(preexec_fn=nofile_limit(1024), timeout=90)
+    wait_for(lambda: "Started working" in d.dlog_text(), what="the daemon to start working")
+    unopened = [m for m in d.messages()
+                if re.fullmatch(r"service 'e\d+': .*; retrying every 5 seconds", m)]
+    assert 50 <= len(unopened) < n - 500, \
+        f"expected the services that did not fit to be named: {d.messages()[-5:]}"
+    # the first services listen (opened in order); hold many connections at once on them
+    held = []
+    try:
+        for p in ports[:4]:
+            held += [connect(p, timeout=5) for _ in range(15)]
+        for i, s in enumerate(held):
+            s.sendall(b"conn %d\n" % i)
+        for i, s in enumerate(held):
+            assert read_line(s, timeout=5) == f"conn {i}\n", f"connection {i} not served"
+    finally:
+        close_all(held)
+    assert echo_once(ports[0]) == b"still here\n"
+    # idle: no spinning on listeners it could not open, nor on the ones it did
+    time.sleep(0.5)
+    used = cpu_over(d.pid, 1.0)
+    assert used < 0.1, f"portierd used {used:.2f} s of CPU in 1 s with nothing to do"
+    assert d.stop(timeout=15) == 0 or not pid_alive(d.pid)
+    wait_for(lambda: not d.pidfile.exists(), what="the pid file to be removed")
