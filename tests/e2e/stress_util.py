@@ -84,3 +84,28 @@ def close_all(socks):
             s.close()
         except OSError:
             pass
+
+
+def state_dump(d):
+    """Ask the daemon for its state dump (SIGUSR1); return {service id: {field: value}} plus
+    the global lines under the key "" (counts as ints where they are numbers)."""
+    import re
+    import signal
+    from conftest import wait_for
+    before = d.dlog_text().count("generated state dump")
+    os.kill(d.pid, signal.SIGUSR1)
+    wait_for(lambda: d.dlog_text().count("generated state dump") > before,
+             what="the state dump")
+    text = (Path(d.pidfile).parent / "portierd.dump").read_text()
+    out = {"": {}}
+    cur = out[""]
+    for line in text.splitlines():
+        if line.startswith("service "):
+            cur = out.setdefault(line.split()[1], {})
+        elif " = " in line:
+            k, _, v = line.strip().partition(" = ")
+            cur[k] = int(v) if re.fullmatch(r"\d+", v) else v
+        elif ": " in line:
+            k, _, v = line.partition(": ")
+            cur[k] = int(v.split()[0]) if re.match(r"\d+", v) else v
+    return out
