@@ -1,0 +1,115 @@
+"""Process exhaustion and bad servers: servers that crash, hang or exit at once, and a
+connection flood under a low RLIMIT_NPROC (enforced only for non-root users: the daemon runs
+as uid 65534 through setpriv, as in test_portierd_nonroot.py). Each is logged and counted,
+its `instances` slot is released, no zombie is left, and the daemon serves again."""
+
+import os
+import re
+import resource
+import signal
+import threading
+import time
+
+import pytest
+
+from conftest import fetch, pid_alive, try_fetch, wait_for
+from portierd_util import children, connect, hold, need_portierd, read_line, server
+from stress_util import close_all, cpu_over, state_dump
+from test_portierd_nonroot import NOBODY, PREFIX, SETPRIV, _tasks_of, nobody_daemon  # noqa: F401
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_servers_that_crash_hang_or_exit_at_once(daemon):
+    need_portierd("reads portierd's state dump")
+    d = daemon
+    crash = d.add("crash", server("crash.sh"), instances="2")
+    quick = d.add("quick", "/bin/true", instances="2")
+    hang = d.add("hang", "/bin/sleep", "1000", instances="3")
+    d.start()
+    for _ in range(20):
+        with connect(crash) as s:
+            assert read_line(s).startswith("pid ")
+            s.settimeout(5)
+            assert s.recv(100) == b""
+    for _ in range(30):
+        assert try_fetch(quick, timeout=5) == b""
+    d.wait_log(r"EXIT: crash signal=11 pid=\d+ duration=\d+\(sec\)", count=20)
+    d.wait_log(r"EXIT: quick status=0 pid=\d+ duration=\d+\(sec\)", count=30)
+    # three hanging servers fill `hang`; the fourth client is refused at the limit
+    hung = [connect(hang) for _ in range(3)]
+    wait_for(lambda: len([p for p in children(d.pid)]) == 3, what="three hanging servers")
+    with connect(hang) as s:
+        s.settimeout(5)
+        assert s.recv(100) == b""
+    d.wait_log(r"FAIL: hang service_limit from=127\.0\.0\.1")
+    pids = children(d.pid)
+    for p in pids:
+        os.kill(p, signal.SIGKILL)
+    d.wait_log(r"EXIT: hang signal=9 pid=\d+ duration=\d+\(sec\)", count=3)
+    close_all(hung)
+    wait_for(lambda: not children(d.pid), what="every server reaped")
+    # the slots are free again: every service serves
+    with connect(crash) as s:
+        assert read_line(s).startswith("pid ")
+    assert try_fetch(quick, timeout=5) == b""
+    extra = connect(hang)
+    wait_for(lambda: len(children(d.pid)) == 1, what="a new hanging server")
+    for p in children(d.pid):
+        os.kill(p, signal.SIGKILL)
+    extra.close()
+    wait_for(lambda: not children(d.pid), what="every server reaped")
+    dump = state_dump(d)
+    assert dump["crash"]["started"] == dump["crash"]["exited"] == 21, dump["crash"]
+    q = dump["quick"]
+    assert q["started"] == q["exited"] and \
+        q["started"] + q.get("refused service_limit", 0) == q["accepted"] == 31, q
+    assert dump["hang"]["refused service_limit"] == 1 and dump["hang"]["exited"] == 4, dump["hang"]
+    assert dump[""]["servers running"] == 0
+    assert not d.zombies()
+
+
+def test_nproc_exhaustion_under_a_flood(nobody_daemon):
+    """40 clients at once while only 3 processes fit: the forks that fail are logged and
+    counted (FAIL fork after the retries, or served by a retry), the daemon does not spin, and
+    once the clients leave everything is reaped and it serves again."""
+    need_portierd("xinetd retries forking and is hard to bound here")
+    d = nobody_daemon
+    port = d.add("p", server("hold.sh"), flags="NORETRY")
+    limit = _tasks_of(NOBODY) + 4
+
+    def low_nproc():
+        resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+    d.start(prefix=PREFIX, preexec_fn=low_nproc)
+    wait_for(lambda: _tasks_of(NOBODY) == limit - 3,
+             what=f"uid {NOBODY} to run {limit - 3} tasks (the daemon started)")
+    socks = []
+    try:
+        for _ in range(40):
+            socks.append(connect(port))
+        d.wait_log(r"FAIL: p fork from=127\.0\.0\.1", count=30)
+        used = cpu_over(d.pid, 1.0)
+        assert used < 0.2, f"portierd used {used:.2f} s of CPU in 1 s at the process limit"
+        served = []
+        for s in socks:
+            s.settimeout(5)
+            line = read_line(s, timeout=5)
+            if line.startswith("pid "):
+                served.append(int(line.split()[1]))
+        assert 1 <= len(served) <= 3, served
+    finally:
+        close_all(socks)
+    wait_for(lambda: not children(d.pid), what="every server reaped")
+    a, pa = hold(port)
+    a.sendall(b"again\n")
+    assert read_line(a) == "again\n"
+    a.close()
+    d.wait_log(rf"EXIT: p status=0 pid={pa} .*")
+    dump = state_dump(d)
+    p = dump["p"]
+    assert p["started"] == p["exited"] == len(served) + 1, p
+    assert p["refused fork"] == 40 - len(served), p
+    assert p["accepted"] == 41, p
+    assert dump[""]["servers running"] == 0
+    assert not d.zombies()
+    assert pid_alive(d.pid)
