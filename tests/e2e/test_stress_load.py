@@ -42,7 +42,8 @@ def join_all(stop, threads, timeout=60):
 
 
 def test_reload_storm(daemon):
-    """100 reloads (SIGHUP), half of them waited for, half sent in bursts, while clients loop
+    """100 reloads (SIGHUP; 1,000 under `make stress`), half of them waited for, half sent in
+    bursts, while clients loop
     on unchanged services (exec'd, a TCP built-in, a UDP built-in): zero failed connections."""
     d = daemon
     ex = d.add("steady", "/bin/echo", "steady")
@@ -93,10 +94,11 @@ def test_reload_storm(daemon):
 
     stop, threads = run_clients([exec_client, exec_client, echo_client, udp_client], 120)
     try:
-        for i in range(50):
+        waited = stress_count(50, 500)
+        for i in range(waited):
             d.add("flip", "/bin/echo", str(i + 1))
             d.reload(signal.SIGHUP)
-        for burst in range(10):
+        for burst in range(stress_count(10, 100)):
             for i in range(5):
                 os.kill(d.pid, signal.SIGHUP)
                 time.sleep(0.005)
@@ -105,7 +107,7 @@ def test_reload_storm(daemon):
         join_all(stop, threads)
     assert res["bad"] == [], f"{len(res['bad'])} failed of {res['ok']}: {res['bad'][:10]}"
     assert res["ok"] > 100, res["ok"]
-    assert try_fetch(d.services["flip"]["port"]) == b"50\n"
+    assert try_fetch(d.services["flip"]["port"]) == b"%d\n" % waited
     assert pid_alive(d.pid)
     wait_for(lambda: not d.zombies(), what="no zombie")
 
