@@ -1,8 +1,9 @@
 """Load: a reload storm while clients loop (no connection fails), a stop with hundreds of
 connections and servers running (every server ended, the pid file removed, nothing left
 listening), and the leak check: after many connections of mixed kinds (exec'd servers,
-built-ins over TCP and UDP, refused clients, clients that reset) the daemon's descriptors are
-back to their baseline and its memory has not grown beyond a generous bound.
+built-ins over TCP and UDP, tcpmux, refused clients, clients that reset, control-socket
+requests good and malformed) the daemon's descriptors are back to their baseline and its
+memory has not grown beyond a generous bound.
 
 CI runs the short versions; `make stress` (PORTIER_STRESS=1) the long ones (100,000
 connections in the leak check)."""
@@ -16,6 +17,7 @@ import time
 import pytest
 
 from builtin_util import add_builtin
+from ctl_util import REQ, exchange, frame, request
 from conftest import pid_alive, try_fetch, wait_for
 from portierd_util import connect, descendants, hold, listening, need_portierd, read_line, \
     server, udp_ask
@@ -188,15 +190,33 @@ def mixed_config(d):
         "refused": d.add("no", "/bin/echo", "never", only_from="127.0.0.2"),
         "tcpmux": add_builtin(d, "tcpmux"),
     }
-    d.add("muxed", "/bin/echo", "muxed", type="TCPMUX UNLISTED", _name="muxed", port=None)
+    d.add("muxed", "/bin/echo", "muxed", type="TCPMUX UNLISTED")
+    for key in ("port", "bind"):
+        d.services["muxed"]["attrs"].pop(key)
+    ports["control"] = d.control_socket
     return ports
 
 
+KINDS = 10
+EXEC_KIND, REFUSED_KIND = 7, 4
+
+
+def kind_count(kind, *totals):
+    """How many connections of this kind run_mixed() made over runs of these sizes."""
+    return sum(len(range(kind, n, KINDS)) for n in totals)
+
+
 def one_of_each(ports, k):
-    """One connection of kind k % 8; returns None when it went as expected, else what
+    """One connection of kind k % KINDS; returns None when it went as expected, else what
     happened."""
-    kind = k % 8
+    kind = k % KINDS
     try:
+        if kind == 8:
+            data, status, _ = exchange(ports["control"], [request("status")])
+            return None if status == 0 and data else ("control", status)
+        if kind == 9:           # a malformed request: an error answer, then closed
+            _, status, _ = exchange(ports["control"], [frame(REQ["list"], length=99)])
+            return None if status not in (0, None) else ("control garbage", status)
         if kind in (0, 1):
             with connect(ports["echo"], timeout=5) as s:
                 s.sendall(b"%d\n" % k)
@@ -229,7 +249,7 @@ def one_of_each(ports, k):
                         break
                     got += more
             return None if got == b"muxed\n" else ("tcpmux", got)
-        got = try_fetch(ports["exec"], timeout=5)
+        got = try_fetch(ports["exec"], timeout=5)       # kind 7
         return None if got == b"hello\n" else ("exec", got)
     except OSError as e:
         return (kind, repr(e))
@@ -284,6 +304,7 @@ def test_no_leak_after_many_connections(daemon):
     assert not d.zombies()
     assert pid_alive(d.pid)
     dump = state_dump(d)
-    assert dump["no"]["refused address"] == (done + 800) // 8, dump["no"]
-    assert dump["ex"]["started"] == dump["ex"]["exited"] == (done + 800) // 8, dump["ex"]
+    assert dump["no"]["refused address"] == kind_count(REFUSED_KIND, 800, done), dump["no"]
+    assert dump["ex"]["started"] == dump["ex"]["exited"] == kind_count(EXEC_KIND, 800, done), \
+        dump["ex"]
     assert dump[""]["servers running"] == 0 and dump[""]["in-process connections"] == 0, dump[""]
