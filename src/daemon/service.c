@@ -17,7 +17,7 @@
  * On EMFILE/ENFILE the service stops watching its socket and looks again 100 ms later,
  * instead of spinning on a connection it cannot accept (the loop is level-triggered: the
  * queued connection would report the socket readable at once, forever). It says so once per
- * shortage, and once when it accepts again.
+ * shortage, and once when the shortage is over (its queue emptied).
  */
 
 #include <arpa/inet.h>
@@ -477,6 +477,14 @@ static void accept_batch(Service *s)
                 if (fd < 0) {
                         switch (errno) {
                         case EAGAIN:
+                                /* The queue is empty: a shortage is over only now (while
+                                 * clients come and go at the limit, it pauses again and
+                                 * again, and says so once). */
+                                if (s->accept_paused) {
+                                        s->accept_paused = false;
+                                        portier_log(s->d->log, LOG_NOTICE, "service '%s': "
+                                                    "accepting again", s->conf->id);
+                                }
                                 return;
                         case EINTR:
                         case ECONNABORTED:
@@ -502,11 +510,6 @@ static void accept_batch(Service *s)
                                             s->conf->id);
                                 return;
                         }
-                }
-                if (s->accept_paused) {
-                        s->accept_paused = false;
-                        portier_log(s->d->log, LOG_NOTICE, "service '%s': accepting again",
-                                    s->conf->id);
                 }
                 s->counters.accepted++;
                 (void)spawn_format_addr((struct sockaddr *)&peer, from, sizeof(from), NULL);

@@ -6,6 +6,7 @@ More services than descriptors: 1,100 services under RLIMIT_NOFILE 1024. portier
 services it could not open, keeps descriptors in reserve so that those it opened accept and
 serve, stays idle when nothing arrives and obeys SIGTERM."""
 
+import os
 import re
 import signal
 import socket
@@ -61,6 +62,13 @@ def test_emfile_flood_pauses_without_spinning(daemon):
         assert pid_alive(d.pid)
         paused = [m for m in d.messages() if "cannot accept" in m]
         assert len(paused) <= 3, f"one message per pause, not one per retry: {paused[:5]}"
+        # a reload without descriptors to read the configuration with fails and keeps the
+        # old one (or succeeds, if a descriptor was free at that moment)
+        os.kill(d.pid, signal.SIGHUP)
+        d.wait_message("Starting reconfiguration")
+        wait_for(lambda: [m for m in d.messages() if "reload failed" in m or
+                          "Reconfigured" in m], what="the reload to end")
+        assert pid_alive(d.pid)
     finally:
         close_all(socks)
     # descriptors free up: the queued connections were closed by their clients; new ones
@@ -68,7 +76,11 @@ def test_emfile_flood_pauses_without_spinning(daemon):
     wait_for(lambda: echo_once(port) == b"still here\n", timeout=15,
              what="the daemon to serve again")
     d.wait_message("accepting again")
+    paused = [m for m in d.messages() if "cannot accept" in m]
+    assert len(paused) == 1, f"one message per shortage: {paused}"
     wait_for(lambda: fd_count(d.pid) < 20, what="the descriptors of the flood to be closed")
+    d.reload()                  # and with descriptors back, a reload works
+    assert echo_once(port) == b"still here\n"
 
 
 def test_more_services_than_descriptors(daemon):
