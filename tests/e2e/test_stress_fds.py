@@ -9,15 +9,14 @@ serve, stays idle when nothing arrives and obeys SIGTERM."""
 import os
 import re
 import signal
-import socket
 import time
 
 import pytest
 
 from builtin_util import add_builtin
 from conftest import free_port, pid_alive, wait_for
-from portierd_util import connect, need_portierd, read_line, server
-from stress_util import close_all, cpu_over, fd_count, nofile_limit, open_many
+from portierd_util import connect, need_portierd, read_line
+from stress_util import close_all, cpu_over, fd_count, nofile_limit, open_many, stress_count
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -86,7 +85,11 @@ def test_emfile_flood_pauses_without_spinning(daemon):
 def test_more_services_than_descriptors(daemon):
     """1,100 services under RLIMIT_NOFILE 1024: the services that did not fit are named, the
     others keep a reserve of descriptors for their connections."""
-    need_portierd("xinetd opens listeners until none is left, then spins (measured by hand)")
+    # xinetd 2.3.15.3 (Debian), measured by hand on the same configuration: it opens 1,015
+    # listeners ("Maximum number of services reached" for the rest), serves, stays idle and
+    # exits on SIGTERM; it keeps no reserve, so its in-process and exec'd connections share
+    # the last few descriptors
+    need_portierd("portier's descriptor reserve and messages")
     d = daemon
     n = 1100
     ports = distinct_ports(n)
@@ -111,8 +114,10 @@ def test_more_services_than_descriptors(daemon):
         close_all(held)
     assert echo_once(ports[0]) == b"still here\n"
     # idle: no spinning on listeners it could not open, nor on the ones it did
+    # (over 6 s under `make stress`: the bind retries of the unopened services, every 5 s)
     time.sleep(0.5)
-    used = cpu_over(d.pid, 1.0)
-    assert used < 0.1, f"portierd used {used:.2f} s of CPU in 1 s with nothing to do"
+    seconds = stress_count(1.0, 6.0)
+    used = cpu_over(d.pid, seconds)
+    assert used < 0.1 * seconds, f"portierd used {used:.2f} s of CPU in {seconds} s idle"
     assert d.stop(timeout=15) == 0 or not pid_alive(d.pid)
     wait_for(lambda: not d.pidfile.exists(), what="the pid file to be removed")

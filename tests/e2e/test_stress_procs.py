@@ -4,15 +4,12 @@ as uid 65534 through setpriv, as in test_portierd_nonroot.py). Each is logged an
 its `instances` slot is released, no zombie is left, and the daemon serves again."""
 
 import os
-import re
 import resource
 import signal
-import threading
-import time
 
 import pytest
 
-from conftest import fetch, pid_alive, try_fetch, wait_for
+from conftest import pid_alive, try_fetch, wait_for
 from portierd_util import children, connect, hold, need_portierd, read_line, server
 from stress_util import close_all, cpu_over, state_dump
 from test_portierd_nonroot import NOBODY, PREFIX, SETPRIV, _tasks_of, nobody_daemon  # noqa: F401
@@ -72,7 +69,9 @@ def test_servers_that_crash_hang_or_exit_at_once(daemon):
     assert not d.zombies()
 
 
-def test_nproc_exhaustion_under_a_flood(nobody_daemon):
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to uid 65534")
+@pytest.mark.skipif(SETPRIV is None, reason="setpriv (util-linux) is not installed")
+def test_nproc_exhaustion_under_a_flood(nobody_daemon):  # noqa: F811 (the fixture)
     """40 clients at once while only 3 processes fit: the forks that fail are logged and
     counted (FAIL fork after the retries, or served by a retry), the daemon does not spin, and
     once the clients leave everything is reaped and it serves again."""

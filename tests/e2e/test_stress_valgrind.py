@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 
 import pytest
 
