@@ -12,7 +12,8 @@
  *
  * A `wait = yes` service (and any datagram service) hands its socket to the server and stops
  * watching it until that server exits; a datagram socket is then drained (xinetd's rule, so
- * that a datagram the server left does not start another server at once).
+ * that a datagram the server left does not start another server at once). When its server
+ * cannot be started at all, the datagrams are dropped too and the socket rests a second.
  *
  * On EMFILE/ENFILE the service stops watching its socket and looks again 100 ms later,
  * instead of spinning on a connection it cannot accept (the loop is level-triggered: the
@@ -44,6 +45,7 @@
 #define EMFILE_PAUSE_USEC (100 * EV_USEC_PER_MSEC)
 #define DRAIN_MAX 256
 #define FORK_RETRY_USEC (1 * EV_USEC_PER_SEC)
+#define SPAWN_FAILED_REST_USEC (1 * EV_USEC_PER_SEC)
 #define FORK_TRIES 5                    /* xinetd's MAX_FORK_FAILURES */
 
 const char *service_state_name(ServiceState st)
@@ -537,6 +539,20 @@ static void drain(int fd)
                         return;
 }
 
+/*
+ * The server of a wait = yes or datagram service could not be started (fork or exec failed).
+ * What waits on the socket keeps it readable, and the level-triggered loop would try again at
+ * once, forever: drop the datagrams (as when a server exits) and rest a second before looking
+ * at the socket again.
+ */
+static void rest_after_spawn_failure(Service *s)
+{
+        if (s->conf->socket_type == SOCK_DGRAM)
+                drain(s->fd);
+        (void)ev_file_set_events(&s->ev, 0);
+        ev_timer_arm_in(s->d->loop, &s->retry, SPAWN_FAILED_REST_USEC, resume_after_pause);
+}
+
 /* wait = yes, or datagrams: the server gets the socket itself. */
 static void hand_over(Service *s)
 {
@@ -571,7 +587,13 @@ static void hand_over(Service *s)
                         (void)ev_file_set_events(&s->ev, 0);    /* resumed by an exit */
                 return;
         }
+        uint64_t started = s->counters.started;
+
         spawn_and_log(s, s->fd, p, p ? from : NULL, false);
+        if (s->counters.started == started) {
+                rest_after_spawn_failure(s);
+                return;
+        }
         if (s->running > 0) {
                 (void)ev_file_set_events(&s->ev, 0);
                 s->state = SERVICE_SUSPENDED;

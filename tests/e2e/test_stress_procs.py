@@ -6,6 +6,7 @@ its `instances` slot is released, no zombie is left, and the daemon serves again
 import os
 import resource
 import signal
+import socket
 
 import pytest
 
@@ -115,3 +116,56 @@ def test_nproc_exhaustion_under_a_flood(nobody_daemon):  # noqa: F811 (the fixtu
     assert dump[""]["servers running"] == 0
     assert not d.zombies()
     assert pid_alive(d.pid)
+
+
+@pytest.mark.parametrize("kind", ["udp", "tcp"])
+def test_wait_yes_server_that_cannot_start(daemon, tmp_path, kind):
+    """A wait = yes service whose server cannot be executed (here: its file lost its execute
+    permission after the start) with a datagram or a connection waiting on its socket: each
+    failure is logged, but the daemon does not retry at once, forever (the socket stays
+    readable: level-triggered). Once the server can run again, it is served. (The tests run
+    with cps off; the default cps would stop the loop after 50 attempts, for 10 s.)"""
+    need_portierd("reads the daemon's CPU time")
+    d = daemon
+    wrapper = tmp_path / "srv.sh"
+    script = server("udp_upper.py" if kind == "udp" else "tcp_accept.py")
+    wrapper.write_text(f"#!/bin/sh\nexec /usr/bin/python3 -S {script} 0.5\n")
+    wrapper.chmod(0o755)
+    if kind == "udp":
+        port = d.add("w", str(wrapper), socket_type="dgram", protocol="udp", wait="yes")
+    else:
+        port = d.add("w", str(wrapper), wait="yes")
+    d.start()
+    wrapper.chmod(0o644)
+    if kind == "udp":
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"lost", ("127.0.0.1", port))
+        waiting = None
+    else:
+        waiting = connect(port)
+    try:
+        d.wait_message("cannot start")
+        used = cpu_over(d.pid, 1.0)
+        failures = [m for m in d.messages() if "cannot start" in m]
+        assert used < 0.2, f"portierd used {used:.2f} s of CPU in 1 s retrying a failing server"
+        assert len(failures) <= 5, f"{len(failures)} attempts in about a second"
+        wrapper.chmod(0o755)
+        if kind == "udp":
+            wait_for(lambda: (udp_try(port, b"back") or b"").endswith(b"BACK"),
+                     what="the service to serve again")
+        else:
+            assert read_line(waiting, timeout=10).endswith(" 1\n")
+    finally:
+        if waiting:
+            waiting.close()
+    assert pid_alive(d.pid)
+
+
+def udp_try(port, data):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.5)
+        s.sendto(data, ("127.0.0.1", port))
+        try:
+            return s.recv(100)
+        except socket.timeout:
+            return None
