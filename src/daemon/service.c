@@ -45,7 +45,7 @@
 #define EMFILE_PAUSE_USEC (100 * EV_USEC_PER_MSEC)
 #define DRAIN_MAX 256
 #define FORK_RETRY_USEC (1 * EV_USEC_PER_SEC)
-#define SPAWN_FAILED_REST_USEC (1 * EV_USEC_PER_SEC)
+#define REST_USEC (1 * EV_USEC_PER_SEC)          /* wait = yes: refused, or no server */
 #define FORK_TRIES 5                    /* xinetd's MAX_FORK_FAILURES */
 
 const char *service_state_name(ServiceState st)
@@ -540,17 +540,26 @@ static void drain(int fd)
 }
 
 /*
+ * A wait = yes stream socket whose waiting connection was refused (access_times, max_load)
+ * stays readable: look at it again a second later (the connection is refused again, or served
+ * once the rules let it in), neither at once, forever, nor never.
+ *
  * The server of a wait = yes or datagram service could not be started (fork or exec failed).
  * What waits on the socket keeps it readable, and the level-triggered loop would try again at
  * once, forever: drop the datagrams (as when a server exits) and rest a second before looking
  * at the socket again.
  */
+static void rest(Service *s)
+{
+        (void)ev_file_set_events(&s->ev, 0);
+        ev_timer_arm_in(s->d->loop, &s->retry, REST_USEC, resume_after_pause);
+}
+
 static void rest_after_spawn_failure(Service *s)
 {
         if (s->conf->socket_type == SOCK_DGRAM)
                 drain(s->fd);
-        (void)ev_file_set_events(&s->ev, 0);
-        ev_timer_arm_in(s->d->loop, &s->retry, SPAWN_FAILED_REST_USEC, resume_after_pause);
+        rest(s);
 }
 
 /* wait = yes, or datagrams: the server gets the socket itself. */
@@ -580,11 +589,17 @@ static void hand_over(Service *s)
                 }
         }
         s->counters.accepted++;
+        uint64_t at_limit = s->counters.refused[REFUSE_SERVICE_LIMIT] +
+                            s->counters.refused[REFUSE_PROCESS_LIMIT];
+
         if (!admit_connection(s, -1, p, p ? from : NULL)) {
                 if (s->conf->socket_type == SOCK_DGRAM)
                         (void)recv(s->fd, &(char){ 0 }, 1, MSG_DONTWAIT);
-                else
+                else if (s->counters.refused[REFUSE_SERVICE_LIMIT] +
+                         s->counters.refused[REFUSE_PROCESS_LIMIT] != at_limit)
                         (void)ev_file_set_events(&s->ev, 0);    /* resumed by an exit */
+                else if (s->fd >= 0 && !ev_timer_armed(&s->retry))
+                        rest(s);        /* access_times, max_load: no exit will resume it */
                 return;
         }
         uint64_t started = s->counters.started;

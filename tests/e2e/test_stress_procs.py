@@ -3,6 +3,7 @@ connection flood under a low RLIMIT_NPROC (enforced only for non-root users: the
 as uid 65534 through setpriv, as in test_portierd_nonroot.py). Each is logged and counted,
 its `instances` slot is released, no zombie is left, and the daemon serves again."""
 
+import datetime
 import os
 import resource
 import signal
@@ -169,3 +170,25 @@ def udp_try(port, data):
             return s.recv(100)
         except socket.timeout:
             return None
+
+
+def test_wait_yes_refused_connection_is_not_forgotten(daemon):
+    """A wait = yes stream service refuses the connection waiting on its socket (outside its
+    access_times): it neither spins on the still-readable socket nor stops looking at it for
+    good. Once a reload lifts the restriction, the waiting client is served."""
+    need_portierd("reads the daemon's CPU time")
+    d = daemon
+    hour = (datetime.datetime.now().hour + 2) % 24
+    cmd = ("/usr/bin/python3", f"-S {server('tcp_accept.py')} 0.5")
+    port = d.add("w", *cmd, wait="yes", access_times=f"{hour:02}:00-{hour:02}:30")
+    d.start()
+    with connect(port) as c:
+        d.wait_log(r"FAIL: w time from=<no address>")
+        used = cpu_over(d.pid, 1.0)
+        assert used < 0.2, f"portierd used {used:.2f} s of CPU in 1 s on a refused client"
+        refused = [x for x in d.log() if x.startswith("FAIL: w time")]
+        assert len(refused) <= 4, f"{len(refused)} refusals of one client in about a second"
+        d.add("w", *cmd, wait="yes")
+        d.reload()
+        assert read_line(c, timeout=10).endswith(" 1\n"), "the waiting client was forgotten"
+    d.wait_log(r"EXIT: w status=0 .*")
