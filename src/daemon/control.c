@@ -72,6 +72,7 @@ struct Control {
         size_t n_exits, next_exit;
         EvTimer status_timer;           /* sd_notify STATUS= refresh */
         char status_sent[256];          /* the last STATUS= sent */
+        EvTimer accept_pause;           /* out of descriptors: accept again later */
 };
 
 /* --- the socket ------------------------------------------------------------------------ */
@@ -454,6 +455,16 @@ static void accept_one(Control *c, int fd)
         c->n_clients++;
 }
 
+#define ACCEPT_PAUSE_USEC (100 * EV_USEC_PER_MSEC)
+
+static int accept_resume(EvTimer *t)
+{
+        Control *c = container_of(t, Control, accept_pause);
+
+        (void)ev_file_set_events(&c->ev, EPOLLIN);
+        return 0;
+}
+
 static int on_accept(EvFile *ev, uint32_t events)
 {
         Control *c = container_of(ev, Control, ev);
@@ -461,9 +472,18 @@ static int on_accept(EvFile *ev, uint32_t events)
         for (int i = 0; i < CONTROL_CLIENTS_MAX; i++) {
                 int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-                if (fd < 0)
-                        return 0;       /* EAGAIN, or EMFILE: the next event retries */
-                accept_one(c, fd);
+                if (fd >= 0) {
+                        accept_one(c, fd);
+                        continue;
+                }
+                /* Out of descriptors, the client stays queued and the socket readable: the
+                 * level-triggered loop would call again at once, forever. Look again later. */
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                        (void)ev_file_set_events(&c->ev, 0);
+                        ev_timer_arm_in(c->d->loop, &c->accept_pause, ACCEPT_PAUSE_USEC,
+                                        accept_resume);
+                }
+                return 0;       /* EAGAIN: all taken */
         }
         return 0;
 }
@@ -511,6 +531,7 @@ int control_new(Daemon *d, const char *path, int inherited_fd, Control **ret)
         c->fd = -1;
         c->ev = EV_FILE_NULL;
         c->status_timer = EV_TIMER_NULL;
+        c->accept_pause = EV_TIMER_NULL;
         if (inherited_fd >= 0) {
                 struct stat st;
 
@@ -556,6 +577,7 @@ Control *control_free(Control *c, bool keep_socket)
                 client_free(c->clients);
         }
         ev_timer_disarm(&c->status_timer);
+        ev_timer_disarm(&c->accept_pause);
         ev_file_remove(&c->ev);
         if (c->fd >= 0 && !keep_socket && stat(c->path, &st) == 0 && st.st_dev == c->dev &&
             st.st_ino == c->ino && S_ISSOCK(st.st_mode))

@@ -9,6 +9,7 @@ serve, stays idle when nothing arrives and obeys SIGTERM."""
 import os
 import re
 import signal
+import socket
 import time
 
 import pytest
@@ -61,6 +62,13 @@ def test_emfile_flood_pauses_without_spinning(daemon):
         assert pid_alive(d.pid)
         paused = [m for m in d.messages() if "cannot accept" in m]
         assert len(paused) <= 3, f"one message per pause, not one per retry: {paused[:5]}"
+        # nor does a portierctl client waiting on the control socket make it spin
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as ctl:
+            ctl.connect(str(d.control_socket))
+            time.sleep(0.3)
+            used = cpu_over(d.pid, 1.0)
+            assert used < 0.2, f"portierd used {used:.2f} s of CPU in 1 s with a control " \
+                               "client it cannot accept"
         # a reload without descriptors to read the configuration with fails and keeps the
         # old one (or succeeds, if a descriptor was free at that moment)
         os.kill(d.pid, signal.SIGHUP)
