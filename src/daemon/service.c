@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -638,6 +639,42 @@ static int retry_bind(EvTimer *t)
         return 0;
 }
 
+static int reserve_reached(Service *s, char *err, size_t size)
+{
+        snprintf(err, size, "not opened: %d descriptors in use, the rest of the descriptor "
+                 "limit (RLIMIT_NOFILE) is kept for connections", s->d->listener_fd_max);
+        return -EMFILE;
+}
+
+/*
+ * Open the service's socket unless it would take one of the descriptors kept for connections
+ * (daemon.c). Descriptors are allocated lowest first, so a probe tells which one the socket
+ * would get before anything is bound: a port never accepts for a moment only to reset.
+ */
+static int open_within_reserve(Service *s, char *err, size_t size)
+{
+        int max = s->d->listener_fd_max, probe, fd;
+
+        if (max > 0) {
+                probe = eventfd(0, EFD_CLOEXEC);
+                if (probe < 0) {
+                        int r = -errno;
+
+                        snprintf(err, size, "not opened: %s", strerror(-r));
+                        return r;
+                }
+                (void)close(probe);
+                if (probe >= max)
+                        return reserve_reached(s, err, size);
+        }
+        fd = listener_open(s->conf, err, size);
+        if (max > 0 && fd >= max) {
+                (void)close(fd);
+                return reserve_reached(s, err, size);
+        }
+        return fd;
+}
+
 /**
  * service_listen() - open the socket and watch it; on failure, retry every 5 s
  * @s: the service
@@ -651,18 +688,10 @@ int service_listen(Service *s)
         int r;
 
         if (fd < 0)
-                fd = listener_open(s->conf, err, sizeof(err));
+                fd = open_within_reserve(s, err, sizeof(err));
 
         free(s->bind_error);
         s->bind_error = NULL;
-        if (s->d->listener_fd_max > 0 && fd >= s->d->listener_fd_max) {
-                /* Descriptors are allocated lowest first: this many are in use already. */
-                snprintf(err, sizeof(err), "not opened: %d descriptors in use, the rest of "
-                         "the descriptor limit (RLIMIT_NOFILE) is kept for connections",
-                         s->d->listener_fd_max);
-                (void)close(fd);
-                fd = -EMFILE;
-        }
         if (fd < 0) {
                 s->bind_error = strdup(err);
                 s->state = SERVICE_BIND_RETRY;

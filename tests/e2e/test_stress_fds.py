@@ -16,7 +16,7 @@ import pytest
 
 from builtin_util import add_builtin
 from conftest import free_port, pid_alive, wait_for
-from portierd_util import connect, need_portierd, read_line
+from portierd_util import connect, listening, need_portierd, read_line
 from stress_util import close_all, cpu_over, fd_count, nofile_limit, open_many, stress_count
 
 pytestmark = pytest.mark.timeout(120)
@@ -109,6 +109,8 @@ def test_more_services_than_descriptors(daemon):
                 if re.fullmatch(r"service 'e\d+': .*; retrying every 5 seconds", m)]
     assert 50 <= len(unopened) < n - 500, \
         f"expected the services that did not fit to be named: {d.messages()[-5:]}"
+    last = int(re.match(r"service 'e(\d+)'", unopened[-1]).group(1))
+    assert not listening(ports[last]), "a service reported as not opened listens"
     # the first services listen (opened in order); hold many connections at once on them
     held = []
     try:
