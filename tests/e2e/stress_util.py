@@ -38,8 +38,35 @@ def cpu_over(pid, seconds=1.0):
     return cpu_seconds(pid) - before
 
 
+REDIRECT_PIPE_POOL_FDS = 2 * 64        # redirect.c keeps up to 64 empty pipes for reuse
+
+
 def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    """The descriptors pid has open, not counting pipes (redirect.c's pool of empty pipes
+    grows and shrinks by design: see fds_settled())."""
+    n = 0
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += not os.readlink(f"/proc/{pid}/fd/{name}").startswith("pipe:")
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def pipe_count(pid):
+    n = 0
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{name}").startswith("pipe:")
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def fds_settled(pid, base):
+    """Back to base descriptors (pipes aside), with no more pipes than the redirect pool
+    may keep."""
+    return fd_count(pid) <= base and pipe_count(pid) <= REDIRECT_PIPE_POOL_FDS
 
 
 def rss_kib(pid):

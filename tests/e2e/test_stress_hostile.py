@@ -1,6 +1,6 @@
 """Hostile input: maximum-size (65507 bytes) and empty UDP datagrams to the UDP built-ins and
 to a wait = yes UDP service; half-open, half-closed and reset (SO_LINGER 0) connections; and
-slowloris-style clients on the built-ins and on tcpmux's name line, which must not hurt the
+slowloris-style clients on the built-ins, a redirect and tcpmux's name line, which must not hurt the
 other clients. (Malformed and overlong TCPMUX lines: test_tcpmux_serve.py; garbage, split,
 overlong and slow ident answers: tests/unit/test-ident.c and test_access_ident*.py.)"""
 
@@ -13,7 +13,8 @@ import pytest
 from builtin_util import add_builtin, wait_eof
 from conftest import pid_alive, try_fetch, wait_for
 from portierd_util import connect, descendants, need_portierd, read_line, server, udp_ask
-from stress_util import close_all, cpu_over, fd_count, linger_reset, open_many
+from stress_util import close_all, cpu_over, fd_count, fds_settled, linger_reset, open_many, \
+    pipe_count
 
 pytestmark = pytest.mark.timeout(120)
 PY = "/usr/bin/python3"
@@ -66,12 +67,13 @@ def test_half_open_half_closed_and_reset_connections(daemon):
     daytime = add_builtin(d, "daytime")
     mux = add_builtin(d, "tcpmux")
     ex = d.add("ex", server("hold.sh"))
+    rd = d.add("rd", redirect=f"127.0.0.1 {echo}")
     d.start()
     base = fd_count(d.pid)
     # half-open: connected, never a byte; the others are served meanwhile
-    idle = open_many(echo, 60) + open_many(mux, 20)
+    idle = open_many(echo, 60) + open_many(mux, 20) + open_many(rd, 20)
     try:
-        assert len(idle) == 80
+        assert len(idle) == 100
         for i in range(20):
             with connect(echo) as s:
                 s.sendall(b"%d\n" % i)
@@ -86,7 +88,7 @@ def test_half_open_half_closed_and_reset_connections(daemon):
                 assert wait_eof(s)
         # reset at once, mid-line (tcpmux), and with an exec'd server running
         for port, data in ((echo, b""), (echo, b"part"), (mux, b"he"), (daytime, b""),
-                           (ex, b"")) * 20:
+                           (ex, b""), (rd, b""), (rd, b"y" * 5000)) * 20:
             s = connect(port)
             if data:
                 s.sendall(data)
@@ -99,7 +101,8 @@ def test_half_open_half_closed_and_reset_connections(daemon):
     finally:
         close_all(idle)
     wait_for(lambda: not descendants(d.pid), what="the exec'd servers of reset clients to end")
-    wait_for(lambda: fd_count(d.pid) <= base, what=f"descriptors back to {base}")
+    wait_for(lambda: fds_settled(d.pid, base), what=f"descriptors back to {base} (pipes "
+             f"aside: now {fd_count(d.pid)}, and {pipe_count(d.pid)} pipe ends)")
     assert not d.zombies()
     assert pid_alive(d.pid)
 
@@ -125,6 +128,7 @@ def test_slowloris_does_not_hurt_the_others(daemon):
     d.add("named", "/bin/echo", "named", type="TCPMUX UNLISTED")
     for key in ("port", "bind"):
         d.services["named"]["attrs"].pop(key)
+    rd = d.add("rd", redirect=f"127.0.0.1 {echo}")
     d.start()
     stop = threading.Event()
     errors = []
@@ -132,19 +136,24 @@ def test_slowloris_does_not_hurt_the_others(daemon):
                              daemon=True) for _ in range(40)]
     slow += [threading.Thread(target=slow_client, args=(mux, stop, b"nam", errors),
                               daemon=True) for _ in range(40)]
+    slow += [threading.Thread(target=slow_client, args=(rd, stop, b"slow", errors),
+                              daemon=True) for _ in range(40)]
     for t in slow:
         t.start()
     try:
         time.sleep(1.0)
         if d.kind == "portierd":
             used = cpu_over(d.pid, 1.0)
-            assert used < 0.3, f"portierd used {used:.2f} s of CPU in 1 s on 80 slow clients"
+            assert used < 0.3, f"portierd used {used:.2f} s of CPU in 1 s on 120 slow clients"
         for i in range(20):
             t0 = time.monotonic()
             with connect(echo, timeout=3) as s:
                 s.sendall(b"fast %d\n" % i)
                 assert read_line(s, timeout=3) == f"fast {i}\n"
             assert try_fetch(daytime, timeout=3).endswith(b"\n")
+            with connect(rd, timeout=3) as s:
+                s.sendall(b"via %d\n" % i)
+                assert read_line(s, timeout=3) == f"via {i}\n"
             with connect(mux, timeout=3) as s:
                 s.sendall(b"named\r\n")
                 assert read_line(s, timeout=3) == "named\n"

@@ -1,8 +1,8 @@
 """Load: a reload storm while clients loop (no connection fails), a stop with hundreds of
 connections and servers running (every server ended, the pid file removed, nothing left
 listening), and the leak check: after many connections of mixed kinds (exec'd servers,
-built-ins over TCP and UDP, tcpmux, refused clients, clients that reset, control-socket
-requests good and malformed) the daemon's descriptors are back to their baseline and its
+built-ins over TCP and UDP, tcpmux, redirects, refused clients, clients that reset,
+control-socket requests good and malformed) the daemon's descriptors are back to their baseline and its
 memory has not grown beyond a generous bound.
 
 CI runs the short versions; `make stress` (PORTIER_STRESS=1) the long ones (100,000
@@ -21,8 +21,8 @@ from ctl_util import REQ, exchange, frame, request
 from conftest import pid_alive, try_fetch, wait_for
 from portierd_util import connect, descendants, hold, listening, need_portierd, read_line, \
     server, udp_ask
-from stress_util import LONG, SANITIZED, close_all, fd_count, linger_reset, rss_kib, \
-    state_dump, stress_count
+from stress_util import LONG, SANITIZED, close_all, fd_count, fds_settled, linger_reset, \
+    pipe_count, rss_kib, state_dump, stress_count
 
 pytestmark = pytest.mark.timeout(1800 if LONG else 240)
 
@@ -116,7 +116,7 @@ def test_reload_storm(daemon):
 
 def test_stop_under_load(daemon):
     """SIGTERM with hundreds of connections open: exec'd servers running, in-process
-    connections, clients waiting in the listen queue. Every server ends, the pid file goes,
+    connections and redirect pairs, clients waiting in the listen queue. Every server ends, the pid file goes,
     nothing listens any more."""
     d = daemon
     n_srv = stress_count(120, 400)
@@ -125,6 +125,7 @@ def test_stop_under_load(daemon):
     echo = add_builtin(d, "echo")
     daytime = add_builtin(d, "daytime")
     udp = add_builtin(d, "echo", proto="udp")
+    rd = d.add("rd", redirect=f"127.0.0.1 {echo}")
     d.start()
     conns, pids = [], []
     try:
@@ -137,6 +138,11 @@ def test_stop_under_load(daemon):
             s.sendall(b"x\n")
             conns.append(s)
         assert read_line(conns[-1]) == "x\n"
+        for i in range(n_inproc // 3):          # redirect pairs (to the echo built-in)
+            s = connect(rd)
+            s.sendall(b"r\n")
+            conns.append(s)
+        assert read_line(conns[-1]) == "r\n"
         # and a flood still arriving while it stops
         arriving = []
         stop_flood = threading.Event()
@@ -162,7 +168,7 @@ def test_stop_under_load(daemon):
         assert not d.pidfile.exists(), "the pid file outlived the daemon"
         alive = [p for p in kids if pid_alive(p)]
         assert alive == [], f"servers outlived the daemon: {alive[:10]}"
-        for port in (held_port, echo, daytime):
+        for port in (held_port, echo, daytime, rd):
             assert not listening(port), f"port {port} still listening after the stop"
         assert not listening(udp, proto="udp")
         # every client sees the end of its connection
@@ -194,10 +200,11 @@ def mixed_config(d):
     for key in ("port", "bind"):
         d.services["muxed"]["attrs"].pop(key)
     ports["control"] = d.control_socket
+    ports["redirect"] = d.add("rd", redirect=f"127.0.0.1 {ports['echo']}")
     return ports
 
 
-KINDS = 10
+KINDS = 12
 EXEC_KIND, REFUSED_KIND = 7, 4
 
 
@@ -211,6 +218,17 @@ def one_of_each(ports, k):
     happened."""
     kind = k % KINDS
     try:
+        if kind == 10:          # a redirect (to the echo built-in)
+            with connect(ports["redirect"], timeout=5) as s:
+                s.sendall(b"r%d\n" % k)
+                got = read_line(s, timeout=5)
+            return None if got == f"r{k}\n" else ("redirect", got)
+        if kind == 11:          # a redirect reset by its client with data in flight
+            s = connect(ports["redirect"], timeout=5)
+            s.sendall(b"x" * 10000)
+            linger_reset(s)
+            s.close()
+            return None
         if kind == 8:
             data, status, _ = exchange(ports["control"], [request("status")])
             return None if status == 0 and data else ("control", status)
@@ -293,9 +311,11 @@ def test_no_leak_after_many_connections(daemon):
     assert done == total, f"only {done} of {total} connections in the time allowed"
     assert bad == [], f"{len(bad)} of {done} went wrong: {bad[:10]}"
     wait_for(lambda: not descendants(d.pid), timeout=30, what="every server to exit")
-    wait_for(lambda: fd_count(d.pid) <= base_fds, timeout=15,
-             what=f"the descriptors back to {base_fds} (now {fd_count(d.pid)}: "
-                  f"{sorted(os.listdir(f'/proc/{d.pid}/fd'), key=int)[-10:]})")
+    wait_for(lambda: state_dump(d)[""]["in-process connections"] == 0, timeout=15,
+             what="every in-process connection and redirect pair to end")
+    wait_for(lambda: fds_settled(d.pid, base_fds), timeout=15,
+             what=f"the descriptors back to {base_fds}, pipes aside (now {fd_count(d.pid)}, "
+                  f"and {pipe_count(d.pid)} pipe ends)")
     grown = rss_kib(d.pid) - base_rss
     print(f"leak check: {done} connections; descriptors {base_fds} -> {fd_count(d.pid)}; "
           f"RSS {base_rss} KiB -> {base_rss + grown} KiB")

@@ -1,5 +1,5 @@
 """valgrind's leak check over a short portierd run: start, a few connections of each kind
-(exec'd, built-ins over TCP and UDP, tcpmux, refused, reset), a reload that changes, adds and
+(exec'd, built-ins over TCP and UDP, tcpmux, a redirect, refused, reset), a reload that changes, adds and
 removes services, more connections, SIGTERM. Any memory error or definitely/indirectly lost
 block fails the run (--error-exitcode). Skipped without valgrind (CI machines have it) and
 for a sanitizer build (the two do not mix). Bounded to about a minute."""
@@ -37,9 +37,14 @@ def a_few_of_each(ports, n=3):
         with connect(ports["tcpmux"], timeout=20) as s:
             s.sendall(b"muxed\r\n")
             assert read_line(s, timeout=20) == "muxed\n"
-        s = connect(ports["echo"], timeout=20)
-        linger_reset(s)
-        s.close()
+        with connect(ports["redirect"], timeout=20) as s:
+            s.sendall(b"r%d\n" % i)
+            assert read_line(s, timeout=20) == f"r{i}\n"
+        for port in (ports["echo"], ports["redirect"]):
+            s = connect(port, timeout=20)
+            s.sendall(b"x" * 3000)
+            linger_reset(s)
+            s.close()
 
 
 def test_valgrind_leak_check(daemon, procs):
@@ -56,6 +61,7 @@ def test_valgrind_leak_check(daemon, procs):
     d.add("muxed", "/bin/echo", "muxed", type="TCPMUX UNLISTED")
     for key in ("port", "bind"):
         d.services["muxed"]["attrs"].pop(key)
+    ports["redirect"] = d.add("rd", redirect=f"127.0.0.1 {ports['echo']}")
     d.add("gone", "/bin/echo", "gone")
     d.write()
     vlog = d.dir / "valgrind.log"
