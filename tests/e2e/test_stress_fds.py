@@ -8,6 +8,7 @@ serve, stays idle when nothing arrives and obeys SIGTERM."""
 
 import os
 import re
+import select
 import signal
 import socket
 import time
@@ -15,6 +16,7 @@ import time
 import pytest
 
 from builtin_util import add_builtin
+from redirect_util import Backend
 from conftest import free_port, pid_alive, wait_for
 from portierd_util import connect, listening, need_portierd, read_line
 from stress_util import close_all, cpu_over, fd_count, nofile_limit, open_many, stress_count
@@ -131,3 +133,41 @@ def test_more_services_than_descriptors(daemon):
     assert used < 0.1 * seconds, f"portierd used {used:.2f} s of CPU in {seconds} s idle"
     assert d.stop(timeout=15) == 0 or not pid_alive(d.pid)
     wait_for(lambda: not d.pidfile.exists(), what="the pid file to be removed")
+
+
+def test_emfile_flood_on_a_redirect(daemon):
+    """Redirect pairs take two descriptors each: under RLIMIT_NOFILE 48 a flood of 100 runs
+    out of them, some with the client accepted but no socket left for the backend. Those are
+    closed (and said so in a bounded number of lines), the daemon does not spin, and serves
+    again once the clients leave."""
+    need_portierd()
+    d = daemon
+    backend = Backend("echo")
+    try:
+        port = d.add("rd", redirect=f"127.0.0.1 {backend.port}")
+        d.start(preexec_fn=nofile_limit(48))
+        assert echo_once(port) == b"still here\n"
+        socks = open_many(port, 100)
+        try:
+            for s in socks:
+                s.sendall(b"x\n")
+            time.sleep(1.0)
+            used = cpu_over(d.pid, 1.0)
+            assert used < 0.2, f"portierd used {used:.2f} s of CPU in 1 s out of descriptors"
+            ready, _, _ = select.select(socks, [], [], 0)
+            served = 0
+            for s in ready:
+                try:
+                    served += s.recv(10) == b"x\n"
+                except OSError:
+                    pass
+            assert 5 <= served < 100, f"{served} of 100 pairs served"
+        finally:
+            close_all(socks)
+        wait_for(lambda: echo_once(port) == b"still here\n", timeout=15,
+                 what="the daemon to serve again")
+        lines = d.messages()
+        assert len(lines) < 60, f"{len(lines)} messages for one flood: {lines[-10:]}"
+        assert pid_alive(d.pid)
+    finally:
+        backend.stop()
