@@ -216,15 +216,9 @@ class Daemon:
             old = self.services.get(sid)
             port = old["port"] if old else None
         if port is None:
-            host = attrs.get("bind") or "127.0.0.1"
-            if attrs.get("protocol") == "udp" or attrs.get("socket_type") == "dgram":
-                with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
-                                   socket.SOCK_DGRAM) as s:
-                    s.bind((host, 0))
-                    port = s.getsockname()[1]
-            else:
-                from conftest import free_port
-                port = free_port(host)
+            port = self._new_port(attrs.get("bind") or "127.0.0.1",
+                                  attrs.get("protocol") == "udp" or
+                                  attrs.get("socket_type") == "dgram")
         a = {"type": "UNLISTED"}
         if "flags" in attrs:            # xinetd reads NAMEINARGS only if before server_args
             a["flags"] = attrs.pop("flags")
@@ -239,6 +233,24 @@ class Daemon:
         a = {k: v for k, v in a.items() if v is not None}
         self.services[sid] = {"attrs": a, "port": port}
         return port
+
+    def _new_port(self, host, udp):
+        """A port the kernel just handed out, and that no other service of this configuration
+        has: bind(0) may hand out the same one again (it often does after many connections),
+        and two services on one port would make the configuration invalid."""
+        from conftest import free_port
+        taken = {s["port"] for s in self.services.values()}
+        for _ in range(100):
+            if udp:
+                with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                   socket.SOCK_DGRAM) as s:
+                    s.bind((host, 0))
+                    port = s.getsockname()[1]
+            else:
+                port = free_port(host)
+            if port not in taken:
+                return port
+        raise AssertionError(f"no port free of this configuration's {len(taken)} on {host}")
 
     def remove(self, sid):
         del self.services[sid]
