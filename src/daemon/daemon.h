@@ -171,7 +171,8 @@ typedef struct Service {
         uint64_t fail_suppressed;       /* those suppressed since the last report, */
         FailReport *fail_report;        /* and the timer that reports them (NULL until then) */
         bool matched;                   /* scratch, during a reload */
-        bool accept_paused;             /* out of descriptors: said so once, until it accepts */
+        bool accept_paused;             /* out of descriptors: said so once, until the
+                                           queue is empty again (service.c) */
 } Service;
 
 struct Server {
