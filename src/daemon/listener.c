@@ -174,12 +174,14 @@ bool listener_same_key(const ConfService *a, const ConfService *b)
 /**
  * listener_open() - create, bind and (for streams) listen
  * @cs: the service
+ * @fd_max: 0, or the lowest descriptor the socket may not have: then nothing is bound, and
+ *          -EMFILE is returned without a message (the caller says why)
  * @err: receives a message on failure ("cannot bind 0.0.0.0:7: Address already in use")
  * @errsize: its size
  *
  * Return: the socket, or -errno.
  */
-int listener_open(const ConfService *cs, char *err, size_t errsize)
+int listener_open(const ConfService *cs, int fd_max, char *err, size_t errsize)
 {
         struct sockaddr_storage ss;
         socklen_t len;
@@ -195,6 +197,10 @@ int listener_open(const ConfService *cs, char *err, size_t errsize)
         fd = socket(ss.ss_family, cs->socket_type | flags, cs->protocol);
         if (fd < 0)
                 goto fail;
+        if (fd_max > 0 && fd >= fd_max) {
+                (void)close(fd);
+                return -EMFILE;
+        }
         step = "set options on";
         if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
                 goto fail;

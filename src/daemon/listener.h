@@ -13,7 +13,7 @@
 
 #include "conf/conf.h"
 
-int listener_open(const ConfService *cs, char *err, size_t errsize);
+int listener_open(const ConfService *cs, int fd_max, char *err, size_t errsize);
 bool listener_accepts(const ConfService *cs);
 void listener_address(const ConfService *cs, struct sockaddr_storage *ret, socklen_t *ret_len);
 int listener_key(const ConfService *cs, char *buf, size_t size);

@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -648,31 +647,14 @@ static int reserve_reached(Service *s, char *err, size_t size)
 
 /*
  * Open the service's socket unless it would take one of the descriptors kept for connections
- * (daemon.c). Descriptors are allocated lowest first, so a probe tells which one the socket
- * would get before anything is bound: a port never accepts for a moment only to reset.
+ * (daemon.c). listener_open() checks the descriptor socket() gave before anything is bound:
+ * a port never accepts for a moment only to reset, and no system call is spent on a probe.
  */
 static int open_within_reserve(Service *s, char *err, size_t size)
 {
-        int max = s->d->listener_fd_max, probe, fd;
+        int fd = listener_open(s->conf, s->d->listener_fd_max, err, size);
 
-        if (max > 0) {
-                probe = eventfd(0, EFD_CLOEXEC);
-                if (probe < 0) {
-                        int r = -errno;
-
-                        snprintf(err, size, "not opened: %s", strerror(-r));
-                        return r;
-                }
-                (void)close(probe);
-                if (probe >= max)
-                        return reserve_reached(s, err, size);
-        }
-        fd = listener_open(s->conf, err, size);
-        if (max > 0 && fd >= max) {
-                (void)close(fd);
-                return reserve_reached(s, err, size);
-        }
-        return fd;
+        return fd == -EMFILE && s->d->listener_fd_max > 0 ? reserve_reached(s, err, size) : fd;
 }
 
 /**
