@@ -453,7 +453,7 @@ typedef struct Config {
         ConfService **services;         /* every service read, in file order, inetd.conf last */
         size_t n_services;
         size_t n_active, n_disabled, n_skipped;
-        uint32_t max_connections;       /* defaults 'max_connections'; 0: size from RLIMIT_NOFILE */
+        uint32_t max_connections;       /* defaults 'max_connections'; 0: not set */
         const ConfService *defaults;    /* the 'defaults' block as read (values, pos, open_line,
                                            close_line, attr lines), NULL if there is none */
         char **enabled_ids;             /* defaults 'enabled' (NULL-terminated) */
