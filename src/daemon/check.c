@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf/conf.h"
 #include "daemon/check.h"
@@ -23,11 +24,32 @@ static int load(const Options *o, Config **ret, ConfDiag *d)
         return conf_load(&lo, ret, d);
 }
 
+/* What the daemon refuses when it prepares the services (generation.c), said here too. */
+static void check_privileges(const Config *c, ConfDiag *d)
+{
+        if (geteuid() == 0)
+                return;
+        for (size_t i = 0; i < c->n_services; i++) {
+                const ConfService *cs = c->services[i];
+
+                if (cs->state == CONF_SERVICE_ACTIVE && cs->kind == CONF_KIND_SERVER &&
+                    cs->rare->chroot)
+                        conf_diag_add(d, CONF_ERROR, cs->pos.file,
+                                      conf_attr_line(cs, CONF_ATTR_CHROOT) ?: cs->pos.line, 0,
+                                      cs->id, "chroot = %s: portierd does not run as root, so "
+                                      "it cannot change the server's root; the service is not "
+                                      "served", cs->rare->chroot);
+        }
+}
+
 int check_main(const Options *o)
 {
         ConfDiag d = CONF_DIAG_NULL;
         Config *c = NULL;
         int r = load(o, &c, &d);
+
+        if (c)
+                check_privileges(c, &d);
 
         conf_diag_print(&d, stderr);
         if (r < 0 && d.n_errors == 0)

@@ -195,6 +195,18 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                         generation_free(g);
                         return -ENOMEM;
                 }
+                if (cs->rare->chroot && !d->as_root) {
+                        /* Never a silently unprotected server: without root there is no
+                         * chroot(), so the service does not run at all. */
+                        cs->state = CONF_SERVICE_SKIPPED;
+                        cs->reason = "chroot needs portierd to run as root";
+                        conf_diag_add(&g->diag, CONF_ERROR, cs->pos.file,
+                                      conf_attr_line(cs, CONF_ATTR_CHROOT) ?: cs->pos.line, 0,
+                                      cs->id, "chroot = %s: portierd does not run as root, so "
+                                      "it cannot change the server's root; the service is not "
+                                      "served", cs->rare->chroot);
+                        continue;
+                }
                 r = spawn_template_new(cs, d->as_root, pass_all ? g->inherited_env : NULL,
                                        &d->nofile, &g->templates[i]);
                 /* libwrap (hosts.allow/hosts.deny), for exec'd services the daemon accepts

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -200,6 +201,8 @@ int spawn_template_new(const ConfService *cs, bool as_root, char *const *inherit
         t->set_nice = cs->has_nice;
         t->nice = cs->nice;
         t->listen_fds = cs->listen_fds;
+        t->no_new_privs = cs->no_new_privs;
+        t->chroot = cs->rare->chroot;
         /* The configuration outlives its templates (both belong to one generation). */
         t->path = cs->server;
         t->argv = cs->argv;
@@ -397,6 +400,11 @@ static _Noreturn __attribute__((noinline)) void child(const SpawnTemplate *t, in
         }
         if (t->umask >= 0)
                 umask((mode_t)t->umask);
+        /* Into the chroot while still privileged; the server path is inside it. (A vfork()
+         * child has its own root and working directory: CLONE_FS is not shared.) */
+        step = SPAWN_STEP_CHROOT;
+        if (t->chroot && (chroot(t->chroot) < 0 || chdir("/") < 0))
+                goto fail;
         if (t->set_creds) {
                 step = SPAWN_STEP_GROUPS;
                 if (setgroups((size_t)t->n_groups, t->groups) < 0)
@@ -408,6 +416,11 @@ static _Noreturn __attribute__((noinline)) void child(const SpawnTemplate *t, in
                 if (setresuid(t->uid, t->uid, t->uid) < 0)
                         goto fail;
         }
+        /* No set-user-ID, file capability or LSM transition can raise the server's privileges
+         * from here on, whatever it executes. */
+        step = SPAWN_STEP_NO_NEW_PRIVS;
+        if (t->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                goto fail;
 
         step = SPAWN_STEP_EXEC;
         (void)sigaction(SIGPIPE, &dfl, NULL);
@@ -610,6 +623,10 @@ const char *spawn_step_name(SpawnStep step)
                 return "setting resource limits";
         case SPAWN_STEP_NICE:
                 return "setting the nice value";
+        case SPAWN_STEP_CHROOT:
+                return "changing root (chroot)";
+        case SPAWN_STEP_NO_NEW_PRIVS:
+                return "setting no_new_privs";
         case SPAWN_STEP_GROUPS:
                 return "setting supplementary groups";
         case SPAWN_STEP_GID:

@@ -44,6 +44,8 @@ typedef struct SpawnTemplate {
         bool set_nice;
         int nice;                       /* relative to portierd's own, as nice(2) */
         int umask;                      /* -1: the daemon's */
+        bool no_new_privs;              /* PR_SET_NO_NEW_PRIVS before exec */
+        const char *chroot;             /* the ConfService's; NULL: none */
         bool listen_fds;                /* pass the socket as fd 3 too, with LISTEN_* */
         const char *listen_fds_name;    /* the ConfService's */
         const char *libwrap;            /* hosts_access() daemon name, the ConfService's;
@@ -78,9 +80,11 @@ typedef enum SpawnStep {
         SPAWN_STEP_SESSION,
         SPAWN_STEP_RLIMIT,
         SPAWN_STEP_NICE,
+        SPAWN_STEP_CHROOT,
         SPAWN_STEP_GROUPS,
         SPAWN_STEP_GID,
         SPAWN_STEP_UID,
+        SPAWN_STEP_NO_NEW_PRIVS,
         SPAWN_STEP_EXEC,
 } SpawnStep;
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fetch, pid_alive, proc_status, wait_for
+from conftest import fetch, pid_alive, port_refuses, proc_status, wait_for
 from portierd_util import Daemon, connect, hold, need_portierd, read_all, read_line, report, server
 
 NOBODY = 65534
@@ -87,6 +87,19 @@ def test_user_ignored_when_unprivileged(nobody_daemon):
     d.wait_log(r"EXIT: me status=0 .*", count=2)
     warnings = [m for m in d.messages() if "are ignored" in m]
     assert len(warnings) == 1, warnings
+
+
+def test_chroot_service_not_served_unprivileged(nobody_daemon):
+    """chroot needs root: without it the service is refused at load with the reason (never a
+    server running unprotected), and the other services are served."""
+    need_portierd("chroot is portier's")
+    d = nobody_daemon
+    ok = d.add("ok", "/bin/echo", "ok", user="nobody")
+    jailed = d.add("jailed", "/bin/echo", "jailed", user="nobody", chroot="/")
+    d.start(prefix=PREFIX)
+    d.wait_message("chroot = /: portierd does not run as root")
+    assert fetch(ok) == b"ok\n"
+    assert port_refuses(jailed)
 
 
 def test_fork_failure(nobody_daemon):
