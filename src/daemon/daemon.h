@@ -238,6 +238,7 @@ struct Daemon {
         int pidfile_fd;                 /* the locked pid file, kept across reexec */
 
         bool stopping;
+        bool draining;                  /* this process is re-exec's drainer (reexec.c) */
         EvTimer stop_timer;
         EvTimer cc_timer;               /* -cc */
         uint64_t started_usec;
@@ -288,6 +289,7 @@ bool admit_source_rate(Service *s, int fd, const struct sockaddr *peer, const ch
 bool admit_take_source_slot(Service *s, int fd, const struct sockaddr *peer, const char *from,
                             AccessAddr *ret_key);
 bool admit_defer_at_limit(Service *s);
+int admit_cps_return(EvTimer *t);
 void admit_sensor_hit(Service *s, int fd, const struct sockaddr *peer, const char *from);
 
 /* server.c */

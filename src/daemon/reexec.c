@@ -9,14 +9,22 @@
  * the outcome.
  *
  * Hand-over: an inventory in a memfd whose descriptor number is in $PORTIER_REEXEC — one
- * line per item, text, versioned:
+ * line per item, text, versioned (version 1, without the drainer, cpsoff and orphan lines
+ * and with servers as "server PID STARTED_WALL KEY", is read too):
  *
- *      portier-reexec 1
+ *      portier-reexec 2
  *      generation N
  *      started MONOTONIC_USEC WALL_SECONDS
  *      pidfile FD | control FD | client FD | fallback FD
  *      service FD ACCEPTED STARTED EXITED SPAWN_FAILED NOID DROPPED REFUSED[_REFUSE_MAX] KEY
- *      server PID STARTED_WALL KEY
+ *      server PID STARTED_WALL SRC|- CLIENT|- KEY      (SRC: its per_source slot, CLIENT: its
+ *                                                       address; 32 hex digits each)
+ *      cpsoff UNTIL_MONOTONIC_USEC KEY                 (closed for its cps until then)
+ *      exitlog KEY LOG_ON_SUCCESS LOGKIND FACILITY LEVEL SOFT HARD HEX(ID) HEX(PATH)|-
+ *                                                      (how a service writes EXIT lines, for
+ *                                                       servers the new image has no service
+ *                                                       for: retired, or dropped from the files)
+ *      drainer PID
  *      arg HEX                 (the old image's command line, one line per argument)
  *      end
  *
@@ -32,10 +40,43 @@
  * same inventory and $PORTIER_REEXEC_ERROR, so the old program serves on and tells the client
  * that the upgrade failed.
  *
- * Not carried over: in-process connections and admissions under way (ident, reverse DNS,
- * fork retries) end; a service off for its cps listens again at once; per_source slots of
- * adopted servers are not counted; servers of services the new configuration no longer has
- * are reaped without an EXIT line.
+ * In-process connections (built-ins, tcpmux before its name line, redirect pairs): the
+ * drainer. Two designs were weighed: (a) fork, before the exec, a "drainer" that keeps
+ * serving the connections already open, and (b) hand every connection through the inventory
+ * and rebuild its handler's state in the new image. (b) would have to serialize each
+ * handler's private state — a redirect pair's connect state, two pipes with data in flight,
+ * windows and budget shares, half-close flags and TRAFFIC counts; tcpmux's partial line; a
+ * chargen offset; idle timers — and every future handler would need the same, with a format
+ * that two different binaries must agree on. (a) needs none of it: the drainer is a copy of
+ * the old image, the connections go on in exactly the code and state that served them, and
+ * the format between binaries gains one line ("drainer PID"). Its costs, accepted: the new
+ * image does not count the drained connections against `instances` and `per_source` (they
+ * are in another process; they end on their own), a tcpmux connection whose name line
+ * completes in the drainer is answered "-Service temporarily unavailable" (the drainer never
+ * starts anything), and one more process lives while drained connections last.
+ *
+ * The drainer's rules: it is forked only when in-process connections exist, after the log
+ * buffers were flushed (nothing is written twice), and waits on a pipe whose write end is
+ * close-on-exec in the daemon: EOF means execve() succeeded — only then does it touch
+ * anything; a byte (execve() failed) makes it _exit() at once, and the old image, whose state
+ * nothing changed, serves on. Then it moves its connections to a loop of its own (a fresh
+ * epoll instance: the old one still names the daemon's listening sockets), closes the
+ * listening sockets, the control socket and its clients (no read, no answer, no unlink: they
+ * are shared), the pid file descriptor (the lock stays the daemon's), refuses connections in
+ * a fork retry queue with their FAIL line (fork) and closes those waiting for an ident answer
+ * or a host name (logged: admissions cannot finish where nothing may be started); it sends no
+ * sd_notify, accepts nothing and reaps no servers. It writes the EXIT (and TRAFFIC) lines of
+ * its connections, exits when the last one ended, ends them all at SIGTERM/SIGINT, and dies
+ * with the daemon (PR_SET_PDEATHSIG). It is the daemon's child (a fork of the pre-exec
+ * process is the new image's child): server_reap() hands its exit to reexec_child_exited(),
+ * never taking it for a server; the stop sends it SIGTERM and waits for it as for servers.
+ *
+ * Also carried over: per_source slots and client addresses of adopted servers (so
+ * `per_source` and the address rules of later reloads apply to them as before; `instances`
+ * counts them as servers), a service off for its cps (reopened when it was due, not at once),
+ * and servers of services the new image has no definition for (retired by a reload, or gone
+ * from the files): their EXIT lines are written as their service would have, and the stop
+ * ends them as other servers.
  */
 
 #include <errno.h>
@@ -44,19 +85,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
+#include "daemon/revdns.h"
+#include "daemon/userid.h"
 #include "proto/proto.h"
 #include "util.h"
 
 #define REEXEC_ENV "PORTIER_REEXEC"
 #define REEXEC_ERROR_ENV "PORTIER_REEXEC_ERROR"
-#define REEXEC_VERSION 1
+#define REEXEC_VERSION 2        /* 1 (read too): no drainer/cpsoff lines, servers without
+                                   their per_source slot and client */
 #define REEXEC_STATE_MAX (64u << 20)
 
 extern char **environ;
@@ -71,8 +117,34 @@ typedef struct ReexecService {
 typedef struct ReexecServer {
         pid_t pid;
         time_t started;
+        bool has_src, has_client;       /* its per_source slot, and its client */
+        AccessAddr src, client;
         char *key;
 } ReexecServer;
+
+/* How a service writes its EXIT lines, for servers the new image has no service for. */
+typedef struct ReexecExitLog {
+        char *key;
+        char *id;
+        unsigned log_on_success;
+        ConfLogType log_type;           /* .path owned */
+} ReexecExitLog;
+
+/* A server adopted without a service: reaped, its EXIT line written, ended at stop. */
+typedef struct ReexecOrphan {
+        pid_t pid;
+        time_t started;
+        char *id;                       /* NULL: no EXIT line (an inventory of version 1) */
+        unsigned log_on_success;
+        ConfLogType log_type;           /* .path owned */
+        LogTarget log;
+} ReexecOrphan;
+
+/* A service closed for its cps: reopened when it was due (CLOCK_MONOTONIC survives exec). */
+typedef struct ReexecCpsOff {
+        uint64_t until;
+        char *key;
+} ReexecCpsOff;
 
 struct Reexec {
         char *exe;                      /* /proc/self/exe at start */
@@ -93,6 +165,16 @@ struct Reexec {
         char *error;                    /* $PORTIER_REEXEC_ERROR: we are the fallback */
         char **argv;                    /* the old image's command line, for the fallback */
         size_t argc;
+        ReexecCpsOff *cps_off;
+        size_t n_cps_off;
+        /* the drainers (forks of earlier images serving their in-process connections on):
+         * our children, not servers; signalled at stop, which waits for them */
+        pid_t *drainers;
+        size_t n_drainers;
+        ReexecExitLog *exitlogs;
+        size_t n_exitlogs;
+        ReexecOrphan *orphans;
+        size_t n_orphans;
 };
 
 static int set_cloexec(int fd, bool on)
@@ -145,6 +227,21 @@ void reexec_free(Daemon *d)
         }
         for (size_t i = 0; i < x->n_servers; i++)
                 free(x->servers[i].key);
+        for (size_t i = 0; i < x->n_cps_off; i++)
+                free(x->cps_off[i].key);
+        free(x->cps_off);
+        free(x->drainers);
+        for (size_t i = 0; i < x->n_exitlogs; i++) {
+                free(x->exitlogs[i].key);
+                free(x->exitlogs[i].id);
+                free((char *)x->exitlogs[i].log_type.path);
+        }
+        free(x->exitlogs);
+        for (size_t i = 0; i < x->n_orphans; i++) {
+                free(x->orphans[i].id);
+                free((char *)x->orphans[i].log_type.path);
+        }
+        free(x->orphans);
         for (size_t i = 0; i < x->argc; i++)
                 free(x->argv[i]);
         free(x->argv);
@@ -161,12 +258,56 @@ void reexec_free(Daemon *d)
 
 /* --- the old image ------------------------------------------------------------------------ */
 
+static void write_addr(FILE *f, bool have, const AccessAddr *a)
+{
+        if (!have) {
+                fputs(" -", f);
+                return;
+        }
+        fputc(' ', f);
+        for (size_t i = 0; i < sizeof(a->addr); i++)
+                fprintf(f, "%02x", a->addr[i]);
+}
+
+static void write_hex(FILE *f, const char *text)
+{
+        fputc(' ', f);
+        if (!text || !*text) {
+                fputc('-', f);
+                return;
+        }
+        for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+                fprintf(f, "%02x", *p);
+}
+
+/* What the EXIT line of a server needs when the new image has no service for it. */
+static void write_exitlog_fields(FILE *f, const char *key, unsigned log_on_success,
+                                 const ConfLogType *lt, const char *id)
+{
+        fprintf(f, "exitlog %s %u %d %d %d %llu %llu", key, log_on_success, (int)lt->kind,
+                lt->facility, lt->level, (unsigned long long)lt->soft_limit,
+                (unsigned long long)lt->hard_limit);
+        write_hex(f, id);
+        write_hex(f, lt->kind == CONF_LOG_FILE ? lt->path : NULL);
+        fputc('\n', f);
+}
+
+static void write_exitlog(FILE *f, const Service *s, const char *key)
+{
+        write_exitlog_fields(f, key, s->conf->log_on_success, &s->conf->log_type, s->conf->id);
+}
+
 static void write_service(FILE *f, const Service *s)
 {
         const ServiceCounters *c = &s->counters;
         char key[512];
 
-        (void)listener_key(s->conf, key, sizeof(key));
+        /* A retired service's key may be a current service's again (re-added by a later
+         * reload): its servers are marked, so that the new image does not mix them up. */
+        if (s->state == SERVICE_RETIRED)
+                key[0] = '!';
+        (void)listener_key(s->conf, key + (s->state == SERVICE_RETIRED),
+                           sizeof(key) - 1);
         fprintf(f, "service %d %llu %llu %llu %llu %llu %llu", s->fd,
                 (unsigned long long)c->accepted, (unsigned long long)c->started,
                 (unsigned long long)c->exited, (unsigned long long)c->spawn_failed,
@@ -174,11 +315,31 @@ static void write_service(FILE *f, const Service *s)
         for (int k = 0; k < _REFUSE_MAX; k++)
                 fprintf(f, " %llu", (unsigned long long)c->refused[k]);
         fprintf(f, " %s\n", key);
-        for (Server *srv = s->servers; srv; srv = srv->next)
-                fprintf(f, "server %d %lld %s\n", (int)srv->pid, (long long)srv->started, key);
+        for (Server *srv = s->servers; srv; srv = srv->next) {
+                fprintf(f, "server %d %lld", (int)srv->pid, (long long)srv->started);
+                write_addr(f, srv->src_held, &srv->src);
+                write_addr(f, srv->has_client, &srv->client);
+                fprintf(f, " %s\n", key);
+        }
+        if (s->servers)
+                write_exitlog(f, s, key);
+        if (s->state == SERVICE_CPS_OFF && ev_timer_armed(&s->retry))
+                fprintf(f, "cpsoff %llu %s\n", (unsigned long long)s->retry.when, key);
 }
 
-static int write_state(Daemon *d, int pidfile_fd, int client_fd)
+/* A server adopted without a service stays one through the next re-exec. */
+static void write_orphan(FILE *f, const ReexecOrphan *o)
+{
+        char key[32];
+
+        snprintf(key, sizeof(key), "!orphan%d", (int)o->pid);
+        fprintf(f, "server %d %lld - - %s\n", (int)o->pid, (long long)o->started, key);
+        if (!o->id)
+                return;
+        write_exitlog_fields(f, key, o->log_on_success, &o->log_type, o->id);
+}
+
+static int write_state(Daemon *d, int pidfile_fd, int client_fd, pid_t drainer)
 {
         _cleanup_close_ int fd = memfd_create("portierd-reexec", 0);
         FILE *f;
@@ -198,6 +359,12 @@ static int write_state(Daemon *d, int pidfile_fd, int client_fd)
                 write_service(f, d->services[i]);
         for (size_t i = 0; i < d->n_retired; i++)
                 write_service(f, d->retired[i]);
+        for (size_t i = 0; i < d->reexec->n_drainers; i++)
+                fprintf(f, "drainer %d\n", (int)d->reexec->drainers[i]);
+        for (size_t i = 0; i < d->reexec->n_orphans; i++)
+                write_orphan(f, &d->reexec->orphans[i]);
+        if (drainer > 0)
+                fprintf(f, "drainer %d\n", (int)drainer);
         for (char **a = d->opts->argv; a && *a; a++) {
                 fputs("arg ", f);
                 for (const unsigned char *p = (const unsigned char *)*a; *p; p++)
@@ -211,6 +378,173 @@ static int write_state(Daemon *d, int pidfile_fd, int client_fd)
         if (r < 0)
                 return r;
         return TAKE_FD(fd);
+}
+
+/* --- the drainer ------------------------------------------------------------------------ */
+
+/* The drainer's own loop state (on its stack; found again with container_of). */
+typedef struct Drainer {
+        Daemon *d;
+        EvFile sig_ev;
+        EvTimer done;
+        size_t refused, closed;
+} Drainer;
+
+static int drainer_exit(EvTimer *t)
+{
+        return EV_EXIT;
+}
+
+/* SIGTERM/SIGINT (the daemon stops, or the operator's ^C): end every connection now, with
+ * its EXIT (and TRAFFIC) line; the loop then ends. */
+static int drainer_on_signal(EvFile *f, uint32_t events)
+{
+        Drainer *dr = container_of(f, Drainer, sig_ev);
+        PortierSignal sig;
+
+        while (portier_signalfd_read(dr->d->signal_fd, &sig) > 0)
+                if (sig.signo == SIGTERM || sig.signo == SIGINT || sig.signo == SIGQUIT)
+                        inproc_end_all(dr->d);
+        return 0;
+}
+
+static void drainer_before_sleep(void *userdata)
+{
+        Drainer *dr = userdata;
+
+        logset_flush(dr->d->logs);
+        if (dr->d->inproc_running == 0 && !ev_timer_armed(&dr->done))
+                ev_timer_arm(dr->d->loop, &dr->done, 0, drainer_exit);
+}
+
+/* Admissions under way are the new image's no more (their descriptors were close-on-exec):
+ * a connection waiting for a fork retry is refused with its FAIL line (fork, as when the
+ * retries run out); one waiting for an ident answer (IDONLY) or a host name is closed. */
+static void drainer_end_admissions(Drainer *dr, Service *s)
+{
+        ForkQueue *q = s->fork_queue;
+
+        if (q) {
+                for (size_t i = 0; i < q->n; i++) {
+                        admit_refuse(s, q->e[i].fd, (struct sockaddr *)&q->e[i].peer,
+                                     REFUSE_FORK, q->e[i].from);
+                        dr->refused++;
+                }
+                q->n = 0;
+        }
+        dr->closed += s->gated;
+        userid_cancel_service(s);
+        for (RevdnsJob *j = s->revdns_jobs; j; j = revdns_job_next(j)) {
+                revdns_job_close(j);
+                dr->closed++;
+        }
+}
+
+/* Close what belongs to the daemon, not to the connections: listening sockets, the control
+ * socket and its clients (without a read, an answer or an unlink: they are shared), the pid
+ * file (its lock is the daemon's), the reload eventfd. */
+static void drainer_release(Drainer *dr)
+{
+        Daemon *d = dr->d;
+
+        for (size_t k = 0; k < 2; k++) {
+                Service **v = k ? d->retired : d->services;
+                size_t n = k ? d->n_retired : d->n_services;
+
+                for (size_t i = 0; i < n; i++) {
+                        drainer_end_admissions(dr, v[i]);
+                        v[i]->fd = safe_close(v[i]->fd);
+                }
+        }
+        d->control = control_forget(d->control);
+        d->pidfile_fd = safe_close(d->pidfile_fd);
+        d->reload_fd = safe_close(d->reload_fd);
+        d->reexec->exe_fd = safe_close(d->reexec->exe_fd);
+}
+
+/*
+ * The drainer's life: wait until the daemon's execve() succeeded (the pipe's write end is
+ * close-on-exec: EOF) or failed (a byte: exit at once, untouched, the old image serves on),
+ * then serve the in-process connections from a loop of its own until the last one ends.
+ * The old loop's epoll instance is not touched again (after the exec no one else holds it,
+ * but it still names the daemon's listening sockets).
+ */
+static _Noreturn void drainer_run(Daemon *d, int go_fd)
+{
+        Drainer dr = { .d = d, .sig_ev = EV_FILE_NULL, .done = EV_TIMER_NULL };
+        EvLoop *loop = NULL;
+        ssize_t n;
+        char c;
+
+        do
+                n = read(go_fd, &c, 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 0)
+                _exit(0);
+        (void)close(go_fd);
+        (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+        d->draining = true;
+        d->stopping = true;
+        if (ev_loop_new(&loop) < 0) {
+                portier_log(d->log, LOG_ERR, "re-exec drainer: cannot make its loop: %m; "
+                            "its connections end now");
+                inproc_end_all(d);
+                logset_flush(d->logs);
+                _exit(1);
+        }
+        inproc_move_all(d, loop);
+        drainer_release(&dr);
+        d->loop = loop;
+        ev_loop_set_before_sleep(loop, drainer_before_sleep, &dr);
+        if (ev_file_add(loop, &dr.sig_ev, d->signal_fd, EPOLLIN, drainer_on_signal) < 0)
+                portier_log(d->log, LOG_WARNING, "re-exec drainer: cannot watch signals: %m");
+        if (dr.closed)
+                portier_log(d->log, LOG_WARNING, "re-exec: %zu connections waiting for an "
+                            "ident answer or a host name were closed", dr.closed);
+        portier_log(d->log, LOG_NOTICE, "re-exec: pid %d serves %u in-process connections "
+                    "until they end", (int)getpid(), d->inproc_running);
+        (void)ev_loop_run(loop);
+        logset_flush(d->logs);
+        _exit(0);
+}
+
+/* Fork the drainer when in-process connections are open. Return: its pid (and the pipe's
+ * write end in *ret_go), 0 when none is needed, or -errno. */
+static pid_t drainer_fork(Daemon *d, int *ret_go)
+{
+        int go[2];
+        pid_t pid;
+
+        *ret_go = -1;
+        if (d->inproc_running == 0)
+                return 0;
+        if (pipe2(go, O_CLOEXEC) < 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+
+                (void)close(go[0]);
+                (void)close(go[1]);
+                return r;
+        }
+        if (pid == 0) {
+                (void)close(go[1]);
+                drainer_run(d, go[0]);
+        }
+        (void)close(go[0]);
+        *ret_go = go[1];
+        return pid;
+}
+
+/* execve() failed: the drainer leaves without touching anything (it is reaped as a child
+ * that is no server). */
+static void drainer_abort(int go_fd)
+{
+        if (go_fd < 0)
+                return;
+        (void)!write(go_fd, "x", 1);
+        (void)close(go_fd);
 }
 
 /* The descriptors that cross execve(): FD_CLOEXEC off (on = false) or back on (undo). */
@@ -242,7 +576,8 @@ int reexec_start(Daemon *d, int client_fd, char *err, size_t errsize)
         int pidfile_fd = d->pidfile_fd;
         char num[16];
         struct stat st;
-        int fd, r;
+        int fd, r, go_fd;
+        pid_t drainer;
 
         if (d->stopping || d->reload_running) {
                 snprintf(err, errsize, "re-exec refused: %s", d->stopping ? "the daemon is "
@@ -262,16 +597,25 @@ int reexec_start(Daemon *d, int client_fd, char *err, size_t errsize)
          * when the package upgrade replaced the path. */
         if (x->exe_fd < 0)
                 x->exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-        fd = write_state(d, pidfile_fd, client_fd);
+        portier_log(d->log, LOG_NOTICE, "re-executing '%s' (%zu services, %u servers running, "
+                    "%u in-process connections)", x->exe, d->n_services, d->running,
+                    d->inproc_running);
+        /* Log lines buffered now must not be written twice: flushed before the fork. */
+        logset_flush(d->logs);
+        drainer = drainer_fork(d, &go_fd);
+        if (drainer < 0) {
+                snprintf(err, errsize, "re-exec refused: cannot fork the drainer of the "
+                         "in-process connections: %s", strerror((int)-drainer));
+                return (int)drainer;
+        }
+        fd = write_state(d, pidfile_fd, client_fd, drainer);
         if (fd < 0) {
+                drainer_abort(go_fd);
                 snprintf(err, errsize, "re-exec refused: cannot write the state: %s",
                          strerror(-fd));
                 return fd;
         }
         snprintf(num, sizeof(num), "%d", fd);
-        portier_log(d->log, LOG_NOTICE, "re-executing '%s' (%zu services, %u servers running)",
-                    x->exe, d->n_services, d->running);
-        logset_flush(d->logs);
         pass_fds(d, pidfile_fd, client_fd, fd, false);
         if (setenv(REEXEC_ENV, num, 1) == 0) {
                 (void)unsetenv(REEXEC_ERROR_ENV);
@@ -282,6 +626,7 @@ int reexec_start(Daemon *d, int client_fd, char *err, size_t errsize)
                 execve(x->exe, d->opts->argv, environ);
         }
         r = -errno;
+        drainer_abort(go_fd);
         if (chdir("/") < 0)
                 portier_log(d->log, LOG_WARNING, "cannot go back to '/': %m");
         (void)unsetenv(REEXEC_ENV);
@@ -388,9 +733,31 @@ static int parse_service(Reexec *x, char *line)
         return 0;
 }
 
-static int parse_server(Reexec *x, char *line)
+static int parse_addr(char **p, bool *ret_have, AccessAddr *ret)
 {
-        ReexecServer *v;
+        char *tok = *p, *end = strchr(tok, ' ');
+
+        if (!end)
+                return -EBADMSG;
+        *end = '\0';
+        *p = end + 1;
+        *ret_have = strcmp(tok, "-") != 0;
+        if (!*ret_have)
+                return 0;
+        if (strlen(tok) != 2 * sizeof(ret->addr) || strspn(tok, "0123456789abcdef") != strlen(tok))
+                return -EBADMSG;
+        for (size_t i = 0; i < sizeof(ret->addr); i++) {
+                unsigned b;
+
+                sscanf(tok + 2 * i, "%2x", &b);
+                ret->addr[i] = (uint8_t)b;
+        }
+        return 0;
+}
+
+static int parse_server(Reexec *x, char *line, int version)
+{
+        ReexecServer *v, srv = { 0 };
         char *p = line + strlen("server "), *end;
         long pid;
         long long started;
@@ -402,15 +769,115 @@ static int parse_server(Reexec *x, char *line)
         started = strtoll(p, &end, 10);
         if (end == p || *end != ' ' || !end[1])
                 return -EBADMSG;
+        p = end + 1;
+        if (version >= 2 && (parse_addr(&p, &srv.has_src, &srv.src) < 0 ||
+                             parse_addr(&p, &srv.has_client, &srv.client) < 0 || !*p))
+                return -EBADMSG;
         v = realloc(x->servers, (x->n_servers + 1) * sizeof(*v));
         if (!v)
                 return -ENOMEM;
         x->servers = v;
-        v[x->n_servers] = (ReexecServer){ .pid = (pid_t)pid, .started = (time_t)started,
-                                          .key = strdup(end + 1) };
-        if (!v[x->n_servers].key)
+        srv.pid = (pid_t)pid;
+        srv.started = (time_t)started;
+        srv.key = strdup(p);
+        if (!srv.key)
                 return -ENOMEM;
-        x->n_servers++;
+        v[x->n_servers++] = srv;
+        return 0;
+}
+
+static int parse_cps_off(Reexec *x, char *line)
+{
+        ReexecCpsOff *v;
+        char *p = line + strlen("cpsoff "), *end;
+        unsigned long long until;
+
+        errno = 0;
+        until = strtoull(p, &end, 10);
+        if (errno || end == p || *end != ' ' || !end[1])
+                return -EBADMSG;
+        v = realloc(x->cps_off, (x->n_cps_off + 1) * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        x->cps_off = v;
+        v[x->n_cps_off] = (ReexecCpsOff){ .until = until, .key = strdup(end + 1) };
+        if (!v[x->n_cps_off].key)
+                return -ENOMEM;
+        x->n_cps_off++;
+        return 0;
+}
+
+/* HEX (or "-": NULL) decoded into a new string. */
+static int hex_decode(const char *hex, char **ret)
+{
+        size_t n = strlen(hex);
+        char *a;
+
+        *ret = NULL;
+        if (strcmp(hex, "-") == 0)
+                return 0;
+        if (n == 0 || n % 2 || strspn(hex, "0123456789abcdef") != n)
+                return -EBADMSG;
+        a = malloc(n / 2 + 1);
+        if (!a)
+                return -ENOMEM;
+        for (size_t i = 0; i < n / 2; i++) {
+                unsigned b;
+
+                sscanf(hex + 2 * i, "%2x", &b);
+                a[i] = (char)b;
+        }
+        a[n / 2] = '\0';
+        *ret = a;
+        return 0;
+}
+
+static int parse_exitlog(Reexec *x, char *line)
+{
+        ReexecExitLog e = { 0 }, *v;
+        char key[512], id[512], path[8192];
+        unsigned long long soft, hard;
+        int kind, r;
+
+        if (sscanf(line, "exitlog %511s %u %d %d %d %llu %llu %511s %8191s", key,
+                   &e.log_on_success, &kind, &e.log_type.facility, &e.log_type.level, &soft,
+                   &hard, id, path) != 9 || kind < CONF_LOG_NONE || kind > CONF_LOG_FILE)
+                return -EBADMSG;
+        e.log_type.kind = (ConfLogKind)kind;
+        e.log_type.soft_limit = soft;
+        e.log_type.hard_limit = hard;
+        v = realloc(x->exitlogs, (x->n_exitlogs + 1) * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        x->exitlogs = v;
+        e.key = strdup(key);
+        if (!e.key)
+                return -ENOMEM;
+        if ((r = hex_decode(id, &e.id)) < 0 ||
+            (r = hex_decode(path, (char **)&e.log_type.path)) < 0 || !e.id ||
+            (e.log_type.kind == CONF_LOG_FILE && !e.log_type.path)) {
+                free(e.key);
+                free(e.id);
+                free((char *)e.log_type.path);
+                return r < 0 ? r : -EBADMSG;
+        }
+        v[x->n_exitlogs++] = e;
+        return 0;
+}
+
+static int parse_drainer(Reexec *x, const char *line)
+{
+        pid_t *v;
+        char *end;
+        long pid = strtol(line + strlen("drainer "), &end, 10);
+
+        if (*end || pid <= 0 || pid > INT_MAX)
+                return -EBADMSG;
+        v = realloc(x->drainers, (x->n_drainers + 1) * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        x->drainers = v;
+        v[x->n_drainers++] = (pid_t)pid;
         return 0;
 }
 
@@ -459,7 +926,7 @@ static int parse_state(Reexec *x, char *text)
                         return -EBADMSG;
                 if (sscanf(line, "portier-reexec %d", &version) == 1)
                         continue;
-                if (version != REEXEC_VERSION)
+                if (version != 1 && version != REEXEC_VERSION)
                         return -EPROTONOSUPPORT;
                 if (sscanf(line, "generation %u", &x->generation) == 1)
                         continue;
@@ -479,7 +946,13 @@ static int parse_state(Reexec *x, char *text)
                 if (strncmp(line, "service ", 8) == 0)
                         r = parse_service(x, line);
                 else if (strncmp(line, "server ", 7) == 0)
-                        r = parse_server(x, line);
+                        r = parse_server(x, line, version);
+                else if (version >= 2 && strncmp(line, "cpsoff ", 7) == 0)
+                        r = parse_cps_off(x, line);
+                else if (version >= 2 && strncmp(line, "drainer ", 8) == 0)
+                        r = parse_drainer(x, line);
+                else if (version >= 2 && strncmp(line, "exitlog ", 8) == 0)
+                        r = parse_exitlog(x, line);
                 else if (strncmp(line, "arg ", 4) == 0)
                         r = parse_arg(x, line + 4);
                 else if (strcmp(line, "end") == 0)
@@ -669,6 +1142,149 @@ static KeyedService *keyed_services(Daemon *d)
         return v;
 }
 
+static const ReexecExitLog *find_exitlog(const Reexec *x, const char *key)
+{
+        for (size_t i = 0; i < x->n_exitlogs; i++)
+                if (strcmp(x->exitlogs[i].key, key) == 0)
+                        return &x->exitlogs[i];
+        return NULL;
+}
+
+/* A server without a service (retired, or gone from the files): kept as an orphan, reaped
+ * and logged by reexec_child_exited(), ended at stop. Return: 0 or -ENOMEM. */
+static int adopt_orphan(Daemon *d, const ReexecServer *rs)
+{
+        Reexec *x = d->reexec;
+        const ReexecExitLog *e = find_exitlog(x, rs->key);
+        ReexecOrphan *v = realloc(x->orphans, (x->n_orphans + 1) * sizeof(*v)), *o;
+
+        if (!v)
+                return -ENOMEM;
+        x->orphans = v;
+        o = &v[x->n_orphans];
+        *o = (ReexecOrphan){ .pid = rs->pid, .started = rs->started };
+        if (e) {
+                o->id = strdup(e->id);
+                o->log_on_success = e->log_on_success;
+                o->log_type = e->log_type;
+                o->log_type.path = e->log_type.path ? strdup(e->log_type.path) : NULL;
+                if (!o->id || (e->log_type.path && !o->log_type.path) ||
+                    logset_target(d->logs, &o->log_type, &o->log) < 0) {
+                        free(o->id);
+                        free((char *)o->log_type.path);
+                        return -ENOMEM;
+                }
+        }
+        x->n_orphans++;
+        return 0;
+}
+
+/* The server's per_source slot is counted again (over the limit or not: it runs), and its
+ * client kept for the address rules of later reloads. */
+static void adopt_slots(Service *s, Server *srv, const ReexecServer *rs)
+{
+        srv->client = rs->client;
+        srv->has_client = rs->has_client;
+        if (!rs->has_src || !s->sources)
+                return;
+        if (ratelimit_source_acquire(s->sources, &rs->src, UINT32_MAX, ev_now(s->d->loop)) ==
+            RATELIMIT_OK) {
+                srv->src = rs->src;
+                srv->src_held = true;
+        }
+}
+
+/**
+ * reexec_cps_pause() - at a re-exec's first apply: keep a service off that the old image had
+ * closed for its cps, until it was due
+ * @s: the service about to listen
+ *
+ * Return: true when it stays off (its state and timer set), false to listen now.
+ */
+bool reexec_cps_pause(Service *s)
+{
+        Reexec *x = s->d->reexec;
+        char key[512];
+
+        if (!x || !x->active || x->n_cps_off == 0 || s->conf->cps_rate == 0)
+                return false;
+        (void)listener_key(s->conf, key, sizeof(key));
+        for (size_t i = 0; i < x->n_cps_off; i++) {
+                if (strcmp(x->cps_off[i].key, key) != 0)
+                        continue;
+                if (x->cps_off[i].until <= ev_now(s->d->loop))
+                        return false;
+                s->cps.off = true;
+                s->cps.off_until = x->cps_off[i].until;
+                s->state = SERVICE_CPS_OFF;
+                ev_timer_arm(s->d->loop, &s->retry, x->cps_off[i].until, admit_cps_return);
+                return true;
+        }
+        return false;
+}
+
+/**
+ * reexec_child_exited() - a child that is no server was reaped: forget it if a drainer
+ * @d: the daemon
+ * @pid: the child
+ * @status: its waitpid() status
+ *
+ * Return: true when it was a drainer.
+ */
+bool reexec_child_exited(Daemon *d, pid_t pid, int status)
+{
+        Reexec *x = d->reexec;
+
+        for (size_t i = 0; x && i < x->n_orphans; i++) {
+                ReexecOrphan *o = &x->orphans[i];
+                char line[512];
+
+                if (o->pid != pid)
+                        continue;
+                if (o->id && logline_wants_exit(o->log_on_success)) {
+                        size_t n = logline_exit(line, sizeof(line), o->id, o->log_on_success,
+                                                status, pid, (long)(time(NULL) - o->started));
+
+                        logset_write(d->logs, &o->log, line, n);
+                }
+                free(o->id);
+                free((char *)o->log_type.path);
+                *o = x->orphans[--x->n_orphans];
+                return true;
+        }
+        for (size_t i = 0; x && i < x->n_drainers; i++) {
+                if (x->drainers[i] != pid)
+                        continue;
+                x->drainers[i] = x->drainers[--x->n_drainers];
+                portier_log(d->log, status == 0 ? LOG_INFO : LOG_WARNING, "re-exec: the "
+                            "drainer (pid %d) %s", (int)pid, status == 0 ? "is done" :
+                            "ended abnormally");
+                return true;
+        }
+        return false;
+}
+
+/**
+ * reexec_signal_children() - send a signal to the drainers and to the servers adopted without
+ * a service (stop: SIGTERM ends them, as servers are ended)
+ * @d: the daemon
+ * @sig: the signal, or 0 to count them
+ *
+ * Return: how many of them still run (the stop waits for them).
+ */
+size_t reexec_signal_children(Daemon *d, int sig)
+{
+        Reexec *x = d->reexec;
+
+        for (size_t i = 0; sig && x && i < x->n_drainers; i++)
+                (void)kill(x->drainers[i], sig);
+        /* A server leads its own process group: end what it started too. */
+        for (size_t i = 0; sig && x && i < x->n_orphans; i++)
+                if (kill(-x->orphans[i].pid, sig) < 0)
+                        (void)kill(x->orphans[i].pid, sig);
+        return x ? x->n_drainers + x->n_orphans : 0;
+}
+
 /**
  * reexec_adopt() - after the configuration is applied: adopt the servers, restore the
  * counters, close the sockets no service took, and tell the client
@@ -677,7 +1293,7 @@ static KeyedService *keyed_services(Daemon *d)
 void reexec_adopt(Daemon *d)
 {
         Reexec *x = d->reexec;
-        size_t adopted = 0, orphans = 0;
+        size_t adopted = 0, orphans = 0, kept = 0;
         char msg[PROTO_MESSAGE_MAX];
 
         if (!x || !x->active)
@@ -698,10 +1314,14 @@ void reexec_adopt(Daemon *d)
                 Server *srv = s ? server_add(d, s, x->servers[i].pid) : NULL;
 
                 if (!srv) {
-                        orphans++;
+                        if (!s && adopt_orphan(d, &x->servers[i]) == 0)
+                                kept++;
+                        else
+                                orphans++;
                         continue;
                 }
                 srv->started = x->servers[i].started;
+                adopt_slots(s, srv, &x->servers[i]);
                 adopted++;
                 /* A wait = yes server has the socket: stop watching it until it exits. */
                 if (!listener_accepts(s->conf) && s->fd >= 0 && s->state == SERVICE_LISTENING) {
@@ -715,6 +1335,10 @@ void reexec_adopt(Daemon *d)
         if (orphans)
                 portier_log(d->log, LOG_WARNING, "re-exec: %zu running servers belong to no "
                             "service any more; they are reaped without an EXIT line", orphans);
+        if (kept)
+                portier_log(d->log, LOG_NOTICE, "re-exec: %zu running servers of services no "
+                            "longer configured are adopted; their EXIT lines will be written",
+                            kept);
         if (x->error)
                 snprintf(msg, sizeof(msg), "re-exec failed: %s; the previous binary serves "
                          "again (pid %d)", x->error, (int)getpid());

@@ -28,5 +28,7 @@ int revdns_new(Daemon *d, Revdns **ret);
 Revdns *revdns_free(Revdns *r);
 int revdns_start(Service *s, int fd, const struct sockaddr *peer, const char *from);
 void revdns_cancel_service(Service *s);
+RevdnsJob *revdns_job_next(RevdnsJob *j);
+void revdns_job_close(RevdnsJob *j);
 
 #endif

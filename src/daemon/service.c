@@ -666,8 +666,11 @@ static int open_within_reserve(Service *s, char *err, size_t size)
 int service_listen(Service *s)
 {
         char err[256];
-        int fd = reexec_take_fd(s->d, s->conf);    /* after a reexec: the socket it kept */
-        int r;
+        int fd, r;
+
+        if (reexec_cps_pause(s))        /* after a reexec: still off for its cps */
+                return 0;
+        fd = reexec_take_fd(s->d, s->conf);     /* after a reexec: the socket it kept */
 
         if (fd < 0)
                 fd = open_within_reserve(s, err, sizeof(err));
