@@ -272,6 +272,8 @@ int service_take_socket(Service *s, Service *old);
 void service_server_exited(Service *s, Server *srv, int status);
 void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from);
 void service_drop_fork_retries(Service *s);
+bool service_queue_fork_retry(Service *s, int fd, const struct sockaddr *peer, const char *from,
+                              unsigned tries);
 void service_resume_paused(Daemon *d);
 void service_dispatch(Service *s, int fd, const struct sockaddr *peer, const char *from);
 void service_log(Service *s, const char *line, size_t len);

@@ -140,6 +140,28 @@ typedef struct ReexecOrphan {
         LogTarget log;
 } ReexecOrphan;
 
+/* A connection in admission, handed over: waiting for a fork retry, an ident answer
+ * (IDONLY) or its host name (name-based address rules). */
+typedef enum HeldStage {
+        HELD_RETRY,
+        HELD_IDENT,
+        HELD_NAME,
+        _HELD_MAX,
+} HeldStage;
+
+static const char *const held_stage_names[_HELD_MAX] = {
+        [HELD_RETRY] = "retry", [HELD_IDENT] = "ident", [HELD_NAME] = "name",
+};
+
+typedef struct ReexecHeld {
+        HeldStage stage;
+        unsigned tries;
+        int fd;
+        struct sockaddr_storage peer;
+        char from[46];
+        char *key;
+} ReexecHeld;
+
 /* A service closed for its cps: reopened when it was due (CLOCK_MONOTONIC survives exec). */
 typedef struct ReexecCpsOff {
         uint64_t until;
@@ -175,6 +197,8 @@ struct Reexec {
         size_t n_exitlogs;
         ReexecOrphan *orphans;
         size_t n_orphans;
+        ReexecHeld *held;
+        size_t n_held;
 };
 
 static int set_cloexec(int fd, bool on)
@@ -242,6 +266,11 @@ void reexec_free(Daemon *d)
                 free((char *)x->orphans[i].log_type.path);
         }
         free(x->orphans);
+        for (size_t i = 0; i < x->n_held; i++) {
+                (void)safe_close(x->held[i].fd);
+                free(x->held[i].key);
+        }
+        free(x->held);
         for (size_t i = 0; i < x->argc; i++)
                 free(x->argv[i]);
         free(x->argv);
@@ -327,6 +356,61 @@ static void write_service(FILE *f, const Service *s)
                 fprintf(f, "cpsoff %llu %s\n", (unsigned long long)s->retry.when, key);
 }
 
+/* The connections in admission, of every service (retired ones too). */
+typedef void (*EachHeldFn)(void *userdata, Service *s, HeldStage stage, unsigned tries, int fd,
+                           const struct sockaddr *peer, const char *from);
+
+typedef struct HeldWalk {
+        EachHeldFn fn;
+        void *userdata;
+        Service *s;
+        HeldStage stage;
+} HeldWalk;
+
+static void held_one(void *userdata, int fd, const struct sockaddr *peer, const char *from)
+{
+        HeldWalk *w = userdata;
+
+        w->fn(w->userdata, w->s, w->stage, 0, fd, peer, from);
+}
+
+static void each_held(Daemon *d, EachHeldFn fn, void *userdata)
+{
+        for (size_t i = 0; i < d->n_services + d->n_retired; i++) {
+                Service *s = i < d->n_services ? d->services[i] : d->retired[i - d->n_services];
+                HeldWalk w = { .fn = fn, .userdata = userdata, .s = s };
+
+                for (size_t k = 0; s->fork_queue && k < s->fork_queue->n; k++) {
+                        ForkRetry *fr = &s->fork_queue->e[k];
+
+                        fn(userdata, s, HELD_RETRY, fr->tries, fr->fd,
+                           (struct sockaddr *)&fr->peer, fr->from);
+                }
+                w.stage = HELD_IDENT;
+                userid_each_gated(s, held_one, &w);
+                w.stage = HELD_NAME;
+                revdns_each_held(s, held_one, &w);
+        }
+}
+
+static void write_held(void *userdata, Service *s, HeldStage stage, unsigned tries, int fd,
+                       const struct sockaddr *peer, const char *from)
+{
+        FILE *f = userdata;
+        socklen_t len = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                    : sizeof(struct sockaddr_in);
+        char key[512];
+
+        if (s->state == SERVICE_RETIRED)
+                return;         /* not served any more: closed at the exec */
+        (void)listener_key(s->conf, key, sizeof(key));
+        fprintf(f, "held %s %u %d ", held_stage_names[stage], tries, fd);
+        for (socklen_t i = 0; i < len; i++)
+                fprintf(f, "%02x", ((const unsigned char *)peer)[i]);
+        write_hex(f, from);
+        fprintf(f, " %s\n", key);
+}
+
 /* A server adopted without a service stays one through the next re-exec. */
 static void write_orphan(FILE *f, const ReexecOrphan *o)
 {
@@ -363,6 +447,7 @@ static int write_state(Daemon *d, int pidfile_fd, int client_fd, pid_t drainer)
                 fprintf(f, "drainer %d\n", (int)d->reexec->drainers[i]);
         for (size_t i = 0; i < d->reexec->n_orphans; i++)
                 write_orphan(f, &d->reexec->orphans[i]);
+        each_held(d, write_held, f);
         if (drainer > 0)
                 fprintf(f, "drainer %d\n", (int)drainer);
         for (char **a = d->opts->argv; a && *a; a++) {
@@ -387,7 +472,6 @@ typedef struct Drainer {
         Daemon *d;
         EvFile sig_ev;
         EvTimer done;
-        size_t refused, closed;
 } Drainer;
 
 static int drainer_exit(EvTimer *t)
@@ -417,27 +501,19 @@ static void drainer_before_sleep(void *userdata)
                 ev_timer_arm(dr->d->loop, &dr->done, 0, drainer_exit);
 }
 
-/* Admissions under way are the new image's no more (their descriptors were close-on-exec):
- * a connection waiting for a fork retry is refused with its FAIL line (fork, as when the
- * retries run out); one waiting for an ident answer (IDONLY) or a host name is closed. */
-static void drainer_end_admissions(Drainer *dr, Service *s)
+/* Admissions under way were handed over to the new image (the inventory's held lines): the
+ * drainer's copies of their connections are closed, nothing logged. */
+static void drainer_end_admissions(Service *s)
 {
         ForkQueue *q = s->fork_queue;
 
-        if (q) {
-                for (size_t i = 0; i < q->n; i++) {
-                        admit_refuse(s, q->e[i].fd, (struct sockaddr *)&q->e[i].peer,
-                                     REFUSE_FORK, q->e[i].from);
-                        dr->refused++;
-                }
+        for (size_t i = 0; q && i < q->n; i++)
+                (void)close(q->e[i].fd);
+        if (q)
                 q->n = 0;
-        }
-        dr->closed += s->gated;
         userid_cancel_service(s);
-        for (RevdnsJob *j = s->revdns_jobs; j; j = revdns_job_next(j)) {
+        for (RevdnsJob *j = s->revdns_jobs; j; j = revdns_job_next(j))
                 revdns_job_close(j);
-                dr->closed++;
-        }
 }
 
 /* Close what belongs to the daemon, not to the connections: listening sockets, the control
@@ -452,7 +528,7 @@ static void drainer_release(Drainer *dr)
                 size_t n = k ? d->n_retired : d->n_services;
 
                 for (size_t i = 0; i < n; i++) {
-                        drainer_end_admissions(dr, v[i]);
+                        drainer_end_admissions(v[i]);
                         v[i]->fd = safe_close(v[i]->fd);
                 }
         }
@@ -498,9 +574,6 @@ static _Noreturn void drainer_run(Daemon *d, int go_fd)
         ev_loop_set_before_sleep(loop, drainer_before_sleep, &dr);
         if (ev_file_add(loop, &dr.sig_ev, d->signal_fd, EPOLLIN, drainer_on_signal) < 0)
                 portier_log(d->log, LOG_WARNING, "re-exec drainer: cannot watch signals: %m");
-        if (dr.closed)
-                portier_log(d->log, LOG_WARNING, "re-exec: %zu connections waiting for an "
-                            "ident answer or a host name were closed", dr.closed);
         portier_log(d->log, LOG_NOTICE, "re-exec: pid %d serves %u in-process connections "
                     "until they end", (int)getpid(), d->inproc_running);
         (void)ev_loop_run(loop);
@@ -547,6 +620,20 @@ static void drainer_abort(int go_fd)
         (void)close(go_fd);
 }
 
+static void held_cloexec_on(void *userdata, Service *s, HeldStage stage, unsigned tries,
+                            int fd, const struct sockaddr *peer, const char *from)
+{
+        if (s->state != SERVICE_RETIRED)
+                (void)set_cloexec(fd, true);
+}
+
+static void held_cloexec_off(void *userdata, Service *s, HeldStage stage, unsigned tries,
+                             int fd, const struct sockaddr *peer, const char *from)
+{
+        if (s->state != SERVICE_RETIRED)
+                (void)set_cloexec(fd, false);
+}
+
 /* The descriptors that cross execve(): FD_CLOEXEC off (on = false) or back on (undo). */
 static void pass_fds(Daemon *d, int pidfile_fd, int client_fd, int state_fd, bool on)
 {
@@ -559,6 +646,7 @@ static void pass_fds(Daemon *d, int pidfile_fd, int client_fd, int state_fd, boo
         for (size_t i = 0; i < d->n_services; i++)
                 if (d->services[i]->fd >= 0)
                         (void)set_cloexec(d->services[i]->fd, on);
+        each_held(d, on ? held_cloexec_on : held_cloexec_off, NULL);
 }
 
 /**
@@ -865,6 +953,46 @@ static int parse_exitlog(Reexec *x, char *line)
         return 0;
 }
 
+static int parse_held(Reexec *x, char *line)
+{
+        ReexecHeld h = { .fd = -1 }, *v;
+        char stage[16], peer[2 * sizeof(struct sockaddr_in6) + 1], from[256], key[512];
+        _cleanup_free_ char *from_text = NULL;
+        size_t n;
+        int r;
+
+        if (sscanf(line, "held %15s %u %d %256s %255s %511s", stage, &h.tries, &h.fd, peer,
+                   from, key) != 6 || h.fd < 0)
+                return -EBADMSG;
+        for (h.stage = 0; h.stage < _HELD_MAX; h.stage++)
+                if (strcmp(stage, held_stage_names[h.stage]) == 0)
+                        break;
+        n = strlen(peer);
+        if (h.stage == _HELD_MAX || (n != 2 * sizeof(struct sockaddr_in) &&
+                                     n != 2 * sizeof(struct sockaddr_in6)) ||
+            strspn(peer, "0123456789abcdef") != n)
+                return -EBADMSG;
+        for (size_t i = 0; i < n / 2; i++) {
+                unsigned b;
+
+                sscanf(peer + 2 * i, "%2x", &b);
+                ((unsigned char *)&h.peer)[i] = (unsigned char)b;
+        }
+        if (h.peer.ss_family != (n == 2 * sizeof(struct sockaddr_in) ? AF_INET : AF_INET6))
+                return -EBADMSG;
+        if ((r = hex_decode(from, &from_text)) < 0)
+                return r;
+        snprintf(h.from, sizeof(h.from), "%s", from_text ? from_text : "");
+        v = realloc(x->held, (x->n_held + 1) * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        x->held = v;
+        if (!(h.key = strdup(key)))
+                return -ENOMEM;
+        v[x->n_held++] = h;
+        return 0;
+}
+
 static int parse_drainer(Reexec *x, const char *line)
 {
         pid_t *v;
@@ -953,6 +1081,8 @@ static int parse_state(Reexec *x, char *text)
                         r = parse_drainer(x, line);
                 else if (version >= 2 && strncmp(line, "exitlog ", 8) == 0)
                         r = parse_exitlog(x, line);
+                else if (version >= 2 && strncmp(line, "held ", 5) == 0)
+                        r = parse_held(x, line);
                 else if (strncmp(line, "arg ", 4) == 0)
                         r = parse_arg(x, line + 4);
                 else if (strcmp(line, "end") == 0)
@@ -1018,6 +1148,8 @@ int reexec_load(Daemon *d, char *err, size_t errsize)
         for (size_t i = 0; i < x->n_services; i++)
                 if (x->services[i].fd >= 0)
                         (void)set_cloexec(x->services[i].fd, true);
+        for (size_t i = 0; i < x->n_held; i++)
+                (void)set_cloexec(x->held[i].fd, true);
         int fds[] = { x->pidfile_fd, x->control_fd, x->client_fd, x->exe_fd };
 
         for (size_t i = 0; i < ELEMENTSOF(fds); i++)
@@ -1061,6 +1193,8 @@ void reexec_fail(Daemon *d, const char *why)
                 for (size_t i = 0; i < x->n_services; i++)
                         if (x->services[i].fd >= 0)
                                 (void)set_cloexec(x->services[i].fd, false);
+                for (size_t i = 0; i < x->n_held; i++)
+                        (void)set_cloexec(x->held[i].fd, false);
                 snprintf(num, sizeof(num), "%d", x->state_fd);
                 if (setenv(REEXEC_ENV, num, 1) == 0 && setenv(REEXEC_ERROR_ENV, why, 1) == 0) {
                         logset_flush(d->logs);
@@ -1140,6 +1274,38 @@ static KeyedService *keyed_services(Daemon *d)
         if (v)
                 qsort(v, d->n_services, sizeof(*v), cmp_keyed);
         return v;
+}
+
+/* A connection that was in admission goes on from the step it was at; one that cannot is
+ * refused with its FAIL line, as admission refuses it. The descriptor is taken (-1). */
+static void adopt_held(Service *s, ReexecHeld *h)
+{
+        const struct sockaddr *peer = (struct sockaddr *)&h->peer;
+        struct sockaddr_storage local;
+        socklen_t llen = sizeof(local);
+        int fd = TAKE_FD(h->fd);
+
+        switch (h->stage) {
+        case HELD_RETRY:
+                if (!service_queue_fork_retry(s, fd, peer, h->from, h->tries))
+                        admit_refuse(s, fd, peer, REFUSE_FORK, h->from);
+                break;
+        case HELD_IDENT:
+                if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0) {
+                        (void)close(fd);        /* the connection is gone */
+                        break;
+                }
+                (void)userid_start(s, USERID_GATE, fd, peer, (struct sockaddr *)&local,
+                                   h->from);    /* a failure logs NOID and closes */
+                break;
+        case HELD_NAME:
+                if (revdns_start(s, fd, peer, h->from) < 0)
+                        admit_refuse(s, fd, peer, REFUSE_ADDRESS, h->from);
+                break;
+        default:
+                (void)close(fd);
+                break;
+        }
 }
 
 static const ReexecExitLog *find_exitlog(const Reexec *x, const char *key)
@@ -1293,7 +1459,7 @@ size_t reexec_signal_children(Daemon *d, int sig)
 void reexec_adopt(Daemon *d)
 {
         Reexec *x = d->reexec;
-        size_t adopted = 0, orphans = 0, kept = 0;
+        size_t adopted = 0, orphans = 0, kept = 0, lost = 0;
         char msg[PROTO_MESSAGE_MAX];
 
         if (!x || !x->active)
@@ -1329,9 +1495,22 @@ void reexec_adopt(Daemon *d)
                         (void)ev_file_set_events(&s->ev, 0);
                 }
         }
+        for (size_t i = 0; i < x->n_held; i++) {
+                ReexecHeld *h = &x->held[i];
+                Service *s = find_service(keyed, d->n_services, h->key);
+
+                if (s)
+                        adopt_held(s, h);
+                else
+                        lost++;
+                h->fd = safe_close(h->fd);      /* -1 when taken */
+        }
         for (size_t i = 0; keyed && i < d->n_services; i++)
                 free(keyed[i].key);
         free(keyed);
+        if (lost)
+                portier_log(d->log, LOG_WARNING, "re-exec: %zu connections in admission belong "
+                            "to no service any more; closed", lost);
         if (orphans)
                 portier_log(d->log, LOG_WARNING, "re-exec: %zu running servers belong to no "
                             "service any more; they are reaped without an EXIT line", orphans);

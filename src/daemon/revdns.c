@@ -224,3 +224,10 @@ void revdns_job_close(RevdnsJob *j)
 {
         j->fd = safe_close(j->fd);
 }
+
+void revdns_each_held(Service *s, HeldConnFn fn, void *userdata)
+{
+        for (RevdnsJob *j = s->revdns_jobs; j; j = j->svc_next)
+                if (j->fd >= 0)
+                        fn(userdata, j->fd, (struct sockaddr *)&j->peer, j->from);
+}
