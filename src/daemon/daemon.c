@@ -148,8 +148,9 @@ static int stop_kill(EvTimer *t)
 {
         Daemon *d = container_of(t, Daemon, stop_timer);
 
-        portier_log(d->log, LOG_WARNING, "%u servers still running after %llu s; killing them",
-                    d->running, (unsigned long long)(STOP_GRACE_USEC / EV_USEC_PER_SEC));
+        portier_log(d->log, LOG_WARNING, "%zu servers still running after %llu s; killing them",
+                    d->running + reexec_signal_children(d, 0),
+                    (unsigned long long)(STOP_GRACE_USEC / EV_USEC_PER_SEC));
         server_kill_all(d, SIGKILL);
         (void)reexec_signal_children(d, SIGKILL);
         ev_timer_arm_in(d->loop, &d->stop_timer, STOP_KILL_WAIT_USEC, stop_finish);

@@ -222,3 +222,51 @@ def test_second_reexec_keeps_the_first_drainer(ctl):
         s.close()
     assert not any(pid_alive(p) for p in both)
     assert len([x for x in d.log() if x.startswith("EXIT: echo-stream")]) == 2, d.log()
+
+
+def test_new_image_fails_fallback_keeps_the_drainer(ctl, tmp_path):
+    """The new program cannot load the configuration: the previous binary serves again, and it
+    knows the drainer (forked once the execve() succeeded): the drained connection goes on,
+    and the stop ends it."""
+    import shutil
+    d = ctl.daemon
+    copy = tmp_path / "bin" / "portierd"
+    copy.parent.mkdir()
+    shutil.copy2(d.bin, copy)
+    real = copy.with_name("real-portierd")
+    shutil.copy2(copy, real)
+    d.bin = copy
+    p_echo = add_builtin(d, "echo")
+    ctl.start()
+    pid = d.pid
+    echo = connect(p_echo)
+    assert echo_roundtrip(echo, b"one\n") == b"one\n"
+    tmp = copy.with_name("new")
+    tmp.write_text(f'#!/bin/sh\nexec {real} "$@" -f /nonexistent/portier.conf\n')
+    os.chmod(tmp, 0o755)
+    os.rename(tmp, copy)
+    r = ctl.run("reexec")
+    assert r.rc == 1 and "the previous binary serves again" in r.err, r
+    assert d.pid == pid
+    # no server runs: the daemon's only child is the drainer (its binary file was replaced)
+    (drainer,) = wait_for(lambda: live_children(pid), what="the drainer")
+    assert echo_roundtrip(echo, b"two\n") == b"two\n"
+    with connect(p_echo) as e2:
+        assert echo_roundtrip(e2, b"new\n") == b"new\n"
+    assert d.stop() == 0
+    assert wait_eof(echo)
+    echo.close()
+    assert not pid_alive(drainer)
+    assert len([x for x in d.log() if x.startswith("EXIT: echo-stream")]) == 2, d.log()
+
+
+
+def live_children(pid):
+    out = []
+    for c in children(pid):
+        try:
+            if proc_stat(c)["state"] != "Z":
+                out.append(c)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return out
