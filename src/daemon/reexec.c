@@ -920,29 +920,62 @@ static int hex_decode(const char *hex, char **ret)
         return 0;
 }
 
+/* Split @line in place at single spaces: exactly @n fields, or -EBADMSG. */
+static int split_fields(char *line, char **ret, size_t n)
+{
+        size_t k = 0;
+
+        for (char *p = line; k < n; k++) {
+                ret[k] = p;
+                p = strchr(p, ' ');
+                if (!p)
+                        return k + 1 == n && *ret[k] ? 0 : -EBADMSG;
+                *p++ = '\0';
+                if (!*ret[k])
+                        return -EBADMSG;
+        }
+        return -EBADMSG;        /* more fields than wanted */
+}
+
+static int parse_u64(const char *t, uint64_t max, uint64_t *ret)
+{
+        char *end;
+        unsigned long long v;
+
+        errno = 0;
+        v = strtoull(t, &end, 10);
+        if (errno || *end || end == t || *t == '-' || v > max)
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
 static int parse_exitlog(Reexec *x, char *line)
 {
         ReexecExitLog e = { 0 }, *v;
-        char key[512], id[512], path[8192];
-        unsigned long long soft, hard;
-        int kind, r;
+        char *f[10];
+        uint64_t flags, kind, facility, level, soft, hard;
+        int r;
 
-        if (sscanf(line, "exitlog %511s %u %d %d %d %llu %llu %511s %8191s", key,
-                   &e.log_on_success, &kind, &e.log_type.facility, &e.log_type.level, &soft,
-                   &hard, id, path) != 9 || kind < CONF_LOG_NONE || kind > CONF_LOG_FILE)
+        /* exitlog KEY LOG_ON_SUCCESS LOGKIND FACILITY LEVEL SOFT HARD HEX(ID) HEX(PATH)|- */
+        if (split_fields(line, f, 10) < 0 || parse_u64(f[2], UINT_MAX, &flags) < 0 ||
+            parse_u64(f[3], CONF_LOG_FILE, &kind) < 0 ||
+            parse_u64(f[4], INT_MAX, &facility) < 0 || parse_u64(f[5], INT_MAX, &level) < 0 ||
+            parse_u64(f[6], UINT64_MAX, &soft) < 0 || parse_u64(f[7], UINT64_MAX, &hard) < 0)
                 return -EBADMSG;
-        e.log_type.kind = (ConfLogKind)kind;
-        e.log_type.soft_limit = soft;
-        e.log_type.hard_limit = hard;
+        e.log_on_success = (unsigned)flags;
+        e.log_type = (ConfLogType){ .kind = (ConfLogKind)kind, .facility = (int)facility,
+                                    .level = (int)level, .soft_limit = soft,
+                                    .hard_limit = hard };
         v = realloc(x->exitlogs, (x->n_exitlogs + 1) * sizeof(*v));
         if (!v)
                 return -ENOMEM;
         x->exitlogs = v;
-        e.key = strdup(key);
+        e.key = strdup(f[1]);
         if (!e.key)
                 return -ENOMEM;
-        if ((r = hex_decode(id, &e.id)) < 0 ||
-            (r = hex_decode(path, (char **)&e.log_type.path)) < 0 || !e.id ||
+        if ((r = hex_decode(f[8], &e.id)) < 0 ||
+            (r = hex_decode(f[9], (char **)&e.log_type.path)) < 0 || !e.id ||
             (e.log_type.kind == CONF_LOG_FILE && !e.log_type.path)) {
                 free(e.key);
                 free(e.id);
@@ -956,38 +989,42 @@ static int parse_exitlog(Reexec *x, char *line)
 static int parse_held(Reexec *x, char *line)
 {
         ReexecHeld h = { .fd = -1 }, *v;
-        char stage[16], peer[2 * sizeof(struct sockaddr_in6) + 1], from[256], key[512];
+        char *f[7];
         _cleanup_free_ char *from_text = NULL;
+        uint64_t tries, fd;
         size_t n;
         int r;
 
-        if (sscanf(line, "held %15s %u %d %256s %255s %511s", stage, &h.tries, &h.fd, peer,
-                   from, key) != 6 || h.fd < 0)
+        /* held STAGE TRIES FD HEX(PEER SOCKADDR) HEX(FROM) KEY */
+        if (split_fields(line, f, 7) < 0 || parse_u64(f[2], UINT_MAX, &tries) < 0 ||
+            parse_u64(f[3], INT_MAX, &fd) < 0)
                 return -EBADMSG;
+        h.tries = (unsigned)tries;
+        h.fd = (int)fd;
         for (h.stage = 0; h.stage < _HELD_MAX; h.stage++)
-                if (strcmp(stage, held_stage_names[h.stage]) == 0)
+                if (strcmp(f[1], held_stage_names[h.stage]) == 0)
                         break;
-        n = strlen(peer);
+        n = strlen(f[4]);
         if (h.stage == _HELD_MAX || (n != 2 * sizeof(struct sockaddr_in) &&
                                      n != 2 * sizeof(struct sockaddr_in6)) ||
-            strspn(peer, "0123456789abcdef") != n)
+            strspn(f[4], "0123456789abcdef") != n)
                 return -EBADMSG;
         for (size_t i = 0; i < n / 2; i++) {
                 unsigned b;
 
-                sscanf(peer + 2 * i, "%2x", &b);
+                sscanf(f[4] + 2 * i, "%2x", &b);
                 ((unsigned char *)&h.peer)[i] = (unsigned char)b;
         }
         if (h.peer.ss_family != (n == 2 * sizeof(struct sockaddr_in) ? AF_INET : AF_INET6))
                 return -EBADMSG;
-        if ((r = hex_decode(from, &from_text)) < 0)
+        if ((r = hex_decode(f[5], &from_text)) < 0)
                 return r;
         snprintf(h.from, sizeof(h.from), "%s", from_text ? from_text : "");
         v = realloc(x->held, (x->n_held + 1) * sizeof(*v));
         if (!v)
                 return -ENOMEM;
         x->held = v;
-        if (!(h.key = strdup(key)))
+        if (!(h.key = strdup(f[6])))
                 return -ENOMEM;
         v[x->n_held++] = h;
         return 0;
