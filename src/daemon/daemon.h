@@ -15,8 +15,10 @@
  *   inproc.c      connections served in-process (built-ins, redirect): their accounting
  *   builtin.c     the INTERNAL services (echo, discard, daytime, chargen, time)
  *   tcpmux.c      the tcpmux built-in (RFC 1078) and its dispatch to TCPMUX services
- *   control.c     the control socket (portierctl); report.c renders its answers;
- *                 reexec.c is the live upgrade (control.h)
+ *   control.c     the control socket (portierctl); report.c renders its answers (listing.c
+ *                 the rows of `list`, shared with portierctl); reexec.c is the live upgrade
+ *                 (control.h; inventory.c its hand-over format, drainer.c the fork that
+ *                 serves the in-process connections on; private header reexec.h)
  *   redirect.c    redirect = host port: the in-process TCP proxy (splice)
  *
  * Ownership: the Daemon owns its Services; a Service holds a reference on the Generation its
