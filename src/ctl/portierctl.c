@@ -17,6 +17,7 @@
 
 #include "conf/conf.h"
 #include "ctl/ctl.h"
+#include "daemon/listing.h"
 #include "proto/proto.h"
 #include "util.h"
 
@@ -41,6 +42,7 @@ static void usage(FILE *f)
 "\n"
 "Commands:\n"
 "  list                  every service: on/off, protocol, address, kind, running servers\n"
+"                        (without a daemon: read from the files, no running counts)\n"
 "  status [SERVICE]      the daemon (pid, uptime, generation) and per-service counters\n"
 "  sockets               listening address -> service -> server program\n"
 "  dump                  the daemon's state dump (as on SIGUSR1)\n"
@@ -52,8 +54,9 @@ static void usage(FILE *f)
 "\n"
 "Options:\n"
 "      --socket PATH     control socket (default $PORTIER_SOCKET, else " DEFAULT_SOCKET ")\n"
-"  -f, --config FILE     configuration for check/enable/disable (default: the running\n"
-"                        daemon's, else " DEFAULT_CONFIG ")\n"
+"  -f, --config FILE     configuration for check/enable/disable, and for list when no\n"
+"                        daemon runs (default: the running daemon's, else\n"
+"                        " DEFAULT_CONFIG ")\n"
 "      --inetd-conf FILE an inetd.conf read after it (as portierd -inetd_compat)\n"
 "      --json            JSON output for list, status, sockets, dump, check\n"
 "      --no-reload       enable/disable: only edit the files\n"
@@ -66,10 +69,16 @@ static void usage(FILE *f)
 "7 portierd is not running. See portierctl(8).\n", DEFAULT_TIMEOUT_SEC);
 }
 
+/* The control socket's errors that mean "no daemon". */
+static bool not_running(int r)
+{
+        return r == -ENOENT || r == -ECONNREFUSED || r == -ENOTDIR;
+}
+
 /* An error talking to the daemon, as an exit status. */
 static int connect_error(const Ctl *c, int r, bool is_status)
 {
-        if (r == -ENOENT || r == -ECONNREFUSED || r == -ENOTDIR) {
+        if (not_running(r)) {
                 fprintf(stderr, "portierctl: portierd is not running (no control socket at "
                         "'%s')\n", c->socket);
                 return is_status ? CTL_EXIT_INACTIVE : CTL_EXIT_NOTRUNNING;
@@ -89,6 +98,8 @@ static int connect_error(const Ctl *c, int r, bool is_status)
         return CTL_EXIT_FAILED;
 }
 
+static int list_offline(const Ctl *c);
+
 /* One request; DATA to stdout (or, for a failure, to stderr), the END message after it. */
 static int simple_request(const Ctl *c, int type, unsigned flags, const char *arg, bool is_status)
 {
@@ -104,6 +115,9 @@ static int simple_request(const Ctl *c, int type, unsigned flags, const char *ar
         fclose(m);
         if (r < 0) {
                 free(data);
+                /* `list` without a daemon: from the files, as chkconfig --list does */
+                if (type == PROTO_REQ_LIST && not_running(r))
+                        return list_offline(c);
                 return connect_error(c, r, is_status);
         }
         bool failed = status != 0 && type != PROTO_REQ_STATUS;
@@ -193,6 +207,30 @@ static int cmd_check(const Ctl *c, const char *config, const char *inetd)
         config_free(cf);
         conf_diag_deinit(&d);
         return ok ? 0 : r < 0 ? CTL_EXIT_NOTCONFIGURED : CTL_EXIT_FAILED;
+}
+
+/* `list` when portierd is not running: the services of the configuration files (-f, else
+ * the default), on/off and the rest, without live state; the header says why. */
+static int list_offline(const Ctl *c)
+{
+        const char *config = c->config ? c->config : DEFAULT_CONFIG;
+        ConfLoadOptions lo = { .path = config, .inetd_path = c->inetd };
+        ConfDiag d = CONF_DIAG_NULL;
+        Config *cf = NULL;
+        int r = conf_load(&lo, &cf, &d);
+
+        if (r < 0) {
+                conf_diag_print(&d, stderr);
+                fprintf(stderr, "portierctl: portierd is not running, and the configuration "
+                        "'%s' cannot be read: %s\n", config, strerror(-r));
+                conf_diag_deinit(&d);
+                config_free(cf);
+                return CTL_EXIT_NOTRUNNING;     /* as other commands without a daemon */
+        }
+        listing_write(stdout, cf, config, 0, NULL, c->json);
+        config_free(cf);
+        conf_diag_deinit(&d);
+        return 0;
 }
 
 static int cmd_switch(const Ctl *c, const char *id, bool on)

@@ -132,7 +132,7 @@ void admit_refuse(Service *s, int fd, const struct sockaddr *peer, Refusal why,
                 (void)close(fd);
 }
 
-static int cps_return(EvTimer *t)
+int admit_cps_return(EvTimer *t)
 {
         Service *s = container_of(t, Service, retry);
 
@@ -152,7 +152,7 @@ static void cps_trip(Service *s)
                     "connections.  Restarting in %u seconds.", s->conf->name, s->conf->cps_wait);
         service_close(s);
         s->state = SERVICE_CPS_OFF;
-        ev_timer_arm(s->d->loop, &s->retry, until, cps_return);
+        ev_timer_arm(s->d->loop, &s->retry, until, admit_cps_return);
 }
 
 /* portier's per_source_cps: the last admission step, after the address rules (which may

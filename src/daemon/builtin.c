@@ -141,6 +141,16 @@ static void on_end(InprocConn *ic, InprocEndReason why)
         conn_close(container_of(ic, Conn, conn));
 }
 
+static void on_move(InprocConn *ic, EvLoop *to)
+{
+        Conn *c = container_of(ic, Conn, conn);
+
+        if (ev_file_move(to, &c->ev) < 0)
+                conn_close(c);
+        else
+                ev_timer_move(to, &c->idle);
+}
+
 static uint64_t idle_usec(const Conn *c)
 {
         return (uint64_t)c->conn.svc->conf->idle_timeout * EV_USEC_PER_SEC;
@@ -330,6 +340,7 @@ void builtin_serve(Service *s, int fd, const struct sockaddr *peer, const char *
                 free(c);
                 return;
         }
+        c->conn.move = on_move;
         c->fd = fd;
         c->kind = k;
         c->ev = EV_FILE_NULL;

@@ -588,6 +588,31 @@ Control *control_free(Control *c, bool keep_socket)
         return NULL;
 }
 
+/**
+ * control_forget() - in re-exec's drainer: close the control socket and every client's
+ * connection, touching nothing they share with the daemon (no read, no answer, no unlink)
+ * @c: the control object, or NULL
+ *
+ * Return: NULL.
+ */
+Control *control_forget(Control *c)
+{
+        if (!c)
+                return NULL;
+        while (c->clients) {
+                ControlClient *cl = c->clients;
+
+                c->clients = cl->next;
+                (void)safe_close(cl->fd);
+                free(cl->body);
+                free(cl);
+        }
+        (void)safe_close(c->fd);
+        free(c->path);
+        free(c);
+        return NULL;
+}
+
 int control_socket_fd(const Control *c)
 {
         return c ? c->fd : -1;

@@ -37,6 +37,7 @@ typedef struct ControlExit {
 /* control.c */
 int control_new(Daemon *d, const char *path, int inherited_fd, Control **ret);
 Control *control_free(Control *c, bool keep_socket);
+Control *control_forget(Control *c);
 int control_socket_fd(const Control *c);
 const char *control_socket_path(const Control *c);
 void control_reload_done(Daemon *d, int error, const ConfDiag *diag);
@@ -67,5 +68,8 @@ void reexec_fail(Daemon *d, const char *why);
 int reexec_take_fd(Daemon *d, const ConfService *cs);
 int reexec_control_fd(Daemon *d);
 void reexec_adopt(Daemon *d);
+bool reexec_child_exited(Daemon *d, pid_t pid, int status);
+size_t reexec_signal_children(Daemon *d, int sig);
+bool reexec_cps_pause(Service *s);
 
 #endif

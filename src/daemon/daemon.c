@@ -148,9 +148,11 @@ static int stop_kill(EvTimer *t)
 {
         Daemon *d = container_of(t, Daemon, stop_timer);
 
-        portier_log(d->log, LOG_WARNING, "%u servers still running after %llu s; killing them",
-                    d->running, (unsigned long long)(STOP_GRACE_USEC / EV_USEC_PER_SEC));
+        portier_log(d->log, LOG_WARNING, "%zu servers still running after %llu s; killing them",
+                    d->running + reexec_signal_children(d, 0),
+                    (unsigned long long)(STOP_GRACE_USEC / EV_USEC_PER_SEC));
         server_kill_all(d, SIGKILL);
+        (void)reexec_signal_children(d, SIGKILL);
         ev_timer_arm_in(d->loop, &d->stop_timer, STOP_KILL_WAIT_USEC, stop_finish);
         return 0;
 }
@@ -167,7 +169,8 @@ static int begin_stop(Daemon *d)
                 service_close(d->services[i]);
         }
         inproc_end_all(d);      /* nothing to wait for: closed now, EXIT logged */
-        if (d->running == 0)
+        /* re-exec's drainers end their connections too; their exit is waited for */
+        if (reexec_signal_children(d, SIGTERM) == 0 && d->running == 0)
                 return EV_EXIT;
         server_kill_all(d, SIGTERM);
         ev_timer_arm_in(d->loop, &d->stop_timer, STOP_GRACE_USEC, stop_kill);
@@ -286,7 +289,7 @@ static int on_signal(EvFile *f, uint32_t events)
         }
         if (reaped) {
                 server_reap(d);
-                if (d->stopping && d->running == 0)
+                if (d->stopping && d->running == 0 && reexec_signal_children(d, 0) == 0)
                         return EV_EXIT;
         }
         return 0;
@@ -391,8 +394,10 @@ static int first_configuration(Daemon *d, char *err, size_t errsize)
                 snprintf(err, errsize, "cannot apply the configuration: %s", strerror(-r));
                 return -1;
         }
+        /* (after a reexec, a service off for its cps is serving: it listens again when due) */
         for (size_t i = 0; i < d->n_services; i++)
-                listening += d->services[i]->fd >= 0;
+                listening += d->services[i]->fd >= 0 ||
+                             d->services[i]->state == SERVICE_CPS_OFF;
         if (listening > 0 || d->opts->stayalive)
                 return 0;
 

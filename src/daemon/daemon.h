@@ -15,8 +15,10 @@
  *   inproc.c      connections served in-process (built-ins, redirect): their accounting
  *   builtin.c     the INTERNAL services (echo, discard, daytime, chargen, time)
  *   tcpmux.c      the tcpmux built-in (RFC 1078) and its dispatch to TCPMUX services
- *   control.c     the control socket (portierctl); report.c renders its answers;
- *                 reexec.c is the live upgrade (control.h)
+ *   control.c     the control socket (portierctl); report.c renders its answers (listing.c
+ *                 the rows of `list`, shared with portierctl); reexec.c is the live upgrade
+ *                 (control.h; inventory.c its hand-over format, drainer.c the fork that
+ *                 serves the in-process connections on; private header reexec.h)
  *   redirect.c    redirect = host port: the in-process TCP proxy (splice)
  *
  * Ownership: the Daemon owns its Services; a Service holds a reference on the Generation its
@@ -238,6 +240,7 @@ struct Daemon {
         int pidfile_fd;                 /* the locked pid file, kept across reexec */
 
         bool stopping;
+        bool draining;                  /* this process is re-exec's drainer (reexec.c) */
         EvTimer stop_timer;
         EvTimer cc_timer;               /* -cc */
         uint64_t started_usec;
@@ -271,6 +274,8 @@ int service_take_socket(Service *s, Service *old);
 void service_server_exited(Service *s, Server *srv, int status);
 void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from);
 void service_drop_fork_retries(Service *s);
+bool service_queue_fork_retry(Service *s, int fd, const struct sockaddr *peer, const char *from,
+                              unsigned tries);
 void service_resume_paused(Daemon *d);
 void service_dispatch(Service *s, int fd, const struct sockaddr *peer, const char *from);
 void service_log(Service *s, const char *line, size_t len);
@@ -288,6 +293,7 @@ bool admit_source_rate(Service *s, int fd, const struct sockaddr *peer, const ch
 bool admit_take_source_slot(Service *s, int fd, const struct sockaddr *peer, const char *from,
                             AccessAddr *ret_key);
 bool admit_defer_at_limit(Service *s);
+int admit_cps_return(EvTimer *t);
 void admit_sensor_hit(Service *s, int fd, const struct sockaddr *peer, const char *from);
 
 /* server.c */

@@ -359,3 +359,40 @@ int ev_loop_run(EvLoop *l)
                         return r;
         }
 }
+
+/**
+ * ev_file_move() - watch a descriptor in another loop instead (same events and callback)
+ * @to: the loop that watches it from now on
+ * @f: the watch; one that is not added stays unadded
+ *
+ * For re-exec's drainer (reexec.c), which serves its connections from a loop of its own.
+ *
+ * Return: 0 or -errno (then @f is watched by no loop).
+ */
+int ev_file_move(EvLoop *to, EvFile *f)
+{
+        int fd = f->fd;
+        uint32_t events = f->events;
+        EvFileFn fn = f->fn;
+
+        if (!f->added)
+                return 0;
+        ev_file_remove(f);
+        return ev_file_add(to, f, fd, events, fn);
+}
+
+/**
+ * ev_timer_move() - arm a timer in another loop instead, for the same time
+ * @to: the loop
+ * @t: the timer; one that is not armed stays unarmed
+ */
+void ev_timer_move(EvLoop *to, EvTimer *t)
+{
+        uint64_t when = t->when;
+        EvTimerFn fn = t->fn;
+
+        if (!ev_timer_armed(t))
+                return;
+        ev_timer_disarm(t);
+        ev_timer_arm(to, t, when, fn);
+}

@@ -65,6 +65,9 @@ void ev_timer_arm_in(EvLoop *l, EvTimer *t, uint64_t usec, EvTimerFn fn);
 void ev_timer_disarm(EvTimer *t);
 bool ev_timer_armed(const EvTimer *t);
 
+int ev_file_move(EvLoop *to, EvFile *f);
+void ev_timer_move(EvLoop *to, EvTimer *t);
+
 #define EV_USEC_PER_SEC 1000000ULL
 #define EV_USEC_PER_MSEC 1000ULL
 

@@ -135,6 +135,28 @@ void inproc_end_all(Daemon *d)
                         inproc_end_service(d->retired[i - 1], INPROC_END_STOP);
 }
 
+static void move_service(Service *s, EvLoop *to)
+{
+        InprocConn *c, *next;
+
+        for (c = s->inproc; c; c = next) {
+                next = c->next;
+                if (c->move)
+                        c->move(c, to);
+                else
+                        c->end(c, INPROC_END_STOP);
+        }
+}
+
+void inproc_move_all(Daemon *d, EvLoop *to)
+{
+        for (size_t i = 0; i < d->n_services; i++)
+                move_service(d->services[i], to);
+        for (size_t i = d->n_retired; i > 0; i--)
+                if (i <= d->n_retired)
+                        move_service(d->retired[i - 1], to);
+}
+
 uint32_t inproc_count(const Service *s)
 {
         return s->n_inproc;

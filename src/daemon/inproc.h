@@ -56,9 +56,15 @@ typedef enum InprocEndReason {
 
 typedef void (*InprocEndFn)(InprocConn *c, InprocEndReason why);
 
+/* Re-exec's drainer (reexec.c) serves the connection on from a loop of its own: the handler
+ * moves its watches and timers there (ev_file_move(), ev_timer_move()). */
+typedef struct EvLoop EvLoop;
+typedef void (*InprocMoveFn)(InprocConn *c, EvLoop *to);
+
 struct InprocConn {
         Service *svc;
         InprocEndFn end;
+        InprocMoveFn move;              /* NULL: ended (EXIT) when the drainer takes over */
         time_t started;                 /* wall clock, for duration= */
         bool src_held;                  /* holds a per_source slot for src */
         AccessAddr src;
@@ -118,6 +124,15 @@ void inproc_end_all(Daemon *d);
  * in-process connections the newest are ended).
  */
 void inproc_recheck(Service *s);
+
+/**
+ * inproc_move_all() - in re-exec's drainer: every in-process connection is served from @to
+ * @d: the daemon (the drainer's copy)
+ * @to: the drainer's loop
+ *
+ * A connection whose handler has no ->move is ended (its EXIT line is written).
+ */
+void inproc_move_all(Daemon *d, EvLoop *to);
 
 /** inproc_count() - the in-process connections of a service now. */
 uint32_t inproc_count(const Service *s);

@@ -448,6 +448,17 @@ static void pair_end_by_daemon(InprocConn *c, InprocEndReason why)
         pair_end(container_of(c, RedirectPair, conn), true);
 }
 
+static void pair_move(InprocConn *c, EvLoop *to)
+{
+        RedirectPair *p = container_of(c, RedirectPair, conn);
+
+        if (ev_file_move(to, &p->client_ev) < 0 || ev_file_move(to, &p->backend_ev) < 0) {
+                pair_end(p, true);
+                return;
+        }
+        ev_timer_move(to, &p->timer);
+}
+
 /* Watch fd for @events; a descriptor with nothing to wait for leaves epoll (see above). */
 static int watch(RedirectPair *p, EvFile *ev, int fd, uint32_t events, EvFileFn fn)
 {
@@ -701,6 +712,7 @@ void redirect_start(Service *s, int fd, const struct sockaddr *peer, const char 
                 rd->free = p;
                 return;
         }
+        p->conn.move = pair_move;
         p->d = d;
         p->state = PAIR_CONNECTING;
         p->client = fd;

@@ -9,14 +9,22 @@
  * the outcome.
  *
  * Hand-over: an inventory in a memfd whose descriptor number is in $PORTIER_REEXEC — one
- * line per item, text, versioned:
+ * line per item, text, versioned (version 1, without the drainer, cpsoff and orphan lines
+ * and with servers as "server PID STARTED_WALL KEY", is read too):
  *
- *      portier-reexec 1
+ *      portier-reexec 2
  *      generation N
  *      started MONOTONIC_USEC WALL_SECONDS
  *      pidfile FD | control FD | client FD | fallback FD
  *      service FD ACCEPTED STARTED EXITED SPAWN_FAILED NOID DROPPED REFUSED[_REFUSE_MAX] KEY
- *      server PID STARTED_WALL KEY
+ *      server PID STARTED_WALL SRC|- CLIENT|- KEY      (SRC: its per_source slot, CLIENT: its
+ *                                                       address; 32 hex digits each)
+ *      cpsoff UNTIL_MONOTONIC_USEC KEY                 (closed for its cps until then)
+ *      exitlog KEY LOG_ON_SUCCESS LOGKIND FACILITY LEVEL SOFT HARD HEX(ID) HEX(PATH)|-
+ *                                                      (how a service writes EXIT lines, for
+ *                                                       servers the new image has no service
+ *                                                       for: retired, or dropped from the files)
+ *      drainer PID
  *      arg HEX                 (the old image's command line, one line per argument)
  *      end
  *
@@ -32,10 +40,47 @@
  * same inventory and $PORTIER_REEXEC_ERROR, so the old program serves on and tells the client
  * that the upgrade failed.
  *
- * Not carried over: in-process connections and admissions under way (ident, reverse DNS,
- * fork retries) end; a service off for its cps listens again at once; per_source slots of
- * adopted servers are not counted; servers of services the new configuration no longer has
- * are reaped without an EXIT line.
+ * In-process connections (built-ins, tcpmux before its name line, redirect pairs): the
+ * drainer. Two designs were weighed: (a) fork, before the exec, a "drainer" that keeps
+ * serving the connections already open, and (b) hand every connection through the inventory
+ * and rebuild its handler's state in the new image. (b) would have to serialize each
+ * handler's private state — a redirect pair's connect state, two pipes with data in flight,
+ * windows and budget shares, half-close flags and TRAFFIC counts; tcpmux's partial line; a
+ * chargen offset; idle timers — and every future handler would need the same, with a format
+ * that two different binaries must agree on. (a) needs none of it: the drainer is a copy of
+ * the old image, the connections go on in exactly the code and state that served them, and
+ * the format between binaries gains one line ("drainer PID"). Its costs, accepted: the new
+ * image does not count the drained connections against `instances` and `per_source` (they
+ * are in another process; they end on their own), a tcpmux connection whose name line
+ * completes in the drainer is answered "-Service temporarily unavailable" (the drainer never
+ * starts anything), and one more process lives while drained connections last.
+ *
+ * The drainer's rules: it is forked only when in-process connections exist, after the log
+ * buffers were flushed (nothing is written twice), and waits on a pipe whose write end is
+ * close-on-exec in the daemon: EOF means execve() succeeded — only then does it touch
+ * anything; a byte (execve() failed) makes it _exit() at once, and the old image, whose state
+ * nothing changed, serves on. Then it moves its connections to a loop of its own (a fresh
+ * epoll instance: the old one still names the daemon's listening sockets), closes the
+ * listening sockets, the control socket and its clients (no read, no answer, no unlink: they
+ * are shared), the pid file descriptor (the lock stays the daemon's) and its copies of the
+ * connections in admission (handed over to the new image, below); it sends no sd_notify,
+ * accepts nothing, starts nothing and reaps no servers. It writes the EXIT (and TRAFFIC) lines of
+ * its connections, exits when the last one ended, ends them all at SIGTERM/SIGINT, and dies
+ * with the daemon (PR_SET_PDEATHSIG). It is the daemon's child (a fork of the pre-exec
+ * process is the new image's child): server_reap() hands its exit to reexec_child_exited(),
+ * never taking it for a server; the stop sends it SIGTERM and waits for it as for servers.
+ *
+ * Connections in admission are handed over ("held" lines: their descriptors cross the exec)
+ * and go on from their step in the new image: a fork retry stays queued with its tries, an
+ * IDONLY ident lookup or a host name lookup is started again; one that cannot go on is
+ * refused with its FAIL line, as admission refuses it.
+ *
+ * Also carried over: per_source slots and client addresses of adopted servers (so
+ * `per_source` and the address rules of later reloads apply to them as before; `instances`
+ * counts them as servers), a service off for its cps (reopened when it was due, not at once),
+ * and servers of services the new image has no definition for (retired by a reload, or gone
+ * from the files): their EXIT lines are written as their service would have, and the stop
+ * ends them as other servers.
  */
 
 #include <errno.h>
@@ -44,56 +89,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
+#include "daemon/reexec.h"
+#include "daemon/revdns.h"
+#include "daemon/userid.h"
 #include "proto/proto.h"
 #include "util.h"
 
-#define REEXEC_ENV "PORTIER_REEXEC"
-#define REEXEC_ERROR_ENV "PORTIER_REEXEC_ERROR"
-#define REEXEC_VERSION 1
-#define REEXEC_STATE_MAX (64u << 20)
-
 extern char **environ;
-
-typedef struct ReexecService {
-        int fd;
-        ServiceCounters counters;
-        char *key;
-        bool taken;
-} ReexecService;
-
-typedef struct ReexecServer {
-        pid_t pid;
-        time_t started;
-        char *key;
-} ReexecServer;
-
-struct Reexec {
-        char *exe;                      /* /proc/self/exe at start */
-        int exe_fd;                     /* the binary we run, for the fallback */
-        char *cwd;                      /* the directory we started in: relative paths on
-                                           the command line are read from there again */
-        /* what a re-executed image inherited (reexec_load) */
-        bool active;
-        int state_fd;
-        int pidfile_fd, control_fd, client_fd;
-        unsigned generation;
-        uint64_t started_usec;
-        time_t started_wall;
-        ReexecService *services;
-        size_t n_services;
-        ReexecServer *servers;
-        size_t n_servers;
-        char *error;                    /* $PORTIER_REEXEC_ERROR: we are the fallback */
-        char **argv;                    /* the old image's command line, for the fallback */
-        size_t argc;
-};
 
 static int set_cloexec(int fd, bool on)
 {
@@ -145,6 +154,26 @@ void reexec_free(Daemon *d)
         }
         for (size_t i = 0; i < x->n_servers; i++)
                 free(x->servers[i].key);
+        for (size_t i = 0; i < x->n_cps_off; i++)
+                free(x->cps_off[i].key);
+        free(x->cps_off);
+        free(x->drainers);
+        for (size_t i = 0; i < x->n_exitlogs; i++) {
+                free(x->exitlogs[i].key);
+                free(x->exitlogs[i].id);
+                free((char *)x->exitlogs[i].log_type.path);
+        }
+        free(x->exitlogs);
+        for (size_t i = 0; i < x->n_orphans; i++) {
+                free(x->orphans[i].id);
+                free((char *)x->orphans[i].log_type.path);
+        }
+        free(x->orphans);
+        for (size_t i = 0; i < x->n_held; i++) {
+                (void)safe_close(x->held[i].fd);
+                free(x->held[i].key);
+        }
+        free(x->held);
         for (size_t i = 0; i < x->argc; i++)
                 free(x->argv[i]);
         free(x->argv);
@@ -160,57 +189,18 @@ void reexec_free(Daemon *d)
 }
 
 /* --- the old image ------------------------------------------------------------------------ */
-
-static void write_service(FILE *f, const Service *s)
+static void held_cloexec_on(void *userdata, Service *s, HeldStage stage, unsigned tries,
+                            int fd, const struct sockaddr *peer, const char *from)
 {
-        const ServiceCounters *c = &s->counters;
-        char key[512];
-
-        (void)listener_key(s->conf, key, sizeof(key));
-        fprintf(f, "service %d %llu %llu %llu %llu %llu %llu", s->fd,
-                (unsigned long long)c->accepted, (unsigned long long)c->started,
-                (unsigned long long)c->exited, (unsigned long long)c->spawn_failed,
-                (unsigned long long)c->noid, (unsigned long long)c->dropped);
-        for (int k = 0; k < _REFUSE_MAX; k++)
-                fprintf(f, " %llu", (unsigned long long)c->refused[k]);
-        fprintf(f, " %s\n", key);
-        for (Server *srv = s->servers; srv; srv = srv->next)
-                fprintf(f, "server %d %lld %s\n", (int)srv->pid, (long long)srv->started, key);
+        if (s->state != SERVICE_RETIRED)
+                (void)set_cloexec(fd, true);
 }
 
-static int write_state(Daemon *d, int pidfile_fd, int client_fd)
+static void held_cloexec_off(void *userdata, Service *s, HeldStage stage, unsigned tries,
+                             int fd, const struct sockaddr *peer, const char *from)
 {
-        _cleanup_close_ int fd = memfd_create("portierd-reexec", 0);
-        FILE *f;
-        int r;
-
-        if (fd < 0)
-                return -errno;
-        f = fdopen(dup(fd), "w");
-        if (!f)
-                return -errno;
-        fprintf(f, "portier-reexec %d\ngeneration %u\nstarted %llu %lld\n", REEXEC_VERSION,
-                d->gen ? d->gen->number : 0, (unsigned long long)d->started_usec,
-                (long long)d->started_wall);
-        fprintf(f, "pidfile %d\ncontrol %d\nclient %d\nfallback %d\n", pidfile_fd,
-                control_socket_fd(d->control), client_fd, d->reexec->exe_fd);
-        for (size_t i = 0; i < d->n_services; i++)
-                write_service(f, d->services[i]);
-        for (size_t i = 0; i < d->n_retired; i++)
-                write_service(f, d->retired[i]);
-        for (char **a = d->opts->argv; a && *a; a++) {
-                fputs("arg ", f);
-                for (const unsigned char *p = (const unsigned char *)*a; *p; p++)
-                        fprintf(f, "%02x", *p);
-                fputc('\n', f);
-        }
-        fputs("end\n", f);
-        r = ferror(f) ? -EIO : 0;
-        if (fclose(f) != 0 && r == 0)
-                r = -errno;
-        if (r < 0)
-                return r;
-        return TAKE_FD(fd);
+        if (s->state != SERVICE_RETIRED)
+                (void)set_cloexec(fd, false);
 }
 
 /* The descriptors that cross execve(): FD_CLOEXEC off (on = false) or back on (undo). */
@@ -225,6 +215,7 @@ static void pass_fds(Daemon *d, int pidfile_fd, int client_fd, int state_fd, boo
         for (size_t i = 0; i < d->n_services; i++)
                 if (d->services[i]->fd >= 0)
                         (void)set_cloexec(d->services[i]->fd, on);
+        inventory_each_held(d, on ? held_cloexec_on : held_cloexec_off, NULL);
 }
 
 /**
@@ -242,7 +233,8 @@ int reexec_start(Daemon *d, int client_fd, char *err, size_t errsize)
         int pidfile_fd = d->pidfile_fd;
         char num[16];
         struct stat st;
-        int fd, r;
+        int fd, r, go_fd;
+        pid_t drainer;
 
         if (d->stopping || d->reload_running) {
                 snprintf(err, errsize, "re-exec refused: %s", d->stopping ? "the daemon is "
@@ -262,16 +254,25 @@ int reexec_start(Daemon *d, int client_fd, char *err, size_t errsize)
          * when the package upgrade replaced the path. */
         if (x->exe_fd < 0)
                 x->exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-        fd = write_state(d, pidfile_fd, client_fd);
+        portier_log(d->log, LOG_NOTICE, "re-executing '%s' (%zu services, %u servers running, "
+                    "%u in-process connections)", x->exe, d->n_services, d->running,
+                    d->inproc_running);
+        /* Log lines buffered now must not be written twice: flushed before the fork. */
+        logset_flush(d->logs);
+        drainer = drainer_fork(d, &go_fd);
+        if (drainer < 0) {
+                snprintf(err, errsize, "re-exec refused: cannot fork the drainer of the "
+                         "in-process connections: %s", strerror((int)-drainer));
+                return (int)drainer;
+        }
+        fd = inventory_write(d, pidfile_fd, client_fd, drainer);
         if (fd < 0) {
+                drainer_abort(go_fd);
                 snprintf(err, errsize, "re-exec refused: cannot write the state: %s",
                          strerror(-fd));
                 return fd;
         }
         snprintf(num, sizeof(num), "%d", fd);
-        portier_log(d->log, LOG_NOTICE, "re-executing '%s' (%zu services, %u servers running)",
-                    x->exe, d->n_services, d->running);
-        logset_flush(d->logs);
         pass_fds(d, pidfile_fd, client_fd, fd, false);
         if (setenv(REEXEC_ENV, num, 1) == 0) {
                 (void)unsetenv(REEXEC_ERROR_ENV);
@@ -282,6 +283,7 @@ int reexec_start(Daemon *d, int client_fd, char *err, size_t errsize)
                 execve(x->exe, d->opts->argv, environ);
         }
         r = -errno;
+        drainer_abort(go_fd);
         if (chdir("/") < 0)
                 portier_log(d->log, LOG_WARNING, "cannot go back to '/': %m");
         (void)unsetenv(REEXEC_ENV);
@@ -294,216 +296,6 @@ int reexec_start(Daemon *d, int client_fd, char *err, size_t errsize)
 }
 
 /* --- the new image -------------------------------------------------------------------------- */
-
-static int read_all_fd(int fd, char **ret)
-{
-        size_t len = 0, cap = 4096;
-        char *buf = malloc(cap + 1);
-
-        if (!buf)
-                return -ENOMEM;
-        if (lseek(fd, 0, SEEK_SET) < 0) {
-                free(buf);
-                return -errno;
-        }
-        for (;;) {
-                ssize_t n;
-
-                if (len == cap) {
-                        char *nb = cap < REEXEC_STATE_MAX ? realloc(buf, cap * 2 + 1) : NULL;
-
-                        if (!nb) {
-                                free(buf);
-                                return -EFBIG;
-                        }
-                        buf = nb;
-                        cap *= 2;
-                }
-                n = read(fd, buf + len, cap - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        free(buf);
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        buf[len] = '\0';
-        *ret = buf;
-        return 0;
-}
-
-static int parse_fd_line(const char *line, const char *name, int *ret)
-{
-        size_t n = strlen(name);
-        char *end;
-        long v;
-
-        if (strncmp(line, name, n) != 0 || line[n] != ' ')
-                return 0;
-        errno = 0;
-        v = strtol(line + n + 1, &end, 10);
-        if (errno || *end || v < -1 || v > INT_MAX)
-                return -EBADMSG;
-        *ret = (int)v;
-        return 1;
-}
-
-static int parse_service(Reexec *x, char *line)
-{
-        ReexecService *v, *s;
-        unsigned long long n[6 + _REFUSE_MAX];
-        char *p = line + strlen("service "), *end;
-        long fd;
-
-        fd = strtol(p, &end, 10);
-        if (end == p || *end != ' ' || fd < -1 || fd > INT_MAX)
-                return -EBADMSG;
-        p = end + 1;
-        for (size_t i = 0; i < ELEMENTSOF(n); i++) {
-                errno = 0;
-                n[i] = strtoull(p, &end, 10);
-                if (errno || end == p || *end != ' ')
-                        return -EBADMSG;
-                p = end + 1;
-        }
-        if (!*p)
-                return -EBADMSG;
-        v = realloc(x->services, (x->n_services + 1) * sizeof(*v));
-        if (!v)
-                return -ENOMEM;
-        x->services = v;
-        s = &v[x->n_services];
-        *s = (ReexecService){ .fd = (int)fd, .key = strdup(p) };
-        if (!s->key)
-                return -ENOMEM;
-        x->n_services++;
-        s->counters = (ServiceCounters){ .accepted = n[0], .started = n[1], .exited = n[2],
-                                         .spawn_failed = n[3], .noid = n[4],
-                                         .dropped = n[5] };
-        for (int k = 0; k < _REFUSE_MAX; k++)
-                s->counters.refused[k] = n[6 + k];
-        return 0;
-}
-
-static int parse_server(Reexec *x, char *line)
-{
-        ReexecServer *v;
-        char *p = line + strlen("server "), *end;
-        long pid;
-        long long started;
-
-        pid = strtol(p, &end, 10);
-        if (end == p || *end != ' ' || pid <= 0 || pid > INT_MAX)
-                return -EBADMSG;
-        p = end + 1;
-        started = strtoll(p, &end, 10);
-        if (end == p || *end != ' ' || !end[1])
-                return -EBADMSG;
-        v = realloc(x->servers, (x->n_servers + 1) * sizeof(*v));
-        if (!v)
-                return -ENOMEM;
-        x->servers = v;
-        v[x->n_servers] = (ReexecServer){ .pid = (pid_t)pid, .started = (time_t)started,
-                                          .key = strdup(end + 1) };
-        if (!v[x->n_servers].key)
-                return -ENOMEM;
-        x->n_servers++;
-        return 0;
-}
-
-static int parse_arg(Reexec *x, const char *hex)
-{
-        size_t n = strlen(hex);
-        char **v, *a;
-
-        if (n % 2 || strspn(hex, "0123456789abcdef") != n)
-                return -EBADMSG;
-        v = realloc(x->argv, (x->argc + 2) * sizeof(char *));
-        if (!v)
-                return -ENOMEM;
-        x->argv = v;
-        a = malloc(n / 2 + 1);
-        if (!a)
-                return -ENOMEM;
-        for (size_t i = 0; i < n / 2; i++) {
-                unsigned b;
-
-                sscanf(hex + 2 * i, "%2x", &b);
-                a[i] = (char)b;
-        }
-        a[n / 2] = '\0';
-        x->argv[x->argc++] = a;
-        x->argv[x->argc] = NULL;
-        return 0;
-}
-
-static int cmp_service(const void *a, const void *b)
-{
-        return strcmp(((const ReexecService *)a)->key, ((const ReexecService *)b)->key);
-}
-
-static int parse_state(Reexec *x, char *text)
-{
-        char *save = NULL, *line;
-        int version = 0, fallback = -1, r;
-        bool ended = false;
-
-        for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                unsigned long long us;
-                long long wall;
-
-                if (ended)
-                        return -EBADMSG;
-                if (sscanf(line, "portier-reexec %d", &version) == 1)
-                        continue;
-                if (version != REEXEC_VERSION)
-                        return -EPROTONOSUPPORT;
-                if (sscanf(line, "generation %u", &x->generation) == 1)
-                        continue;
-                if (sscanf(line, "started %llu %lld", &us, &wall) == 2) {
-                        x->started_usec = us;
-                        x->started_wall = (time_t)wall;
-                        continue;
-                }
-                if ((r = parse_fd_line(line, "pidfile", &x->pidfile_fd)) ||
-                    (r = parse_fd_line(line, "control", &x->control_fd)) ||
-                    (r = parse_fd_line(line, "client", &x->client_fd)) ||
-                    (r = parse_fd_line(line, "fallback", &fallback))) {
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                if (strncmp(line, "service ", 8) == 0)
-                        r = parse_service(x, line);
-                else if (strncmp(line, "server ", 7) == 0)
-                        r = parse_server(x, line);
-                else if (strncmp(line, "arg ", 4) == 0)
-                        r = parse_arg(x, line + 4);
-                else if (strcmp(line, "end") == 0)
-                        r = 0, ended = true;
-                else
-                        r = -EBADMSG;
-                if (r < 0)
-                        return r;
-        }
-        if (!ended || x->pidfile_fd < 0)
-                return -EBADMSG;
-        /* By key, for reexec_take_fd(): 10,000 services are matched in O(n log n). */
-        qsort(x->services, x->n_services, sizeof(*x->services), cmp_service);
-        /* The fallback binary: keep the one the old image ran, unless we are it. */
-        if (fallback >= 0) {
-                if (x->error) {
-                        (void)close(fallback);
-                } else {
-                        (void)safe_close(x->exe_fd);
-                        x->exe_fd = fallback;
-                }
-        }
-        return 0;
-}
 
 /**
  * reexec_load() - read the inventory a re-executing daemon left, if this start is one
@@ -538,13 +330,15 @@ int reexec_load(Daemon *d, char *err, size_t errsize)
         }
         x->state_fd = (int)fd;
         (void)set_cloexec(x->state_fd, true);
-        r = read_all_fd(x->state_fd, &text);
+        r = inventory_read(x->state_fd, &text);
         if (r == 0)
-                r = parse_state(x, text);
+                r = inventory_parse(x, text);
         /* Whatever happens now, the inherited descriptors close on the next exec. */
         for (size_t i = 0; i < x->n_services; i++)
                 if (x->services[i].fd >= 0)
                         (void)set_cloexec(x->services[i].fd, true);
+        for (size_t i = 0; i < x->n_held; i++)
+                (void)set_cloexec(x->held[i].fd, true);
         int fds[] = { x->pidfile_fd, x->control_fd, x->client_fd, x->exe_fd };
 
         for (size_t i = 0; i < ELEMENTSOF(fds); i++)
@@ -588,6 +382,8 @@ void reexec_fail(Daemon *d, const char *why)
                 for (size_t i = 0; i < x->n_services; i++)
                         if (x->services[i].fd >= 0)
                                 (void)set_cloexec(x->services[i].fd, false);
+                for (size_t i = 0; i < x->n_held; i++)
+                        (void)set_cloexec(x->held[i].fd, false);
                 snprintf(num, sizeof(num), "%d", x->state_fd);
                 if (setenv(REEXEC_ENV, num, 1) == 0 && setenv(REEXEC_ERROR_ENV, why, 1) == 0) {
                         logset_flush(d->logs);
@@ -623,7 +419,7 @@ int reexec_take_fd(Daemon *d, const ConfService *cs)
                 return -1;
         (void)listener_key(cs, key, sizeof(key));
         want.key = key;
-        s = bsearch(&want, x->services, x->n_services, sizeof(*x->services), cmp_service);
+        s = bsearch(&want, x->services, x->n_services, sizeof(*x->services), inventory_cmp_service);
         if (!s || s->taken || s->fd < 0)
                 return -1;
         s->taken = true;
@@ -669,6 +465,181 @@ static KeyedService *keyed_services(Daemon *d)
         return v;
 }
 
+/* A connection that was in admission goes on from the step it was at; one that cannot is
+ * refused with its FAIL line, as admission refuses it. The descriptor is taken (-1). */
+static void adopt_held(Service *s, ReexecHeld *h)
+{
+        const struct sockaddr *peer = (struct sockaddr *)&h->peer;
+        struct sockaddr_storage local;
+        socklen_t llen = sizeof(local);
+        int fd = TAKE_FD(h->fd);
+
+        switch (h->stage) {
+        case HELD_RETRY:
+                if (!service_queue_fork_retry(s, fd, peer, h->from, h->tries))
+                        admit_refuse(s, fd, peer, REFUSE_FORK, h->from);
+                break;
+        case HELD_IDENT:
+                if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0) {
+                        (void)close(fd);        /* the connection is gone */
+                        break;
+                }
+                (void)userid_start(s, USERID_GATE, fd, peer, (struct sockaddr *)&local,
+                                   h->from);    /* a failure logs NOID and closes */
+                break;
+        case HELD_NAME:
+                if (revdns_start(s, fd, peer, h->from) < 0)
+                        admit_refuse(s, fd, peer, REFUSE_ADDRESS, h->from);
+                break;
+        default:
+                (void)close(fd);
+                break;
+        }
+}
+
+static const ReexecExitLog *find_exitlog(const Reexec *x, const char *key)
+{
+        for (size_t i = 0; i < x->n_exitlogs; i++)
+                if (strcmp(x->exitlogs[i].key, key) == 0)
+                        return &x->exitlogs[i];
+        return NULL;
+}
+
+/* A server without a service (retired, or gone from the files): kept as an orphan, reaped
+ * and logged by reexec_child_exited(), ended at stop. Return: 0 or -ENOMEM. */
+static int adopt_orphan(Daemon *d, const ReexecServer *rs)
+{
+        Reexec *x = d->reexec;
+        const ReexecExitLog *e = find_exitlog(x, rs->key);
+        ReexecOrphan *v = realloc(x->orphans, (x->n_orphans + 1) * sizeof(*v)), *o;
+
+        if (!v)
+                return -ENOMEM;
+        x->orphans = v;
+        o = &v[x->n_orphans];
+        *o = (ReexecOrphan){ .pid = rs->pid, .started = rs->started };
+        if (e) {
+                o->id = strdup(e->id);
+                o->log_on_success = e->log_on_success;
+                o->log_type = e->log_type;
+                o->log_type.path = e->log_type.path ? strdup(e->log_type.path) : NULL;
+                if (!o->id || (e->log_type.path && !o->log_type.path) ||
+                    logset_target(d->logs, &o->log_type, &o->log) < 0) {
+                        free(o->id);
+                        free((char *)o->log_type.path);
+                        return -ENOMEM;
+                }
+        }
+        x->n_orphans++;
+        return 0;
+}
+
+/* The server's per_source slot is counted again (over the limit or not: it runs), and its
+ * client kept for the address rules of later reloads. */
+static void adopt_slots(Service *s, Server *srv, const ReexecServer *rs)
+{
+        srv->client = rs->client;
+        srv->has_client = rs->has_client;
+        if (!rs->has_src || !s->sources)
+                return;
+        if (ratelimit_source_acquire(s->sources, &rs->src, UINT32_MAX, ev_now(s->d->loop)) ==
+            RATELIMIT_OK) {
+                srv->src = rs->src;
+                srv->src_held = true;
+        }
+}
+
+/**
+ * reexec_cps_pause() - at a re-exec's first apply: keep a service off that the old image had
+ * closed for its cps, until it was due
+ * @s: the service about to listen
+ *
+ * Return: true when it stays off (its state and timer set), false to listen now.
+ */
+bool reexec_cps_pause(Service *s)
+{
+        Reexec *x = s->d->reexec;
+        char key[512];
+
+        if (!x || !x->active || x->n_cps_off == 0 || s->conf->cps_rate == 0)
+                return false;
+        (void)listener_key(s->conf, key, sizeof(key));
+        for (size_t i = 0; i < x->n_cps_off; i++) {
+                if (strcmp(x->cps_off[i].key, key) != 0)
+                        continue;
+                if (x->cps_off[i].until <= ev_now(s->d->loop))
+                        return false;
+                s->cps.off = true;
+                s->cps.off_until = x->cps_off[i].until;
+                s->state = SERVICE_CPS_OFF;
+                ev_timer_arm(s->d->loop, &s->retry, x->cps_off[i].until, admit_cps_return);
+                return true;
+        }
+        return false;
+}
+
+/**
+ * reexec_child_exited() - a child that is no server was reaped: forget it if a drainer
+ * @d: the daemon
+ * @pid: the child
+ * @status: its waitpid() status
+ *
+ * Return: true when it was a drainer.
+ */
+bool reexec_child_exited(Daemon *d, pid_t pid, int status)
+{
+        Reexec *x = d->reexec;
+
+        for (size_t i = 0; x && i < x->n_orphans; i++) {
+                ReexecOrphan *o = &x->orphans[i];
+                char line[512];
+
+                if (o->pid != pid)
+                        continue;
+                if (o->id && logline_wants_exit(o->log_on_success)) {
+                        size_t n = logline_exit(line, sizeof(line), o->id, o->log_on_success,
+                                                status, pid, (long)(time(NULL) - o->started));
+
+                        logset_write(d->logs, &o->log, line, n);
+                }
+                free(o->id);
+                free((char *)o->log_type.path);
+                *o = x->orphans[--x->n_orphans];
+                return true;
+        }
+        for (size_t i = 0; x && i < x->n_drainers; i++) {
+                if (x->drainers[i] != pid)
+                        continue;
+                x->drainers[i] = x->drainers[--x->n_drainers];
+                portier_log(d->log, status == 0 ? LOG_INFO : LOG_WARNING, "re-exec: the "
+                            "drainer (pid %d) %s", (int)pid, status == 0 ? "is done" :
+                            "ended abnormally");
+                return true;
+        }
+        return false;
+}
+
+/**
+ * reexec_signal_children() - send a signal to the drainers and to the servers adopted without
+ * a service (stop: SIGTERM ends them, as servers are ended)
+ * @d: the daemon
+ * @sig: the signal, or 0 to count them
+ *
+ * Return: how many of them still run (the stop waits for them).
+ */
+size_t reexec_signal_children(Daemon *d, int sig)
+{
+        Reexec *x = d->reexec;
+
+        for (size_t i = 0; sig && x && i < x->n_drainers; i++)
+                (void)kill(x->drainers[i], sig);
+        /* A server leads its own process group: end what it started too. */
+        for (size_t i = 0; sig && x && i < x->n_orphans; i++)
+                if (kill(-x->orphans[i].pid, sig) < 0)
+                        (void)kill(x->orphans[i].pid, sig);
+        return x ? x->n_drainers + x->n_orphans : 0;
+}
+
 /**
  * reexec_adopt() - after the configuration is applied: adopt the servers, restore the
  * counters, close the sockets no service took, and tell the client
@@ -677,7 +648,7 @@ static KeyedService *keyed_services(Daemon *d)
 void reexec_adopt(Daemon *d)
 {
         Reexec *x = d->reexec;
-        size_t adopted = 0, orphans = 0;
+        size_t adopted = 0, orphans = 0, kept = 0, lost = 0;
         char msg[PROTO_MESSAGE_MAX];
 
         if (!x || !x->active)
@@ -698,10 +669,14 @@ void reexec_adopt(Daemon *d)
                 Server *srv = s ? server_add(d, s, x->servers[i].pid) : NULL;
 
                 if (!srv) {
-                        orphans++;
+                        if (!s && adopt_orphan(d, &x->servers[i]) == 0)
+                                kept++;
+                        else
+                                orphans++;
                         continue;
                 }
                 srv->started = x->servers[i].started;
+                adopt_slots(s, srv, &x->servers[i]);
                 adopted++;
                 /* A wait = yes server has the socket: stop watching it until it exits. */
                 if (!listener_accepts(s->conf) && s->fd >= 0 && s->state == SERVICE_LISTENING) {
@@ -709,12 +684,29 @@ void reexec_adopt(Daemon *d)
                         (void)ev_file_set_events(&s->ev, 0);
                 }
         }
+        for (size_t i = 0; i < x->n_held; i++) {
+                ReexecHeld *h = &x->held[i];
+                Service *s = find_service(keyed, d->n_services, h->key);
+
+                if (s)
+                        adopt_held(s, h);
+                else
+                        lost++;
+                h->fd = safe_close(h->fd);      /* -1 when taken */
+        }
         for (size_t i = 0; keyed && i < d->n_services; i++)
                 free(keyed[i].key);
         free(keyed);
+        if (lost)
+                portier_log(d->log, LOG_WARNING, "re-exec: %zu connections in admission belong "
+                            "to no service any more; closed", lost);
         if (orphans)
                 portier_log(d->log, LOG_WARNING, "re-exec: %zu running servers belong to no "
                             "service any more; they are reaped without an EXIT line", orphans);
+        if (kept)
+                portier_log(d->log, LOG_NOTICE, "re-exec: %zu running servers of services no "
+                            "longer configured are adopted; their EXIT lines will be written",
+                            kept);
         if (x->error)
                 snprintf(msg, sizeof(msg), "re-exec failed: %s; the previous binary serves "
                          "again (pid %d)", x->error, (int)getpid());

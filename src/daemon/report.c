@@ -20,6 +20,7 @@
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
+#include "daemon/listing.h"
 #include "proto/proto.h"
 
 #define EXITS_SHOWN 5
@@ -87,52 +88,6 @@ static const char *state_word(ServiceState st)
                 return "tcpmux";        /* no socket: reached through the tcpmux service */
         }
         return "unknown";
-}
-
-static const char *kind_word(ConfKind k)
-{
-        switch (k) {
-        case CONF_KIND_SERVER:
-                return "server";
-        case CONF_KIND_INTERNAL:
-                return "internal";
-        case CONF_KIND_REDIRECT:
-                return "redirect";
-        case CONF_KIND_SENSOR:
-                return "sensor";
-        }
-        return "unknown";
-}
-
-static const char *conf_state_word(const ConfService *cs)
-{
-        return cs->state == CONF_SERVICE_ACTIVE ? "on" :
-               cs->state == CONF_SERVICE_DISABLED ? "off" : "broken";
-}
-
-/* "127.0.0.1:7", "[::1]:7", "*:7" */
-static void addr_text(const ConfService *cs, char *buf, size_t size)
-{
-        struct sockaddr_storage ss;
-        socklen_t len;
-        char host[INET6_ADDRSTRLEN] = "?";
-
-        listener_address(cs, &ss, &len);
-        if (ss.ss_family == AF_INET6)
-                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
-        else
-                inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
-        if (!cs->has_bind)
-                snprintf(buf, size, "%s:%u", ss.ss_family == AF_INET6 ? "[::]" : "*", cs->port);
-        else if (ss.ss_family == AF_INET6)
-                snprintf(buf, size, "[%s]:%u", host, cs->port);
-        else
-                snprintf(buf, size, "%s:%u", host, cs->port);
-}
-
-static const char *proto_word(const ConfService *cs)
-{
-        return cs->protocol_name ? cs->protocol_name : "?";
 }
 
 /* What runs for a connection: the server program, the built-in, or the redirect target. */
@@ -209,79 +164,34 @@ static int write_info(Daemon *d, bool json, FILE *f)
 
 /* --- list -------------------------------------------------------------------------------- */
 
-static void list_text_row(FILE *f, const ConfService *cs, const Service *s)
-{
-        char name[80], addr[80], target[300];
-
-        snprintf(name, sizeof(name), "%s:", cs->id);
-        addr_text(cs, addr, sizeof(addr));
-        target_text(cs, target, sizeof(target));
-        fprintf(f, "\t%-15s\t%-3s\t%-4s %-22s %-8s", name, conf_state_word(cs), proto_word(cs),
-                addr, kind_word(cs->kind));
-        if (s)
-                fprintf(f, " running %u%s%s", s->running,
-                        s->state == SERVICE_LISTENING ? "" : ", ",
-                        s->state == SERVICE_LISTENING ? "" : state_word(s->state));
-        else if (cs->reason)
-                fprintf(f, " (%s)", cs->reason);
-        fputc('\n', f);
-}
-
-static void list_json_row(FILE *f, const ConfService *cs, const Service *s, bool first)
-{
-        char addr[80];
-
-        addr_text(cs, addr, sizeof(addr));
-        fputs(first ? "\n {\"id\":" : ",\n {\"id\":", f);
-        proto_json_string(f, cs->id);
-        fputs(",\"name\":", f);
-        proto_json_string(f, cs->name);
-        fprintf(f, ",\"enabled\":%s,\"config_state\":\"%s\",\"kind\":\"%s\",\"protocol\":",
-                cs->state == CONF_SERVICE_ACTIVE ? "true" : "false",
-                cs->state == CONF_SERVICE_ACTIVE ? "active" :
-                cs->state == CONF_SERVICE_DISABLED ? "disabled" : "skipped",
-                kind_word(cs->kind));
-        proto_json_string(f, proto_word(cs));
-        fputs(",\"address\":", f);
-        proto_json_string(f, addr);
-        fprintf(f, ",\"port\":%u,\"wait\":%s,\"reason\":", cs->port, cs->wait ? "true" : "false");
-        if (cs->reason)
-                proto_json_string(f, cs->reason);
-        else
-                fputs("null", f);
-        fputs(",\"file\":", f);
-        proto_json_string(f, cs->pos.file);
-        fprintf(f, ",\"line\":%u,\"state\":", cs->pos.line);
-        if (s)
-                fprintf(f, "\"%s\",\"running\":%u}", state_word(s->state), s->running);
-        else
-                fputs("null,\"running\":0}", f);
-}
-
 static int write_list(Daemon *d, bool json, FILE *f)
 {
         Rows r;
-        bool first = true;
+        ListingLive *states = NULL;
+        const ListingLive **live = NULL;
+        size_t n;
 
         if (rows_build(d, &r) < 0)
                 return -ENOMEM;
-        if (json)
-                fprintf(f, "{\"config\":%s", "");
-        if (json)
-                proto_json_string(f, d->config_path);
-        if (json)
-                fprintf(f, ",\"generation\":%u,\"services\":[", d->gen ? d->gen->number : 0);
-        else
-                fprintf(f, "portierd based services (%s):\n", d->config_path);
-        for (size_t i = 0; r.c && i < r.c->n_services; i++) {
-                if (json)
-                        list_json_row(f, r.c->services[i], r.live[i], first);
-                else
-                        list_text_row(f, r.c->services[i], r.live[i]);
-                first = false;
+        n = r.c ? r.c->n_services : 0;
+        states = calloc(n + 1, sizeof(*states));
+        live = calloc(n + 1, sizeof(*live));
+        if (!states || !live) {
+                free(states);
+                free(live);
+                rows_free(&r);
+                return -ENOMEM;
         }
-        if (json)
-                fputs("\n]}\n", f);
+        for (size_t i = 0; i < n; i++) {
+                if (!r.live[i])
+                        continue;
+                states[i] = (ListingLive){ .state = state_word(r.live[i]->state),
+                                           .running = r.live[i]->running };
+                live[i] = &states[i];
+        }
+        listing_write(f, r.c, d->config_path, d->gen ? d->gen->number : 0, live, json);
+        free(states);
+        free(live);
         rows_free(&r);
         return 0;
 }
@@ -294,11 +204,11 @@ static void status_text_service(Daemon *d, FILE *f, const ConfService *cs, const
         const ControlExit *ex[EXITS_SHOWN];
         size_t n;
 
-        addr_text(cs, addr, sizeof(addr));
+        listing_addr(cs, addr, sizeof(addr));
         target_text(cs, target, sizeof(target));
         fprintf(f, "\n%s %s (%s%s%s) %s/%s -> %s\n", s && s->state == SERVICE_LISTENING ? "*" : "o",
-                cs->id, conf_state_word(cs), s ? ", " : "", s ? state_word(s->state) : "", addr,
-                proto_word(cs), target);
+                cs->id, listing_conf_state_word(cs), s ? ", " : "", s ? state_word(s->state) : "", addr,
+                listing_proto_word(cs), target);
         if (cs->reason)
                 fprintf(f, "      Reason: %s\n", cs->reason);
         fprintf(f, "     Defined: %s:%u\n", cs->pos.file ? cs->pos.file : "?", cs->pos.line);
@@ -354,7 +264,7 @@ static void status_json_service(Daemon *d, FILE *f, const ConfService *cs, const
         const ControlExit *ex[CONTROL_EXITS];
         size_t n;
 
-        addr_text(cs, addr, sizeof(addr));
+        listing_addr(cs, addr, sizeof(addr));
         target_text(cs, target, sizeof(target));
         fputs("{\"id\":", f);
         proto_json_string(f, cs->id);
@@ -369,7 +279,7 @@ static void status_json_service(Daemon *d, FILE *f, const ConfService *cs, const
         fputs(",\"address\":", f);
         proto_json_string(f, addr);
         fprintf(f, ",\"port\":%u,\"protocol\":", cs->port);
-        proto_json_string(f, proto_word(cs));
+        proto_json_string(f, listing_proto_word(cs));
         fputs(",\"target\":", f);
         proto_json_string(f, target);
         fputs(",\"file\":", f);
@@ -526,21 +436,21 @@ static int write_sockets(Daemon *d, bool json, FILE *f)
                 const ConfService *cs = s->conf;
                 char addr[80], target[300];
 
-                addr_text(cs, addr, sizeof(addr));
+                listing_addr(cs, addr, sizeof(addr));
                 target_text(cs, target, sizeof(target));
                 if (!json) {
-                        fprintf(f, "%-24s %-5s %-5d %-16s %-9s %s\n", addr, proto_word(cs), s->fd,
+                        fprintf(f, "%-24s %-5s %-5d %-16s %-9s %s\n", addr, listing_proto_word(cs), s->fd,
                                 cs->id, state_word(s->state), target);
                         continue;
                 }
                 fputs(first ? "\n {\"address\":" : ",\n {\"address\":", f);
                 proto_json_string(f, addr);
                 fputs(",\"protocol\":", f);
-                proto_json_string(f, proto_word(cs));
+                proto_json_string(f, listing_proto_word(cs));
                 fprintf(f, ",\"port\":%u,\"fd\":%d,\"service\":", cs->port, s->fd);
                 proto_json_string(f, cs->id);
                 fprintf(f, ",\"state\":\"%s\",\"kind\":\"%s\",\"target\":", state_word(s->state),
-                        kind_word(cs->kind));
+                        listing_kind_word(cs->kind));
                 proto_json_string(f, target);
                 fprintf(f, ",\"running\":%u}", s->running);
                 first = false;

@@ -205,3 +205,29 @@ void revdns_cancel_service(Service *s)
                 j->svc = NULL;
         s->revdns_jobs = NULL;
 }
+
+/**
+ * revdns_job_next() - the next pending lookup of the same service
+ * @j: a job of s->revdns_jobs
+ */
+RevdnsJob *revdns_job_next(RevdnsJob *j)
+{
+        return j->svc_next;
+}
+
+/**
+ * revdns_job_close() - in re-exec's drainer (no lookup thread there): close the held
+ * connection of a pending lookup
+ * @j: the job
+ */
+void revdns_job_close(RevdnsJob *j)
+{
+        j->fd = safe_close(j->fd);
+}
+
+void revdns_each_held(Service *s, HeldConnFn fn, void *userdata)
+{
+        for (RevdnsJob *j = s->revdns_jobs; j; j = j->svc_next)
+                if (j->fd >= 0)
+                        fn(userdata, j->fd, (struct sockaddr *)&j->peer, j->from);
+}

@@ -29,4 +29,19 @@ Revdns *revdns_free(Revdns *r);
 int revdns_start(Service *s, int fd, const struct sockaddr *peer, const char *from);
 void revdns_cancel_service(Service *s);
 
+/* A connection held by an admission step under way, for re-exec's hand-over (the same
+ * typedef is in userid.h and revdns.h; C11 allows the repetition). */
+typedef void (*HeldConnFn)(void *userdata, int fd, const struct sockaddr *peer,
+                           const char *from);
+
+/**
+ * revdns_each_held() - call @fn for every connection of @s held for its host name
+ * @s: the service
+ * @fn: the callback (the connection stays the job's)
+ * @userdata: passed to it
+ */
+void revdns_each_held(Service *s, HeldConnFn fn, void *userdata);
+RevdnsJob *revdns_job_next(RevdnsJob *j);
+void revdns_job_close(RevdnsJob *j);
+
 #endif

@@ -165,8 +165,11 @@ void server_reap(Daemon *d)
                         return;
                 }
                 srv = server_take(d, pid);
-                if (!srv)
+                if (!srv) {
+                        /* re-exec's drainer, or a spawn reaped already */
+                        (void)reexec_child_exited(d, pid, status);
                         continue;
+                }
                 Service *s = srv->svc;
 
                 control_note_exit(d, s, srv, status);

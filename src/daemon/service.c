@@ -368,6 +368,23 @@ static int fork_retry_due(EvTimer *t)
 }
 
 /**
+ * service_queue_fork_retry() - after a re-exec: queue a connection handed over from the old
+ * image's fork retry queue
+ * @s: the service
+ * @fd: the connection, taken over
+ * @peer: the client
+ * @from: the client as text
+ * @tries: the tries it had
+ *
+ * Return: true when queued; false when it cannot be (@fd is still the caller's).
+ */
+bool service_queue_fork_retry(Service *s, int fd, const struct sockaddr *peer, const char *from,
+                              unsigned tries)
+{
+        return queue_fork_retry(s, fd, peer, from, tries);
+}
+
+/**
  * service_drop_fork_retries() - close the connections waiting for a fork retry
  * @s: the service (stopping, retired or freed)
  */
@@ -666,8 +683,11 @@ static int open_within_reserve(Service *s, char *err, size_t size)
 int service_listen(Service *s)
 {
         char err[256];
-        int fd = reexec_take_fd(s->d, s->conf);    /* after a reexec: the socket it kept */
-        int r;
+        int fd, r;
+
+        if (reexec_cps_pause(s))        /* after a reexec: still off for its cps */
+                return 0;
+        fd = reexec_take_fd(s->d, s->conf);     /* after a reexec: the socket it kept */
 
         if (fd < 0)
                 fd = open_within_reserve(s, err, sizeof(err));

@@ -109,6 +109,16 @@ static void on_end(InprocConn *ic, InprocEndReason why)
         mux_close(container_of(ic, Mux, conn));
 }
 
+static void on_move(InprocConn *ic, EvLoop *to)
+{
+        Mux *m = container_of(ic, Mux, conn);
+
+        if (ev_file_move(to, &m->ev) < 0)
+                mux_close(m);
+        else
+                ev_timer_move(to, &m->timer);
+}
+
 static void reply(Mux *m, const char *text)
 {
         (void)send(m->fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -175,6 +185,13 @@ static void on_line(Mux *m, size_t len)
         }
         if (strcasecmp(name, "help") == 0) {
                 send_help(m);
+                mux_close(m);
+                return;
+        }
+        /* Re-exec's drainer finishes connections but starts nothing (reexec.c): a name that
+         * completes there is answered as a service that is down for a moment. */
+        if (d->draining) {
+                reply(m, "-Service temporarily unavailable (portierd upgrade); try again\r\n");
                 mux_close(m);
                 return;
         }
@@ -248,6 +265,7 @@ void tcpmux_serve(Service *s, int fd, const struct sockaddr *peer, const char *f
                 free(m);
                 return;
         }
+        m->conn.move = on_move;
         m->fd = fd;
         m->ev = EV_FILE_NULL;
         m->timer = EV_TIMER_NULL;

@@ -218,3 +218,10 @@ void userid_cancel_service(Service *s)
         while (s->userid_jobs)
                 job_free(s->userid_jobs);
 }
+
+void userid_each_gated(Service *s, HeldConnFn fn, void *userdata)
+{
+        for (UseridJob *j = s->userid_jobs; j; j = j->next)
+                if (j->kind == USERID_GATE && j->fd >= 0)
+                        fn(userdata, j->fd, (struct sockaddr *)&j->peer, j->from);
+}
