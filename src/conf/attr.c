@@ -522,6 +522,7 @@ static int p_rlimit(ConfCtx *c, ConfService *s, const ParseAttr *a)
         case CONF_ATTR_RLIMIT_DATA: which = CONF_RLIMIT_DATA; break;
         case CONF_ATTR_RLIMIT_RSS: which = CONF_RLIMIT_RSS; break;
         case CONF_ATTR_RLIMIT_STACK: which = CONF_RLIMIT_STACK; break;
+        case CONF_ATTR_RLIMIT_NPROC: which = CONF_RLIMIT_NPROC; bytes = false; break;
         default: which = CONF_RLIMIT_FILES; bytes = false; break;
         }
         if (value_size(a->values[0].s, bytes, &v) < 0)
@@ -1132,6 +1133,7 @@ static const AttrDef attrs[] = {
         { "rlimit_cpu",     CONF_ATTR_RLIMIT_CPU,     1, 1, true, false, S, p_rlimit },
         { "rlimit_data",    CONF_ATTR_RLIMIT_DATA,    1, 1, true, false, S, p_rlimit },
         { "rlimit_files",   CONF_ATTR_RLIMIT_FILES,   1, 1, true, false, S, p_rlimit },
+        { "rlimit_nproc",   CONF_ATTR_RLIMIT_NPROC,   1, 1, true, false, S, p_rlimit },
         { "rlimit_rss",     CONF_ATTR_RLIMIT_RSS,     1, 1, true, false, S, p_rlimit },
         { "rlimit_stack",   CONF_ATTR_RLIMIT_STACK,   1, 1, true, false, S, p_rlimit },
         { "rpc_number",     CONF_ATTR_RPC_NUMBER,     1, 1, true, false, S, p_rpc_number },

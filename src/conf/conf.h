@@ -186,6 +186,7 @@ typedef enum ConfAttrId {
         CONF_ATTR_LISTEN_FDS,
         CONF_ATTR_NO_NEW_PRIVS,
         CONF_ATTR_CHROOT,
+        CONF_ATTR_RLIMIT_NPROC,
         CONF_ATTR_IDLE_TIMEOUT,
         CONF_ATTR_CONNECT_TIMEOUT,      /* redirect */
         _CONF_ATTR_MAX,
@@ -294,6 +295,7 @@ typedef enum ConfRlimit {
         CONF_RLIMIT_RSS,
         CONF_RLIMIT_STACK,
         CONF_RLIMIT_FILES,
+        CONF_RLIMIT_NPROC,
         _CONF_RLIMIT_MAX,
 } ConfRlimit;
 

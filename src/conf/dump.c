@@ -100,7 +100,8 @@ static void dump_service(const ConfService *s, FILE *f)
         static const char *const fanames[] = { "HOST", "USERID", "ATTEMPT" };
         static const unsigned fabits[] = { CONF_LOG_HOST, CONF_LOG_USERID, CONF_LOG_ATTEMPT };
         static const char *const rnames[] = { "rlimit_as", "rlimit_cpu", "rlimit_data",
-                                              "rlimit_rss", "rlimit_stack", "rlimit_files" };
+                                              "rlimit_rss", "rlimit_stack", "rlimit_files",
+                                              "rlimit_nproc" };
         char buf[NI_MAXHOST];
 
         fprintf(f, "# %s:%u%s\n", s->pos.file ? s->pos.file : "?", s->pos.line,

@@ -12,6 +12,7 @@
 
 #include "conf/conf.h"
 #include "daemon/check.h"
+#include "daemon/harden.h"
 
 #define INETD_CONF "/etc/inetd.conf"
 
@@ -27,18 +28,19 @@ static int load(const Options *o, Config **ret, ConfDiag *d)
 /* What the daemon refuses when it prepares the services (generation.c), said here too. */
 static void check_privileges(const Config *c, ConfDiag *d)
 {
-        if (geteuid() == 0)
-                return;
+        HardenProbe probe;
+
+        harden_probe_init(&probe, geteuid() == 0);
         for (size_t i = 0; i < c->n_services; i++) {
                 const ConfService *cs = c->services[i];
+                ConfAttrId attr;
+                char why[512];
 
                 if (cs->state == CONF_SERVICE_ACTIVE && cs->kind == CONF_KIND_SERVER &&
-                    cs->rare->chroot)
+                    harden_refusal(cs, &probe, why, sizeof(why), &attr))
                         conf_diag_add(d, CONF_ERROR, cs->pos.file,
-                                      conf_attr_line(cs, CONF_ATTR_CHROOT) ?: cs->pos.line, 0,
-                                      cs->id, "chroot = %s: portierd does not run as root, so "
-                                      "it cannot change the server's root; the service is not "
-                                      "served", cs->rare->chroot);
+                                      conf_attr_line(cs, attr) ?: cs->pos.line, 0, cs->id,
+                                      "%s", why);
         }
 }
 

@@ -30,6 +30,7 @@
 #include "daemon/builtin.h"
 #include "daemon/control.h"
 #include "daemon/daemon.h"
+#include "daemon/harden.h"
 #include "daemon/listener.h"
 #include "util.h"
 
@@ -173,9 +174,14 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                 return -ENOMEM;
         }
         bool libwrap_rules = spawn_libwrap_has_rules();
+        HardenProbe probe;
 
+        harden_probe_init(&probe, d->as_root);
         for (size_t i = 0; i < g->config->n_services; i++) {
                 ConfService *cs = g->config->services[i];
+                const char *refused;
+                ConfAttrId attr;
+                char why[512];
 
                 if (cs->state != CONF_SERVICE_ACTIVE)
                         continue;
@@ -195,16 +201,15 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                         generation_free(g);
                         return -ENOMEM;
                 }
-                if (cs->rare->chroot && !d->as_root) {
-                        /* Never a silently unprotected server: without root there is no
-                         * chroot(), so the service does not run at all. */
+                if ((refused = harden_refusal(cs, &probe, why, sizeof(why), &attr))) {
+                        /* Never a silently unprotected server: a protection this machine
+                         * cannot give (chroot without root, ...) keeps the service from
+                         * running at all. */
                         cs->state = CONF_SERVICE_SKIPPED;
-                        cs->reason = "chroot needs portierd to run as root";
+                        cs->reason = refused;
                         conf_diag_add(&g->diag, CONF_ERROR, cs->pos.file,
-                                      conf_attr_line(cs, CONF_ATTR_CHROOT) ?: cs->pos.line, 0,
-                                      cs->id, "chroot = %s: portierd does not run as root, so "
-                                      "it cannot change the server's root; the service is not "
-                                      "served", cs->rare->chroot);
+                                      conf_attr_line(cs, attr) ?: cs->pos.line, 0, cs->id,
+                                      "%s", why);
                         continue;
                 }
                 r = spawn_template_new(cs, d->as_root, pass_all ? g->inherited_env : NULL,

@@ -55,6 +55,7 @@ static const int conf_rlimit_resource[_CONF_RLIMIT_MAX] = {
         [CONF_RLIMIT_AS] = RLIMIT_AS,           [CONF_RLIMIT_CPU] = RLIMIT_CPU,
         [CONF_RLIMIT_DATA] = RLIMIT_DATA,       [CONF_RLIMIT_RSS] = RLIMIT_RSS,
         [CONF_RLIMIT_STACK] = RLIMIT_STACK,     [CONF_RLIMIT_FILES] = RLIMIT_NOFILE,
+        [CONF_RLIMIT_NPROC] = RLIMIT_NPROC,
 };
 
 static void strv_free(char **v)

@@ -32,7 +32,7 @@ static const char kitchen[] =
         " log_on_failure += USERID\n only_from += 192.168.{1,2} .example.org\n"
         " access_times = 08:00-12:30 22:00-02:00\n env = LANG=C X=a=b\n passenv += HOME\n"
         " nice = -3\n rlimit_as = 64M\n rlimit_cpu = 30\n rlimit_data = UNLIMITED\n"
-        " rlimit_rss = 8K\n rlimit_stack = 1M\n rlimit_files = 256\n libwrap = sinkd\n"
+        " rlimit_rss = 8K\n rlimit_stack = 1M\n rlimit_files = 256\n rlimit_nproc = 20\n libwrap = sinkd\n"
         " banner_success = /etc/motd\n banner_fail = /etc/issue.net\n deny_time = 15\n"
         " bind = 127.0.0.9\n chroot = /srv/jail\n}\n"
         "service v6\n{\n type = UNLISTED\n socket_type = dgram\n port = 4001\n wait = yes\n"

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PORTIERD_HARDEN_H
+#define PORTIERD_HARDEN_H
+
+/*
+ * harden — can this machine give a service the protections it asks for? Asked when a
+ * configuration is loaded (generation.c) and by `portierd -n` (check.c), with the same
+ * answer: a protection portierd cannot give refuses the service, never a server that runs
+ * silently unprotected. The protections themselves are set up in the spawn child (spawn.c).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf/conf.h"
+
+/* What the machine can do, found once per load and shared by its services. */
+typedef struct HardenProbe {
+        bool as_root;                   /* portierd runs as root (euid 0) */
+} HardenProbe;
+
+/**
+ * harden_probe_init() - start a probe for this process
+ * @p: the probe
+ * @as_root: portierd runs as root
+ */
+void harden_probe_init(HardenProbe *p, bool as_root);
+
+/**
+ * harden_refusal() - why @cs cannot have its protections here
+ * @cs: an active server service
+ * @p: the probe (may learn more on the way)
+ * @buf: receives the message for the diagnostic (it names the attribute and its value)
+ * @size: its size
+ * @ret_attr: the attribute that is refused (for the line of the diagnostic)
+ *
+ * Return: NULL when every protection can be given, else the short reason for the service
+ * state (a static string), with the full message in @buf.
+ */
+const char *harden_refusal(const ConfService *cs, HardenProbe *p, char *buf, size_t size,
+                           ConfAttrId *ret_attr);
+
+#endif
