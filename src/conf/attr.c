@@ -539,6 +539,49 @@ static int p_rlimit(ConfCtx *c, ConfService *s, const ParseAttr *a)
         return 0;
 }
 
+static const char *const cap_names[CONF_CAP_MAX] = {
+        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
+        "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
+        "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
+        "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
+        "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
+        "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+};
+
+const char *conf_cap_name(unsigned cap)
+{
+        return cap < CONF_CAP_MAX ? cap_names[cap] : NULL;
+}
+
+/* capabilities = NAME ...: capabilities(7) names, with or without CAP_, in any case. None at
+ * all is allowed: the server keeps no capability. */
+static int p_capabilities(ConfCtx *c, ConfService *s, const ParseAttr *a)
+{
+        uint64_t caps = 0;
+
+        for (size_t i = 0; i < a->n_values; i++) {
+                const char *name = a->values[i].s;
+                unsigned cap = 0;
+
+                if (strncasecmp(name, "CAP_", 4) == 0)
+                        name += 4;
+                while (cap < CONF_CAP_MAX && strcasecmp(name, cap_names[cap]) != 0)
+                        cap++;
+                if (cap == CONF_CAP_MAX)
+                        return VERR(c, a, i, "capabilities: '%s' is not a capability name of "
+                                    "capabilities(7)", a->values[i].s);
+                caps |= UINT64_C(1) << cap;
+        }
+        ConfRare *r = attr_rare(c, s);
+
+        if (!r)
+                return -ENOMEM;
+        r->has_caps = true;
+        r->caps = caps;
+        return 0;
+}
+
 static int p_at_limit(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
         if (strcmp(a->values[0].s, "refuse") == 0)
@@ -1095,6 +1138,7 @@ static const AttrDef attrs[] = {
         { "banner_fail",    CONF_ATTR_BANNER_FAIL,    1, 1, true, false, S | D, p_banner_fail },
         { "banner_success", CONF_ATTR_BANNER_SUCCESS, 1, 1, true, false, S | D, p_banner_success },
         { "bind",           CONF_ATTR_BIND,           1, 1, true, false, S | D, p_bind },
+        { "capabilities",   CONF_ATTR_CAPABILITIES,   0, -1, false, false, S, p_capabilities },
         { "chroot",         CONF_ATTR_CHROOT,         1, 1, true, false, S, p_chroot },
         { "connect_timeout", CONF_ATTR_CONNECT_TIMEOUT, 1, 1, true, false, S | D, p_connect_timeout },
         { "cps",            CONF_ATTR_CPS,            2, 2, true, false, S | D, p_cps },

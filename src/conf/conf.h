@@ -187,6 +187,7 @@ typedef enum ConfAttrId {
         CONF_ATTR_NO_NEW_PRIVS,
         CONF_ATTR_CHROOT,
         CONF_ATTR_RLIMIT_NPROC,
+        CONF_ATTR_CAPABILITIES,
         CONF_ATTR_IDLE_TIMEOUT,
         CONF_ATTR_CONNECT_TIMEOUT,      /* redirect */
         _CONF_ATTR_MAX,
@@ -194,6 +195,11 @@ typedef enum ConfAttrId {
 
 /** conf_attr_name() - the configuration-file name of @id ("bind" for CONF_ATTR_BIND). */
 const char *conf_attr_name(ConfAttrId id);
+
+#define CONF_CAP_MAX 41         /* capabilities(7) up to CAP_CHECKPOINT_RESTORE (40) */
+
+/** conf_cap_name() - the capabilities(7) name of capability @cap without "CAP_", or NULL. */
+const char *conf_cap_name(unsigned cap);
 
 /* type = ... */
 enum {
@@ -333,6 +339,8 @@ typedef struct ConfRare {
         rlim_t rlimits[_CONF_RLIMIT_MAX];  /* RLIM_INFINITY for UNLIMITED */
         const char *listen_fds_name;    /* LISTEN_FDNAMES, NULL: the service id */
         const char *chroot;
+        bool has_caps;                  /* capabilities = ... (maybe empty) */
+        uint64_t caps;                  /* bit 1 << CAP_*: the capabilities the server keeps */
         const char **raw;               /* SKIPPED only: the block's lines as read */
         size_t n_raw;
 } ConfRare;

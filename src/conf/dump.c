@@ -238,6 +238,13 @@ static void dump_service(const ConfService *s, FILE *f)
                 fprintf(f, "\t%-16s= yes\n", "no_new_privs");
         if (s->rare->chroot)
                 fprintf(f, "\t%-16s= %s\n", "chroot", s->rare->chroot);
+        if (s->rare->has_caps) {
+                fprintf(f, "\t%-16s=", "capabilities");
+                for (unsigned i = 0; i < CONF_CAP_MAX; i++)
+                        if (s->rare->caps & UINT64_C(1) << i)
+                                fprintf(f, " CAP_%s", conf_cap_name(i));
+                fputc('\n', f);
+        }
         fputs("}\n\n", f);
 }
 

@@ -11,13 +11,23 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf/conf.h"
 
 /* What the machine can do, found once per load and shared by its services. */
 typedef struct HardenProbe {
         bool as_root;                   /* portierd runs as root (euid 0) */
+        int cap_last;                   /* the kernel's highest capability number */
+        uint64_t permitted;             /* portierd's own permitted capabilities */
 } HardenProbe;
+
+/**
+ * harden_cap_last() - the highest capability number the running kernel knows
+ *
+ * Return: a number from 0 (found with PR_CAPBSET_READ, which fails past the last one).
+ */
+int harden_cap_last(void);
 
 /**
  * harden_probe_init() - start a probe for this process

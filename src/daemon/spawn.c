@@ -10,8 +10,9 @@
  *
  * In the child, in this order: a new session; the connection on 0/1/2 (and on 3 for
  * listen_fds), every other descriptor closed; rlimits (RLIMIT_NOFILE back to the value
- * portierd started with); nice; umask; when root, setgroups() then setresgid() then
- * setresuid(); SIGPIPE back to default and an empty signal mask; execve() with an environment
+ * portierd started with); nice; umask; chroot; the capability bounding set; when root,
+ * setgroups() then setresgid() then setresuid(); the other capability sets (and ambient ones
+ * for a server that is not root); no_new_privs; SIGPIPE back to default and an empty signal mask; execve() with an environment
  * that holds only REMOTE_HOST, the env and passenv entries, and the peer variables that
  * systemd (REMOTE_ADDR, REMOTE_PORT) and ucspi-tcp (PROTO, TCPREMOTEIP, ...) servers read.
  */
@@ -19,6 +20,7 @@
 #include "daemon/spawn.h"
 
 #include <arpa/inet.h>
+#include <linux/capability.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -35,6 +37,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "daemon/harden.h"
 #include "util.h"
 
 #ifdef HAVE_LIBWRAP
@@ -221,6 +224,13 @@ int spawn_template_new(const ConfService *cs, bool as_root, char *const *inherit
                 if ((r = resolve_groups(cs, t)) < 0)
                         goto fail;
         }
+        if (as_root && cs->rare->has_caps) {
+                /* Without root the service is refused at load (harden.c). */
+                t->set_caps = true;
+                t->caps = cs->rare->caps;
+                t->caps_ambient = t->set_creds && t->uid != 0;
+                t->cap_last = harden_cap_last();
+        }
         for (int i = 0; i < _CONF_RLIMIT_MAX; i++) {
                 if (!(cs->rare->rlimit_set & 1u << i))
                         continue;
@@ -346,6 +356,42 @@ static void format_listen_pid(char *slot)
         *slot = '\0';
 }
 
+/* The child, as root: nothing outside t->caps stays in the bounding set, so no later exec
+ * (a set-user-ID root program included) can have more. Needs CAP_SETPCAP: before the user
+ * switch. A server that will not run as root keeps its permitted set across the switch. */
+static int caps_bound(const SpawnTemplate *t)
+{
+        for (int cap = 0; cap <= t->cap_last; cap++)
+                if (!(cap < 64 && t->caps & UINT64_C(1) << cap) &&
+                    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+                        return -1;
+        if (t->caps_ambient && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+                return -1;
+        return 0;
+}
+
+/* The child, after the user switch: permitted, effective and inheritable become t->caps (a
+ * root server keeps exactly these across exec, as the bounding set allows no more); a server
+ * of another user gets them as ambient capabilities, the only ones that survive its exec. */
+static int caps_set(const SpawnTemplate *t)
+{
+        struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct data[2];
+
+        for (int i = 0; i < 2; i++) {
+                uint32_t v = (uint32_t)(t->caps >> (32 * i));
+
+                data[i].effective = data[i].permitted = data[i].inheritable = v;
+        }
+        if (syscall(SYS_capset, &hdr, data) < 0)
+                return -1;
+        for (int cap = 0; t->caps_ambient && cap <= t->cap_last && cap < 64; cap++)
+                if ((t->caps & UINT64_C(1) << cap) &&
+                    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+                        return -1;
+        return 0;
+}
+
 static _Noreturn __attribute__((noinline)) void child(const SpawnTemplate *t, int fd,
                                                       char *const *envp, char *listen_pid_slot,
                                                       volatile SpawnError *err, int report_fd)
@@ -406,6 +452,9 @@ static _Noreturn __attribute__((noinline)) void child(const SpawnTemplate *t, in
         step = SPAWN_STEP_CHROOT;
         if (t->chroot && (chroot(t->chroot) < 0 || chdir("/") < 0))
                 goto fail;
+        step = SPAWN_STEP_CAPS_BOUND;
+        if (t->set_caps && caps_bound(t) < 0)
+                goto fail;
         if (t->set_creds) {
                 step = SPAWN_STEP_GROUPS;
                 if (setgroups((size_t)t->n_groups, t->groups) < 0)
@@ -417,6 +466,9 @@ static _Noreturn __attribute__((noinline)) void child(const SpawnTemplate *t, in
                 if (setresuid(t->uid, t->uid, t->uid) < 0)
                         goto fail;
         }
+        step = SPAWN_STEP_CAPS;
+        if (t->set_caps && caps_set(t) < 0)
+                goto fail;
         /* No set-user-ID, file capability or LSM transition can raise the server's privileges
          * from here on, whatever it executes. */
         step = SPAWN_STEP_NO_NEW_PRIVS;
@@ -628,6 +680,10 @@ const char *spawn_step_name(SpawnStep step)
                 return "changing root (chroot)";
         case SPAWN_STEP_NO_NEW_PRIVS:
                 return "setting no_new_privs";
+        case SPAWN_STEP_CAPS_BOUND:
+                return "reducing the capability bounding set";
+        case SPAWN_STEP_CAPS:
+                return "setting capabilities";
         case SPAWN_STEP_GROUPS:
                 return "setting supplementary groups";
         case SPAWN_STEP_GID:

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -46,6 +47,10 @@ typedef struct SpawnTemplate {
         int umask;                      /* -1: the daemon's */
         bool no_new_privs;              /* PR_SET_NO_NEW_PRIVS before exec */
         const char *chroot;             /* the ConfService's; NULL: none */
+        bool set_caps;                  /* capabilities = ...: keep only @caps */
+        bool caps_ambient;              /* a server not run as root: raise them as ambient */
+        int cap_last;                   /* the kernel's highest capability number */
+        uint64_t caps;                  /* bit 1 << CAP_* */
         bool listen_fds;                /* pass the socket as fd 3 too, with LISTEN_* */
         const char *listen_fds_name;    /* the ConfService's */
         const char *libwrap;            /* hosts_access() daemon name, the ConfService's;
@@ -81,9 +86,11 @@ typedef enum SpawnStep {
         SPAWN_STEP_RLIMIT,
         SPAWN_STEP_NICE,
         SPAWN_STEP_CHROOT,
+        SPAWN_STEP_CAPS_BOUND,
         SPAWN_STEP_GROUPS,
         SPAWN_STEP_GID,
         SPAWN_STEP_UID,
+        SPAWN_STEP_CAPS,
         SPAWN_STEP_NO_NEW_PRIVS,
         SPAWN_STEP_EXEC,
 } SpawnStep;

@@ -34,7 +34,7 @@ static const char kitchen[] =
         " nice = -3\n rlimit_as = 64M\n rlimit_cpu = 30\n rlimit_data = UNLIMITED\n"
         " rlimit_rss = 8K\n rlimit_stack = 1M\n rlimit_files = 256\n rlimit_nproc = 20\n libwrap = sinkd\n"
         " banner_success = /etc/motd\n banner_fail = /etc/issue.net\n deny_time = 15\n"
-        " bind = 127.0.0.9\n chroot = /srv/jail\n}\n"
+        " bind = 127.0.0.9\n chroot = /srv/jail\n capabilities = net_bind_service CAP_KILL\n}\n"
         "service v6\n{\n type = UNLISTED\n socket_type = dgram\n port = 4001\n wait = yes\n"
         " user = root\n server = /bin/cat\n flags = IPv6 NAMEINARGS\n server_args = cat -u\n"
         " v6only = yes\n listen_fds = yes sock\n rpc_number = 5\n deny_time = FOREVER\n}\n"
@@ -127,6 +127,7 @@ static void same_service(const ConfService *a, const ConfService *b)
                 EQ(rare->rlimits[i]);
         EQ(deny_time); EQ(deny_in_seconds); EQ(backlog); EQ(per_source_cps_rate); EQ(per_source_cps_seconds);
         EQ(at_limit); EQ(listen_fds); STR(rare->listen_fds_name); EQ(no_new_privs); STR(rare->chroot);
+        EQ(rare->has_caps); EQ(rare->caps);
 }
 
 /* drop the lines starting with "# " (in place) */
