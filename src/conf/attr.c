@@ -582,6 +582,16 @@ static int p_capabilities(ConfCtx *c, ConfService *s, const ParseAttr *a)
         return 0;
 }
 
+static int p_mount_ns(ConfCtx *c, ConfService *s, const ParseAttr *a)
+{
+        ConfRare *r = attr_rare(c, s);
+
+        if (!r)
+                return -ENOMEM;
+        return p_bool_field(c, a, attr_lookup(a->name) == CONF_ATTR_PRIVATE_TMP
+                                          ? &r->private_tmp : &r->read_only_root);
+}
+
 static int p_at_limit(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
         if (strcmp(a->values[0].s, "refuse") == 0)
@@ -1171,7 +1181,9 @@ static const AttrDef attrs[] = {
         { "per_source",     CONF_ATTR_PER_SOURCE,     1, 1, true, false, S | D, p_per_source },
         { "per_source_cps", CONF_ATTR_PER_SOURCE_CPS, 2, 2, true, false, S | D, p_per_source_cps },
         { "port",           CONF_ATTR_PORT,           1, 1, true, false, S, p_port },
+        { "private_tmp",    CONF_ATTR_PRIVATE_TMP,    1, 1, true, false, S | D, p_mount_ns },
         { "protocol",       CONF_ATTR_PROTOCOL,       1, 1, true, false, S, p_protocol },
+        { "read_only_root", CONF_ATTR_READ_ONLY_ROOT, 1, 1, true, false, S | D, p_mount_ns },
         { "redirect",       CONF_ATTR_REDIRECT,       2, 2, true, false, S, p_redirect },
         { "rlimit_as",      CONF_ATTR_RLIMIT_AS,      1, 1, true, false, S, p_rlimit },
         { "rlimit_cpu",     CONF_ATTR_RLIMIT_CPU,     1, 1, true, false, S, p_rlimit },
@@ -1437,6 +1449,16 @@ int attr_inherit(ConfCtx *c, ConfService *s, const ConfService *def)
                 s->at_limit = def->at_limit;
         if (INHERIT(CONF_ATTR_NO_NEW_PRIVS))
                 s->no_new_privs = def->no_new_privs;
+        if (INHERIT(CONF_ATTR_PRIVATE_TMP) || INHERIT(CONF_ATTR_READ_ONLY_ROOT)) {
+                ConfRare *r = attr_rare(c, s);
+
+                if (!r)
+                        return -ENOMEM;
+                if (INHERIT(CONF_ATTR_PRIVATE_TMP))
+                        r->private_tmp = def->rare->private_tmp;
+                if (INHERIT(CONF_ATTR_READ_ONLY_ROOT))
+                        r->read_only_root = def->rare->read_only_root;
+        }
 #undef INHERIT
         return 0;
 }

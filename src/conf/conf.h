@@ -188,6 +188,8 @@ typedef enum ConfAttrId {
         CONF_ATTR_CHROOT,
         CONF_ATTR_RLIMIT_NPROC,
         CONF_ATTR_CAPABILITIES,
+        CONF_ATTR_PRIVATE_TMP,
+        CONF_ATTR_READ_ONLY_ROOT,
         CONF_ATTR_IDLE_TIMEOUT,
         CONF_ATTR_CONNECT_TIMEOUT,      /* redirect */
         _CONF_ATTR_MAX,
@@ -341,6 +343,8 @@ typedef struct ConfRare {
         const char *chroot;
         bool has_caps;                  /* capabilities = ... (maybe empty) */
         uint64_t caps;                  /* bit 1 << CAP_*: the capabilities the server keeps */
+        bool private_tmp;               /* a private mount namespace with a fresh /tmp */
+        bool read_only_root;            /* ... and / mounted read-only */
         const char **raw;               /* SKIPPED only: the block's lines as read */
         size_t n_raw;
 } ConfRare;

@@ -238,6 +238,10 @@ static void dump_service(const ConfService *s, FILE *f)
                 fprintf(f, "\t%-16s= yes\n", "no_new_privs");
         if (s->rare->chroot)
                 fprintf(f, "\t%-16s= %s\n", "chroot", s->rare->chroot);
+        if (s->rare->private_tmp)
+                fprintf(f, "\t%-16s= yes\n", "private_tmp");
+        if (s->rare->read_only_root)
+                fprintf(f, "\t%-16s= yes\n", "read_only_root");
         if (s->rare->has_caps) {
                 fprintf(f, "\t%-16s=", "capabilities");
                 for (unsigned i = 0; i < CONF_CAP_MAX; i++)

@@ -6,13 +6,118 @@
 
 #include "daemon/harden.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>      /* the ST_* flags of f_flags */
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+/* The steps of harden_mount_ns(), for the probe's message; the probe child exits with one. */
+enum { MNT_OK, MNT_UNSHARE, MNT_PRIVATE, MNT_TMPFS, MNT_READ_ONLY, MNT_FORK };
+
+static const char *const mount_step_name[] = {
+        [MNT_UNSHARE] = "unshare(CLONE_NEWNS)",
+        [MNT_PRIVATE] = "making / private",
+        [MNT_TMPFS] = "mounting a tmpfs on /tmp",
+        [MNT_READ_ONLY] = "remounting / read-only",
+        [MNT_FORK] = "forking the probe",
+};
+
+/* The flags a remount must keep: dropping a locked one (nosuid, nodev, ...) fails. */
+static unsigned long root_mount_flags(void)
+{
+        static const struct { unsigned long st, ms; } map[] = {
+                { ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV }, { ST_NOEXEC, MS_NOEXEC },
+                { ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME },
+                { ST_RELATIME, MS_RELATIME },
+        };
+        struct statfs sf;
+        unsigned long ms = 0;
+
+        if (statfs("/", &sf) < 0)
+                return 0;
+        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+                if ((unsigned long)sf.f_flags & map[i].st)
+                        ms |= map[i].ms;
+        return ms;
+}
+
+static int mount_ns_step(const char *tmp, bool read_only_root, int *ret_step)
+{
+        *ret_step = MNT_UNSHARE;
+        if (unshare(CLONE_NEWNS) < 0)
+                return -1;
+        *ret_step = MNT_PRIVATE;
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return -1;
+        *ret_step = MNT_TMPFS;
+        if (tmp && mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
+                return -1;
+        *ret_step = MNT_READ_ONLY;
+        if (read_only_root && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY |
+                                    root_mount_flags(), NULL) < 0)
+                return -1;
+        *ret_step = MNT_OK;
+        return 0;
+}
+
+int harden_mount_ns(const char *tmp, bool read_only_root)
+{
+        int step;
+
+        return mount_ns_step(tmp, read_only_root, &step);
+}
+
+/* Try every step in a throwaway child (its namespace dies with it): an EPERM in a container
+ * or without root is found here, at load, rather than at every connection. The child reports
+ * the failed step and its errno on a pipe. */
+static void probe_mount_ns(HardenProbe *p)
+{
+        int report[2] = { MNT_FORK, 0 }, pfd[2];
+        pid_t pid;
+
+        p->mount_ns = 1;
+        if (pipe2(pfd, O_CLOEXEC) < 0) {
+                report[1] = errno;
+                goto failed;
+        }
+        pid = fork();
+        if (pid == 0) {
+                int r[2] = { MNT_OK, 0 };
+
+                (void)close(pfd[0]);
+                if (mount_ns_step("/tmp", true, &r[0]) < 0)
+                        r[1] = errno;
+                _exit(write(pfd[1], r, sizeof(r)) == sizeof(r) ? 0 : 1);
+        }
+        report[1] = errno;
+        (void)close(pfd[1]);
+        if (pid > 0) {
+                ssize_t n;
+
+                do
+                        n = read(pfd[0], report, sizeof(report));
+                while (n < 0 && errno == EINTR);
+                if (n != sizeof(report))
+                        report[0] = MNT_FORK, report[1] = EIO;
+                (void)waitpid(pid, NULL, 0);
+        }
+        (void)close(pfd[0]);
+        if (report[0] == MNT_OK)
+                return;
+failed:
+        p->mount_ns = -(report[1] ? report[1] : EIO);
+        p->mount_ns_step = mount_step_name[report[0]];
+}
 
 int harden_cap_last(void)
 {
@@ -120,6 +225,21 @@ const char *harden_refusal(const ConfService *cs, HardenProbe *p, char *buf, siz
                 snprintf(buf, size, "rlimit_nproc: above portierd's own hard limit, which it "
                          "cannot raise (no CAP_SYS_RESOURCE); the service is not served");
                 return "rlimit_nproc above portierd's hard limit";
+        }
+        if (r->private_tmp || r->read_only_root) {
+                if (p->mount_ns == 0)
+                        probe_mount_ns(p);
+                if (p->mount_ns < 0) {
+                        const char *name = r->private_tmp ? "private_tmp" : "read_only_root";
+
+                        *ret_attr = r->private_tmp ? CONF_ATTR_PRIVATE_TMP
+                                                   : CONF_ATTR_READ_ONLY_ROOT;
+                        snprintf(buf, size, "%s = yes: this machine does not allow a private "
+                                 "mount namespace (%s: %s)%s; the service is not served", name,
+                                 p->mount_ns_step, strerror(-p->mount_ns),
+                                 p->as_root ? "" : " (portierd does not run as root)");
+                        return "a private mount namespace is not allowed here";
+                }
         }
         if (r->has_caps) {
                 const char *reason = caps_refusal(r, p, buf, size);

@@ -20,6 +20,8 @@ typedef struct HardenProbe {
         bool as_root;                   /* portierd runs as root (euid 0) */
         int cap_last;                   /* the kernel's highest capability number */
         uint64_t permitted;             /* portierd's own permitted capabilities */
+        int mount_ns;                   /* 0: not tried yet, 1: works, else -errno */
+        const char *mount_ns_step;      /* what failed */
 } HardenProbe;
 
 /**
@@ -35,6 +37,18 @@ int harden_cap_last(void);
  * @as_root: portierd runs as root
  */
 void harden_probe_init(HardenProbe *p, bool as_root);
+
+/**
+ * harden_mount_ns() - move the calling process into a private mount namespace
+ * @tmp: where to mount a fresh tmpfs ("/tmp", or the chroot's), or NULL for none
+ * @read_only_root: make the mount of / read-only
+ *
+ * Nothing mounted there propagates back (/ is made private recursively first). Only system
+ * calls: safe in the vfork() child of spawn.c.
+ *
+ * Return: 0, or -1 with errno set.
+ */
+int harden_mount_ns(const char *tmp, bool read_only_root);
 
 /**
  * harden_refusal() - why @cs cannot have its protections here

@@ -10,7 +10,7 @@
  *
  * In the child, in this order: a new session; the connection on 0/1/2 (and on 3 for
  * listen_fds), every other descriptor closed; rlimits (RLIMIT_NOFILE back to the value
- * portierd started with); nice; umask; chroot; the capability bounding set; when root,
+ * portierd started with); nice; umask; the private mount namespace; chroot; the capability bounding set; when root,
  * setgroups() then setresgid() then setresuid(); the other capability sets (and ambient ones
  * for a server that is not root); no_new_privs; SIGPIPE back to default and an empty signal mask; execve() with an environment
  * that holds only REMOTE_HOST, the env and passenv entries, and the peer variables that
@@ -224,6 +224,17 @@ int spawn_template_new(const ConfService *cs, bool as_root, char *const *inherit
                 if ((r = resolve_groups(cs, t)) < 0)
                         goto fail;
         }
+        if (cs->rare->private_tmp || cs->rare->read_only_root) {
+                /* Without the namespace the service is refused at load (harden.c). */
+                t->mount_ns = true;
+                t->read_only_root = cs->rare->read_only_root;
+                if (cs->rare->private_tmp &&
+                    asprintf(&t->private_tmp, "%s/tmp", t->chroot ? t->chroot : "") < 0) {
+                        t->private_tmp = NULL;
+                        r = -ENOMEM;
+                        goto fail;
+                }
+        }
         if (as_root && cs->rare->has_caps) {
                 /* Without root the service is refused at load (harden.c). */
                 t->set_caps = true;
@@ -277,6 +288,7 @@ SpawnTemplate *spawn_template_free(SpawnTemplate *t)
                 return NULL;
         strv_free(t->env);
         free(t->groups);
+        free(t->private_tmp);
         free(t);
         return NULL;
 }
@@ -449,6 +461,9 @@ static _Noreturn __attribute__((noinline)) void child(const SpawnTemplate *t, in
                 umask((mode_t)t->umask);
         /* Into the chroot while still privileged; the server path is inside it. (A vfork()
          * child has its own root and working directory: CLONE_FS is not shared.) */
+        step = SPAWN_STEP_MOUNT_NS;
+        if (t->mount_ns && harden_mount_ns(t->private_tmp, t->read_only_root) < 0)
+                goto fail;
         step = SPAWN_STEP_CHROOT;
         if (t->chroot && (chroot(t->chroot) < 0 || chdir("/") < 0))
                 goto fail;
@@ -680,6 +695,8 @@ const char *spawn_step_name(SpawnStep step)
                 return "changing root (chroot)";
         case SPAWN_STEP_NO_NEW_PRIVS:
                 return "setting no_new_privs";
+        case SPAWN_STEP_MOUNT_NS:
+                return "setting up the private mount namespace";
         case SPAWN_STEP_CAPS_BOUND:
                 return "reducing the capability bounding set";
         case SPAWN_STEP_CAPS:

@@ -47,6 +47,11 @@ typedef struct SpawnTemplate {
         int umask;                      /* -1: the daemon's */
         bool no_new_privs;              /* PR_SET_NO_NEW_PRIVS before exec */
         const char *chroot;             /* the ConfService's; NULL: none */
+        bool mount_ns;                  /* a private mount namespace (private_tmp or
+                                           read_only_root) */
+        bool read_only_root;
+        char *private_tmp;              /* where the fresh tmpfs goes (the chroot's /tmp with
+                                           a chroot); NULL: no private /tmp */
         bool set_caps;                  /* capabilities = ...: keep only @caps */
         bool caps_ambient;              /* a server not run as root: raise them as ambient */
         int cap_last;                   /* the kernel's highest capability number */
@@ -85,6 +90,7 @@ typedef enum SpawnStep {
         SPAWN_STEP_SESSION,
         SPAWN_STEP_RLIMIT,
         SPAWN_STEP_NICE,
+        SPAWN_STEP_MOUNT_NS,
         SPAWN_STEP_CHROOT,
         SPAWN_STEP_CAPS_BOUND,
         SPAWN_STEP_GROUPS,

@@ -23,7 +23,7 @@ static const char kitchen[] =
         "defaults\n{\n log_type = FILE /var/log/portier.log 5M\n log_on_success = PID HOST\n"
         " log_on_failure = HOST ATTEMPT\n instances = 40\n per_source = 5\n cps = 30 7\n"
         " max_load = 4.5\n umask = 027\n groups = yes\n passenv = PATH\n max_connections = 900\n"
-        " backlog = 99\n per_source_cps = 3 30\n at_limit = defer\n no_new_privs = yes\n"
+        " backlog = 99\n per_source_cps = 3 30\n at_limit = defer\n no_new_privs = yes\n private_tmp = yes\n"
         " banner = /etc/issue\n only_from = 10.0.0.0 ::1\n no_access = 10.1.2.3\n}\n"
         "service sink\n{\n type = UNLISTED\n id = kitchen-sink\n socket_type = stream\n"
         " protocol = tcp\n port = 4000\n wait = no\n user = nobody\n group = nogroup\n"
@@ -34,7 +34,7 @@ static const char kitchen[] =
         " nice = -3\n rlimit_as = 64M\n rlimit_cpu = 30\n rlimit_data = UNLIMITED\n"
         " rlimit_rss = 8K\n rlimit_stack = 1M\n rlimit_files = 256\n rlimit_nproc = 20\n libwrap = sinkd\n"
         " banner_success = /etc/motd\n banner_fail = /etc/issue.net\n deny_time = 15\n"
-        " bind = 127.0.0.9\n chroot = /srv/jail\n capabilities = net_bind_service CAP_KILL\n}\n"
+        " bind = 127.0.0.9\n chroot = /srv/jail\n capabilities = net_bind_service CAP_KILL\n read_only_root = yes\n}\n"
         "service v6\n{\n type = UNLISTED\n socket_type = dgram\n port = 4001\n wait = yes\n"
         " user = root\n server = /bin/cat\n flags = IPv6 NAMEINARGS\n server_args = cat -u\n"
         " v6only = yes\n listen_fds = yes sock\n rpc_number = 5\n deny_time = FOREVER\n}\n"
@@ -128,6 +128,7 @@ static void same_service(const ConfService *a, const ConfService *b)
         EQ(deny_time); EQ(deny_in_seconds); EQ(backlog); EQ(per_source_cps_rate); EQ(per_source_cps_seconds);
         EQ(at_limit); EQ(listen_fds); STR(rare->listen_fds_name); EQ(no_new_privs); STR(rare->chroot);
         EQ(rare->has_caps); EQ(rare->caps);
+        EQ(rare->private_tmp); EQ(rare->read_only_root);
 }
 
 /* drop the lines starting with "# " (in place) */
