@@ -265,6 +265,12 @@ static void test_bad_values(void **state)
         bad_value("backlog = 0", "backlog: expected a number from 1");
         bad_value("listen_fds = yes a:b", "listen_fds: the name must have");
         bad_value("chroot = srv", "chroot: 'srv' is not an absolute path");
+        bad_value("rlimit_nproc = 2K", "rlimit_nproc: expected a number or UNLIMITED");
+        bad_value("capabilities = NET_BIND_SERVICE CAP_FLY",
+                  "capabilities: 'CAP_FLY' is not a capability name");
+        bad_value("capabilities = CAP_", "capabilities: 'CAP_' is not a capability name");
+        bad_value("private_tmp = 1", "private_tmp: expected 'yes' or 'no'");
+        bad_value("read_only_root = ro", "read_only_root: expected 'yes' or 'no'");
         bad_value("log_type = SYSLOG daemon info extra", "SYSLOG takes a facility");
 }
 
@@ -288,6 +294,8 @@ static void test_good_values(void **state)
                    " access_times = 08:00-12:00 22:00-02:00\n env = A=1 B=x=y\n env += C=3\n"
                    " passenv = PATH LANG\n passenv -= LANG\n banner_success = /s\n banner_fail = /f\n"
                    " libwrap = foo\n listen_fds = no\n no_new_privs = no\n chroot = /srv\n"
+                   " rlimit_nproc = 50\n capabilities = cap_net_bind_service KILL CAP_BPF\n"
+                   " private_tmp = yes\n read_only_root = no\n"
                    " server_args = -a \"b c\" #d\n log_on_failure = HOST RECORD\n}\n");
         assert_int_equal(l.d.n_errors, 0);
         const ConfService *v = svc(&l, "v");
@@ -312,6 +320,11 @@ static void test_good_values(void **state)
         assert_int_equal(v->n_passenv, 1);
         assert_string_equal(v->passenv[0], "PATH");
         assert_string_equal(v->rare->chroot, "/srv");
+        assert_int_equal(v->rare->rlimits[CONF_RLIMIT_NPROC], 50);
+        assert_true(v->rare->has_caps);
+        assert_true(v->rare->caps == (UINT64_C(1) << 10 | UINT64_C(1) << 5 | UINT64_C(1) << 39));
+        assert_true(v->rare->private_tmp);
+        assert_false(v->rare->read_only_root);
         assert_int_equal(v->argc, 5);                   /* no quoting, '#' is a value */
         assert_string_equal(v->argv[0], "cat");
         assert_string_equal(v->argv[2], "\"b");
