@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The steps of harden_mount_ns(), for the probe's message; the probe child exits with one. */
+/* The steps of harden_mount_ns(), for the probe's message (the probe child reports one). */
 enum { MNT_OK, MNT_UNSHARE, MNT_PRIVATE, MNT_TMPFS, MNT_READ_ONLY, MNT_FORK };
 
 static const char *const mount_step_name[] = {
@@ -77,15 +77,16 @@ int harden_mount_ns(const char *tmp, bool read_only_root)
         return mount_ns_step(tmp, read_only_root, &step);
 }
 
-/* Try every step in a throwaway child (its namespace dies with it): an EPERM in a container
- * or without root is found here, at load, rather than at every connection. The child reports
- * the failed step and its errno on a pipe. */
-static void probe_mount_ns(HardenProbe *p)
+/* Try the steps of @want (1: private_tmp, 2: read_only_root) in a throwaway child (its
+ * namespace dies with it): an EPERM in a container or without root is found here, at load,
+ * rather than at every connection. The child reports the failed step and its errno on a
+ * pipe. */
+static void probe_mount_ns(HardenProbe *p, int want)
 {
         int report[2] = { MNT_FORK, 0 }, pfd[2];
         pid_t pid;
 
-        p->mount_ns = 1;
+        p->mount_ns[want] = 1;
         if (pipe2(pfd, O_CLOEXEC) < 0) {
                 report[1] = errno;
                 goto failed;
@@ -95,7 +96,7 @@ static void probe_mount_ns(HardenProbe *p)
                 int r[2] = { MNT_OK, 0 };
 
                 (void)close(pfd[0]);
-                if (mount_ns_step("/tmp", true, &r[0]) < 0)
+                if (mount_ns_step(want & 1 ? "/tmp" : NULL, want & 2, &r[0]) < 0)
                         r[1] = errno;
                 _exit(write(pfd[1], r, sizeof(r)) == sizeof(r) ? 0 : 1);
         }
@@ -115,8 +116,8 @@ static void probe_mount_ns(HardenProbe *p)
         if (report[0] == MNT_OK)
                 return;
 failed:
-        p->mount_ns = -(report[1] ? report[1] : EIO);
-        p->mount_ns_step = mount_step_name[report[0]];
+        p->mount_ns[want] = -(report[1] ? report[1] : EIO);
+        p->mount_ns_step[want] = mount_step_name[report[0]];
 }
 
 int harden_cap_last(void)
@@ -227,16 +228,21 @@ const char *harden_refusal(const ConfService *cs, HardenProbe *p, char *buf, siz
                 return "rlimit_nproc above portierd's hard limit";
         }
         if (r->private_tmp || r->read_only_root) {
-                if (p->mount_ns == 0)
-                        probe_mount_ns(p);
-                if (p->mount_ns < 0) {
-                        const char *name = r->private_tmp ? "private_tmp" : "read_only_root";
+                int want = (r->private_tmp ? 1 : 0) | (r->read_only_root ? 2 : 0);
 
-                        *ret_attr = r->private_tmp ? CONF_ATTR_PRIVATE_TMP
-                                                   : CONF_ATTR_READ_ONLY_ROOT;
+                if (p->mount_ns[want] == 0)
+                        probe_mount_ns(p, want);
+                if (p->mount_ns[want] < 0) {
+                        /* Name the attribute whose step failed (the read-only remount
+                         * only read_only_root has). */
+                        bool ro = !r->private_tmp ||
+                                  p->mount_ns_step[want] == mount_step_name[MNT_READ_ONLY];
+                        const char *name = ro ? "read_only_root" : "private_tmp";
+
+                        *ret_attr = ro ? CONF_ATTR_READ_ONLY_ROOT : CONF_ATTR_PRIVATE_TMP;
                         snprintf(buf, size, "%s = yes: this machine does not allow a private "
                                  "mount namespace (%s: %s)%s; the service is not served", name,
-                                 p->mount_ns_step, strerror(-p->mount_ns),
+                                 p->mount_ns_step[want], strerror(-p->mount_ns[want]),
                                  p->as_root ? "" : " (portierd does not run as root)");
                         return "a private mount namespace is not allowed here";
                 }

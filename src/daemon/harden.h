@@ -20,8 +20,10 @@ typedef struct HardenProbe {
         bool as_root;                   /* portierd runs as root (euid 0) */
         int cap_last;                   /* the kernel's highest capability number */
         uint64_t permitted;             /* portierd's own permitted capabilities */
-        int mount_ns;                   /* 0: not tried yet, 1: works, else -errno */
-        const char *mount_ns_step;      /* what failed */
+        /* Per request (1: private_tmp, 2: read_only_root, 3: both), tried when a service
+         * first asks for it: 0 not tried yet, 1 works, else -errno. */
+        int mount_ns[4];
+        const char *mount_ns_step[4];   /* what failed */
 } HardenProbe;
 
 /**

@@ -10,20 +10,22 @@
  *
  * In the child, in this order: a new session; the connection on 0/1/2 (and on 3 for
  * listen_fds), every other descriptor closed; rlimits (RLIMIT_NOFILE back to the value
- * portierd started with); nice; umask; the private mount namespace; chroot; the capability bounding set; when root,
- * setgroups() then setresgid() then setresuid(); the other capability sets (and ambient ones
- * for a server that is not root); no_new_privs; SIGPIPE back to default and an empty signal mask; execve() with an environment
- * that holds only REMOTE_HOST, the env and passenv entries, and the peer variables that
- * systemd (REMOTE_ADDR, REMOTE_PORT) and ucspi-tcp (PROTO, TCPREMOTEIP, ...) servers read.
+ * portierd started with); nice; umask; the private mount namespace (private_tmp,
+ * read_only_root); chroot; the capability bounding set; when root, setgroups() then
+ * setresgid() then setresuid(); the other capability sets (ambient ones for a server that is
+ * not root); no_new_privs; SIGPIPE back to default and an empty signal mask; execve() with an
+ * environment that holds only REMOTE_HOST, the env and passenv entries, and the peer
+ * variables that systemd (REMOTE_ADDR, REMOTE_PORT) and ucspi-tcp (PROTO, TCPREMOTEIP, ...)
+ * servers read.
  */
 
 #include "daemon/spawn.h"
 
 #include <arpa/inet.h>
-#include <linux/capability.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -459,11 +461,14 @@ static _Noreturn __attribute__((noinline)) void child(const SpawnTemplate *t, in
         }
         if (t->umask >= 0)
                 umask((mode_t)t->umask);
-        /* Into the chroot while still privileged; the server path is inside it. (A vfork()
-         * child has its own root and working directory: CLONE_FS is not shared.) */
+        /* The mount namespace before the chroot: the mounts are made on the real tree (the
+         * private /tmp at the chroot's /tmp). A vfork() child may unshare it: CLONE_FS is not
+         * shared with the parent, only the memory. */
         step = SPAWN_STEP_MOUNT_NS;
         if (t->mount_ns && harden_mount_ns(t->private_tmp, t->read_only_root) < 0)
                 goto fail;
+        /* Into the chroot while still privileged; the server path is inside it. (A vfork()
+         * child has its own root and working directory: CLONE_FS is not shared.) */
         step = SPAWN_STEP_CHROOT;
         if (t->chroot && (chroot(t->chroot) < 0 || chdir("/") < 0))
                 goto fail;

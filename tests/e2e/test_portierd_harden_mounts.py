@@ -140,3 +140,17 @@ def test_private_tmp_in_chroot(daemon, tmp_path, need_mount_ns):
     daemon.start()
     assert fetch(private) == b""
     assert fetch(shared) == b"left-behind\n"
+
+
+def test_spawn_failure_is_reported(daemon, tmp_path, need_mount_ns):
+    """A step that fails only at spawn time (the chroot has no /tmp for the private one) is
+    logged with the step and the reason, and the client gets no server."""
+    need_portierd()
+    from test_portierd_harden import _populate_chroot
+    jail = tmp_path / "jail-without-tmp"
+    _populate_chroot(jail, "/bin/ls")
+    port = daemon.add("notmp", "/bin/ls", "/", chroot=str(jail), private_tmp="yes")
+    daemon.start()
+    assert fetch(port) == b""
+    daemon.wait_message("service 'notmp': cannot start '/bin/ls': setting up the private "
+                        "mount namespace failed: No such file or directory")
