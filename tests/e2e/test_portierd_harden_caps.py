@@ -4,6 +4,7 @@ capabilities, which survive its exec. A capability portierd cannot give refuses 
 at load, never a server with less (or more) than asked."""
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -135,7 +136,6 @@ def test_capability_portierd_lacks_is_refused(daemon):
     lacking = [b for b in range(last + 1) if not own >> b & 1]
     if not lacking:
         pytest.skip("portierd has every capability here: nothing to refuse")
-    import re
     names = dict((int(m.group(2)), m.group(1)) for m in re.finditer(
         r"#define (CAP_[A-Z_]+)\s+(\d+)", Path("/usr/include/linux/capability.h").read_text()))
     name = names[lacking[0]]
@@ -149,3 +149,25 @@ def test_capability_portierd_lacks_is_refused(daemon):
     daemon.start()
     assert fetch(ok) == b"ok\n"
     assert "greedy" in daemon.dlog_text() and name in daemon.dlog_text()
+
+
+@ROOT_ONLY
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is missing")
+def test_refused_without_root(daemon):
+    """portierd as uid 65534 cannot set a server's capabilities: `-n` refuses the service."""
+    need_portierd()
+    pub = Path(tempfile.mkdtemp(prefix="ptr-harden-", dir="/tmp"))  # readable by uid 65534
+    try:
+        daemon.add("ok", "/bin/echo", "ok")
+        daemon.add("capped", "/bin/true", capabilities="NET_BIND_SERVICE")
+        conf = pub / "portier.conf"
+        conf.write_text(daemon.text())
+        os.chmod(pub, 0o755)
+        prefix = [shutil.which("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"]
+        r = subprocess.run(prefix + [daemon.bin, "-n", "-f", conf], capture_output=True,
+                           text=True, timeout=60)
+    finally:
+        shutil.rmtree(pub, ignore_errors=True)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "'capped'" in r.stderr and "capabilities" in r.stderr, r.stderr
+    assert "not run as root" in r.stderr and "'ok'" not in r.stderr, r.stderr
