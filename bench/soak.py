@@ -216,6 +216,25 @@ def other_work(before, after, ours, top=6):
     return ", ".join(f"{k} {v:.0f} s" for v, k in best) or "nothing over 1 s"
 
 
+def machine_cpu():
+    """(busy, interrupt) CPU seconds of the whole machine so far, from /proc/stat; interrupt is
+    the irq and softirq time (much of it the loopback traffic of this run itself)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = v
+    return (user + nice + system + irq + softirq) * TICK_S, (irq + softirq) * TICK_S
+
+
+def own_cpu():
+    """CPU seconds of the harness and of everything it started and reaped (load generators,
+    portierctl, the starting command)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def ctl_status(bins, sock):
     """portierctl status --json: (dict, None) or (None, why)."""
     try:
@@ -490,7 +509,11 @@ class Soak:
             before = count_reconfigured(self.dlog)
             write_conf(self.conf, self.text(extra))
             t0 = time.monotonic()
-            os.kill(self.pid, signal.SIGHUP)
+            try:
+                os.kill(self.pid, signal.SIGHUP)
+            except ProcessLookupError:
+                self.problems.append("reload: portierd is gone")
+                return
             while time.monotonic() - t0 < RELOAD_TIMEOUT:
                 if count_reconfigured(self.dlog) > before:
                     break
@@ -654,7 +677,8 @@ def report(args, soak, wls, base, end, final_status, out):
     p(f"Reloads: {len(rl)} (every {args.reload_every:g} s, alternately adding and removing a "
       "service)" + (f", SIGHUP to 'Reconfigured' median {statistics.median(rl) * 1000:.0f} ms, "
                     f"max {max(rl) * 1000:.0f} ms" if rl else ""))
-    p(f"portierctl status --json: {soak.status_ok} ok, {soak.status_failed} failed")
+    p(f"portierctl status --json: {soak.status_ok} ok, {soak.status_failed} failed (the "
+      "periodic calls and those that watch the daemon settle)")
     unexpected += len(soak.problems)
     for what in soak.problems[:20]:
         p(f"  UNEXPECTED: {what}")
@@ -802,48 +826,9 @@ def main():
     out = Tee()
     passed = False
     try:
-        when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        print(f"portier soak — {when} — {run.machine()}", file=out)
-        built = datetime.datetime.fromtimestamp(os.stat(bins["portierd"]).st_mtime,
-                                                datetime.timezone.utc).strftime("%H:%M UTC")
-        print(f"portierd: {bins['portierd']} built {built}, tree at {run.source_version()}",
-              file=out)
-        la0 = run.loadavg()
-        print(f"Load average (1 min) at the start: {la0}", file=out)
-        procs0 = cpu_by_process()
-        soak.start_daemon()
-        log(f"warm-up: {args.warmup:g} s")
-        soak.load(args.warmup, sampling=False)
-        st = soak.settle()
-        fds = fd_counts(soak.pid)
-        if st is None or fds is None:
-            raise RuntimeError("the daemon did not settle after the warm-up")
-        base = {"fds": fds[0], "pipes": fds[1], "rss": run.rss_kib(soak.pid)}
-        warm_problems = list(soak.problems)
-        soak.reloads.clear()
-        log(f"baseline {base}; load for {args.minutes:g} min")
-        wls = soak.load(args.minutes * 60, sampling=True)
-        log("load over; settling")
-        final = soak.settle(base=(base["fds"], base["pipes"]))
-        end = None
-        fds = fd_counts(soak.pid)
-        if fds is not None and soak.alive():
-            end = {"fds": fds[0], "pipes": fds[1], "rss": run.rss_kib(soak.pid)}
-        soak.samples.append({"end": True, "t": time.monotonic() - soak.load_t0,
-                             "fds": end and end["fds"], "pipes": end and end["pipes"],
-                             "rss": end and end["rss"], "cpu": None, "ccpu": None,
-                             "servers": running_servers(soak.pid), "load": run.loadavg(),
-                             "counts": {w.kind: w.counts() for w in wls}})
-        if warm_problems:
-            print(f"During the warm-up: {len(warm_problems)} unexpected events (counted): "
-                  + "; ".join(warm_problems[:5]), file=out)
-        print(file=out)
-        passed = report(args, soak, wls, base, end, final, out)
-        la1 = run.loadavg()
-        ours = {os.getpid(), soak.pid, soak.backend.pid}
-        print(f"Load average (1 min) at the end: {la1}; other processes' CPU during the run "
-              f"(those alive at its end): {other_work(procs0, cpu_by_process(), ours)}",
-              file=out)
+        passed = soak_run(args, soak, out)
+    except RuntimeError as e:
+        log(f"FAILED to set up: {e}")
     finally:
         if soak.pid is not None:
             run.stop_pid(soak.pid, "portierd (soak)")
@@ -859,6 +844,65 @@ def main():
         with open(args.output, "w") as f:
             f.write("".join(lines))
     return 0 if passed else 1
+
+
+def soak_run(args, soak, out):
+    """Start, warm up, take the baseline, load, settle, report. True when the run passed."""
+    bins = soak.bins
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"portier soak — {when} — {run.machine()}", file=out)
+    built = datetime.datetime.fromtimestamp(os.stat(bins["portierd"]).st_mtime,
+                                            datetime.timezone.utc).strftime("%H:%M UTC")
+    print(f"portierd: {bins['portierd']} built {built}, tree at {run.source_version()}",
+          file=out)
+    la0 = run.loadavg()
+    print(f"Load average (1 min) at the start: {la0}", file=out)
+    procs0, mach0, own0 = cpu_by_process(), machine_cpu(), own_cpu()
+    soak.start_daemon()
+    log(f"warm-up: {args.warmup:g} s")
+    soak.load(args.warmup, sampling=False)
+    soak.reload(True)           # the extra service's listener opened and closed once
+    soak.reload(False)
+    st = soak.settle()
+    fds = fd_counts(soak.pid)
+    if st is None or fds is None:
+        raise RuntimeError("the daemon did not settle after the warm-up")
+    base = {"fds": fds[0], "pipes": fds[1], "rss": run.rss_kib(soak.pid)}
+    warm_problems = list(soak.problems)
+    soak.reloads.clear()
+    soak.status_ok = 0
+    log(f"baseline {base}; load for {args.minutes:g} min")
+    wls = soak.load(args.minutes * 60, sampling=True)
+    log("load over; settling")
+    final = soak.settle(base=(base["fds"], base["pipes"]))
+    end = None
+    fds = fd_counts(soak.pid)
+    if fds is not None and soak.alive():
+        end = {"fds": fds[0], "pipes": fds[1], "rss": run.rss_kib(soak.pid)}
+    soak.samples.append({"end": True, "t": time.monotonic() - soak.load_t0,
+                         "fds": end and end["fds"], "pipes": end and end["pipes"],
+                         "rss": end and end["rss"], "cpu": None, "ccpu": None,
+                         "servers": running_servers(soak.pid), "load": run.loadavg(),
+                         "counts": {w.kind: w.counts() for w in wls}})
+    if warm_problems:
+        print(f"During the warm-up: {len(warm_problems)} unexpected events (counted): "
+              + "; ".join(warm_problems[:5]), file=out)
+    print(file=out)
+    passed = report(args, soak, wls, base, end, final, out)
+    ticks = run.cpu_ticks(soak.pid)
+    mach1, la1 = machine_cpu(), run.loadavg()
+    print(f"Load average (1 min) at the end: {la1}", file=out)
+    if mach0 and mach1 and ticks:
+        busy, intr = mach1[0] - mach0[0], mach1[1] - mach0[1]
+        ours = own_cpu() - own0 + (ticks[0] + ticks[1]) * TICK_S
+        print(f"Machine CPU from the start to now: {busy:.0f} s busy (irq and softirq "
+              f"{intr:.0f} s of it, much of it this run's loopback traffic); this run's "
+              f"processes (harness, load generators, portierd and its servers) {ours:.0f} s; "
+              f"other work {max(0.0, busy - ours):.0f} s at most", file=out)
+    pids = {os.getpid(), soak.pid, soak.backend.pid}
+    print("Other processes by CPU (those alive at the end): "
+          f"{other_work(procs0, cpu_by_process(), pids)}", file=out)
+    return passed
 
 
 if __name__ == "__main__":
