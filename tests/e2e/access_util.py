@@ -17,6 +17,7 @@ import errno
 import os
 import re
 import socket
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -267,3 +268,41 @@ def netns_daemon(tmp, addrs=()):
     (tmp / "s").mkdir(exist_ok=True)
     procs = ProcTracker(tmp, tmp)
     return Daemon(portierd_util.KIND, str(binary), procs, tmp, tmp / "s"), procs
+
+
+class IdentdBase:
+    """An RFC 1413 server on 127.0.0.1:113, for tests in their own network namespace: it reads
+    one query line per connection and hands it to answer(conn, query, ports), ports being the
+    (client port, server port) pair asked about, or None when the query is malformed."""
+
+    TIMEOUT = 10                        # seconds a connection may take to send its query
+
+    def __init__(self):
+        self.queries = []
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 113))
+        self.sock.listen(16)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            c, _ = self.sock.accept()
+            threading.Thread(target=self._one, args=(c,), daemon=True).start()
+
+    def _one(self, c):
+        with c:
+            c.settimeout(self.TIMEOUT)
+            buf = b""
+            while b"\n" not in buf:
+                data = c.recv(100)
+                if not data:
+                    return
+                buf += data
+            q = buf.decode().strip()
+            self.queries.append(q)
+            m = re.fullmatch(r"\s*(\d+)\s*,\s*(\d+)\s*", q)
+            self.answer(c, q, (int(m.group(1)), int(m.group(2))) if m else None)
+
+    def answer(self, conn, query, ports):
+        raise NotImplementedError

@@ -14,7 +14,6 @@ import os
 import re
 import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,7 +23,8 @@ if str(HERE) not in sys.path:
 
 import pytest  # noqa: E402
 
-from access_util import netns_usable  # noqa: E402
+from access_util import IdentdBase, netns_usable  # noqa: E402
+from conftest import wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(120),
               pytest.mark.skipif(not netns_usable(), reason="needs root, unshare and ip")]
@@ -41,44 +41,27 @@ IDENT_REPLIES = {
 
 # --- inside the namespace ------------------------------------------------------------------
 
-class Identd:
-    """A scripted identd on 127.0.0.1:113: the reply for a query depends on the client port
-    asked about (registered by the client before it connects)."""
+class Identd(IdentdBase):
+    """A scripted identd: the reply for a query depends on the client port asked about
+    (registered by the client before it connects)."""
 
     def __init__(self):
         self.plan = {}          # client port -> reply key ("close": close without a reply)
-        self.queries = []
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 113))
-        self.sock.listen(16)
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self):
-        while True:
-            c, _ = self.sock.accept()
-            threading.Thread(target=self._one, args=(c,), daemon=True).start()
+    def answer(self, c, query, ports):
+        if not ports:
+            return
+        p, l = ports
+        key = self.plan.get(p, "error")
+        if key == "close":
+            c.sendall(b"%d,%d" % (p, l))        # no end of line
+            return
+        c.sendall((IDENT_REPLIES[key].format(p=p, l=l, p1=p + 1) + "\r\n").encode())
 
-    def _one(self, c):
-        with c:
-            c.settimeout(10)
-            buf = b""
-            while b"\n" not in buf:
-                data = c.recv(100)
-                if not data:
-                    return
-                buf += data
-            q = buf.decode().strip()
-            self.queries.append(q)
-            m = re.fullmatch(r"\s*(\d+)\s*,\s*(\d+)\s*", q)
-            if not m:
-                return
-            p, l = int(m.group(1)), int(m.group(2))
-            key = self.plan.get(p, "error")
-            if key == "close":
-                c.sendall(b"%d,%d" % (p, l))        # no end of line
-                return
-            c.sendall((IDENT_REPLIES[key].format(p=p, l=l, p1=p + 1) + "\r\n").encode())
+
+def _wait(pred, what, timeout=15):
+    wait_for(pred, timeout, what=what)
 
 
 def _client(identd, port, src, plan, send=b"", hold=False):
@@ -107,14 +90,6 @@ def _client(identd, port, src, plan, send=b"", hold=False):
         pass
     s.close()
     return b"".join(chunks).decode(errors="replace")
-
-
-def _wait(pred, what, timeout=15):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def netns_main(scenario, tmp):

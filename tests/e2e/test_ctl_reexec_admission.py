@@ -22,60 +22,38 @@ if str(HERE) not in sys.path:
 
 import pytest  # noqa: E402
 
-from access_util import netns_usable  # noqa: E402
+from access_util import IdentdBase, netns_usable  # noqa: E402
+from conftest import wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(120),
               pytest.mark.skipif(not netns_usable(), reason="needs root, unshare and ip")]
 
 
-class HoldingIdentd:
-    """An identd on 127.0.0.1:113 that answers USERID alice, except that the first query is
-    held (never answered) until its connection is closed by the asker."""
+class HoldingIdentd(IdentdBase):
+    """Answers USERID alice, except that the first query is held (never answered) until its
+    connection is closed by the asker."""
+
+    TIMEOUT = 30
 
     def __init__(self):
-        self.queries = []
         self.first_closed = threading.Event()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 113))
-        self.sock.listen(16)
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self):
-        while True:
-            c, _ = self.sock.accept()
-            threading.Thread(target=self._one, args=(c,), daemon=True).start()
-
-    def _one(self, c):
-        with c:
-            c.settimeout(30)
-            buf = b""
-            while b"\n" not in buf:
-                data = c.recv(100)
-                if not data:
-                    return
-                buf += data
-            q = buf.decode().strip()
-            self.queries.append(q)
-            if len(self.queries) == 1:
-                try:
-                    while c.recv(100):
-                        pass
-                except OSError:
+    def answer(self, c, query, ports):
+        if len(self.queries) == 1:
+            try:
+                while c.recv(100):
                     pass
-                self.first_closed.set()
-                return
-            m = re.fullmatch(r"\s*(\d+)\s*,\s*(\d+)\s*", q)
-            if m:
-                c.sendall(f"{m.group(1)},{m.group(2)}:USERID:UNIX:alice\r\n".encode())
+            except OSError:
+                pass
+            self.first_closed.set()
+            return
+        if ports:
+            c.sendall(f"{ports[0]},{ports[1]}:USERID:UNIX:alice\r\n".encode())
 
 
 def _wait(pred, what, timeout=15):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    wait_for(pred, timeout, what=what)
 
 
 def netns_main(tmp):
