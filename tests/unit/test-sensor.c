@@ -19,29 +19,11 @@
 
 #include "conf/conf.h"
 #include "daemon/sensor.h"
+#include "sockaddr-util.h"
 
 #define SEC 1000000ull
 #define MIN (60 * SEC)
 #define T0 (5000 * SEC)
-
-static struct sockaddr_storage sa_of(const char *text)
-{
-        struct sockaddr_storage ss;
-
-        memset(&ss, 0, sizeof(ss));
-        if (strchr(text, ':')) {
-                struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-
-                in6->sin6_family = AF_INET6;
-                assert_int_equal(inet_pton(AF_INET6, text, &in6->sin6_addr), 1);
-        } else {
-                struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-
-                in->sin_family = AF_INET;
-                assert_int_equal(inet_pton(AF_INET, text, &in->sin_addr), 1);
-        }
-        return ss;
-}
 
 static int add(SensorList *l, const char *text, uint64_t duration, uint64_t now)
 {
