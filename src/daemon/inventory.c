@@ -374,16 +374,13 @@ static int parse_cps_off(Reexec *x, char *line)
         return 0;
 }
 
-/* HEX (or "-": NULL) decoded into a new string. */
-static int hex_decode(const char *hex, char **ret)
+/* HEX (lower case, possibly empty) decoded into a new string. */
+static int hex_to_str(const char *hex, char **ret)
 {
         size_t n = strlen(hex);
         char *a;
 
-        *ret = NULL;
-        if (strcmp(hex, "-") == 0)
-                return 0;
-        if (n == 0 || n % 2 || strspn(hex, "0123456789abcdef") != n)
+        if (n % 2 || strspn(hex, "0123456789abcdef") != n)
                 return -EBADMSG;
         a = malloc(n / 2 + 1);
         if (!a)
@@ -397,6 +394,15 @@ static int hex_decode(const char *hex, char **ret)
         a[n / 2] = '\0';
         *ret = a;
         return 0;
+}
+
+/* HEX (or "-": NULL) decoded into a new string; never empty. */
+static int hex_decode(const char *hex, char **ret)
+{
+        *ret = NULL;
+        if (strcmp(hex, "-") == 0)
+                return 0;
+        return hex[0] ? hex_to_str(hex, ret) : -EBADMSG;
 }
 
 /* Split @line in place at single spaces: exactly @n fields, or -EBADMSG. */
@@ -527,25 +533,15 @@ static int parse_drainer(Reexec *x, const char *line)
 
 static int parse_arg(Reexec *x, const char *hex)
 {
-        size_t n = strlen(hex);
         char **v, *a;
+        int r;
 
-        if (n % 2 || strspn(hex, "0123456789abcdef") != n)
-                return -EBADMSG;
         v = realloc(x->argv, (x->argc + 2) * sizeof(char *));
         if (!v)
                 return -ENOMEM;
         x->argv = v;
-        a = malloc(n / 2 + 1);
-        if (!a)
-                return -ENOMEM;
-        for (size_t i = 0; i < n / 2; i++) {
-                unsigned b;
-
-                sscanf(hex + 2 * i, "%2x", &b);
-                a[i] = (char)b;
-        }
-        a[n / 2] = '\0';
+        if ((r = hex_to_str(hex, &a)) < 0)      /* an argument may be empty */
+                return r;
         x->argv[x->argc++] = a;
         x->argv[x->argc] = NULL;
         return 0;
