@@ -379,7 +379,9 @@ static int first_configuration(Daemon *d, char *err, size_t errsize)
 
         if (d->next_generation == 0)
                 d->next_generation = 1;         /* after a reexec: the old image's + 1 */
+        uint64_t t0 = ev_clock_now();
         r = generation_load(d, d->next_generation, &g);
+        uint64_t t1 = ev_clock_now();
         if (r < 0) {
                 if (g) {
                         generation_log_diag(d, &g->diag);
@@ -394,6 +396,8 @@ static int first_configuration(Daemon *d, char *err, size_t errsize)
                 snprintf(err, errsize, "cannot apply the configuration: %s", strerror(-r));
                 return -1;
         }
+        portier_log(d->log, LOG_DEBUG, "configuration loaded in %.1f ms, applied in %.1f ms",
+                    (double)(t1 - t0) / 1000, (double)(ev_clock_now() - t1) / 1000);
         /* (after a reexec, a service off for its cps is serving: it listens again when due) */
         for (size_t i = 0; i < d->n_services; i++)
                 listening += d->services[i]->fd >= 0 ||
@@ -545,6 +549,7 @@ started:
         }
         ev_loop_set_before_sleep(d.loop, before_sleep, &d);
 
+        d.watch_later = reexec <= 0;    /* after a reexec, servers may hold sockets */
         r = first_configuration(&d, err, sizeof(err));
         if (r < 0) {
                 status = r == -EXIT_NOTCONFIGURED ? EXIT_NOTCONFIGURED : 1;
@@ -565,6 +570,7 @@ started:
                 (void)portier_notify(false, "READY=1");
         else
                 (void)portier_daemon_ready(d.startup);
+        service_watch_all(&d);
 
         r = ev_loop_run(d.loop);
         status = r < 0 ? 1 : 0;

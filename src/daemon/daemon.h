@@ -205,6 +205,8 @@ struct Daemon {
         struct rlimit nofile;           /* RLIMIT_NOFILE as found at start, for servers */
         int listener_fd_max;            /* a listening socket must get a lower descriptor:
                                            those above are kept for connections (service.c) */
+        bool watch_later;               /* at start: sockets are watched once ready is said
+                                           (service_watch_all()) */
 
         Generation *gen;                /* the current configuration */
         Service **services;
@@ -267,6 +269,7 @@ int generation_apply(Daemon *d, Generation *g, bool initial);
 Service *service_new(Daemon *d, Generation *g, size_t index);
 Service *service_free(Service *s);
 int service_listen(Service *s);
+void service_watch_all(Daemon *d);
 void service_close(Service *s);
 void service_update(Service *s, Generation *g, size_t index);
 void service_retire(Service *s);

@@ -674,6 +674,8 @@ static int open_within_reserve(Service *s, char *err, size_t size)
         return fd == -EMFILE && s->d->listener_fd_max > 0 ? reserve_reached(s, err, size) : fd;
 }
 
+static int watch(Service *s);
+
 /**
  * service_listen() - open the socket and watch it; on failure, retry every 5 s
  * @s: the service
@@ -683,7 +685,7 @@ static int open_within_reserve(Service *s, char *err, size_t size)
 int service_listen(Service *s)
 {
         char err[256];
-        int fd, r;
+        int fd;
 
         if (reexec_cps_pause(s))        /* after a reexec: still off for its cps */
                 return 0;
@@ -700,21 +702,55 @@ int service_listen(Service *s)
                 ev_timer_arm_in(s->d->loop, &s->retry, BIND_RETRY_USEC, retry_bind);
                 return fd;
         }
-        r = ev_file_add(s->d->loop, &s->ev, fd, EPOLLIN, on_readable);
+        s->fd = fd;
+        if (s->d->watch_later) {
+                s->state = SERVICE_LISTENING;
+                return 0;
+        }
+        return watch(s);
+}
+
+/* Watch the open socket s->fd; on failure, close it and retry later. */
+static int watch(Service *s)
+{
+        int r = ev_file_add(s->d->loop, &s->ev, s->fd, EPOLLIN, on_readable);
+
         if (r < 0) {
                 if (asprintf(&s->bind_error, "cannot watch the socket: %s", strerror(-r)) < 0)
                         s->bind_error = NULL;
-                (void)close(fd);
+                (void)close(s->fd);
+                s->fd = -1;
                 s->state = SERVICE_BIND_RETRY;
                 ev_timer_arm_in(s->d->loop, &s->retry, BIND_RETRY_USEC, retry_bind);
                 return r;
         }
-        s->fd = fd;
         s->state = s->running > 0 && !takes_connections(s->conf) ? SERVICE_SUSPENDED
                                                                   : SERVICE_LISTENING;
         if (s->state == SERVICE_SUSPENDED)
                 (void)ev_file_set_events(&s->ev, 0);
         return 0;
+}
+
+/**
+ * service_watch_all() - watch the sockets opened at start
+ * @d: the daemon
+ *
+ * At start the sockets are opened, bound and listening before portierd says it is ready,
+ * and added to epoll only afterwards (with 10,000 services that is a tenth of the start):
+ * a connection that comes in between waits in the socket's queue, as under socket
+ * activation, and is accepted by the first turn of the loop, which runs after this.
+ */
+void service_watch_all(Daemon *d)
+{
+        d->watch_later = false;
+        for (size_t i = 0; i < d->n_services; i++) {
+                Service *s = d->services[i];
+
+                if (s->fd >= 0 && !s->ev.added && watch(s) < 0)
+                        portier_log(d->log, LOG_ERR, "service '%s': %s; retried in 5 s",
+                                    s->conf->id, s->bind_error ? s->bind_error
+                                                               : "cannot watch the socket");
+        }
 }
 
 /*
