@@ -8,8 +8,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -28,12 +30,12 @@ static const char *const mount_step_name[] = {
         [MNT_UNSHARE] = "unshare(CLONE_NEWNS)",
         [MNT_PRIVATE] = "making / private",
         [MNT_TMPFS] = "mounting a tmpfs on /tmp",
-        [MNT_READ_ONLY] = "remounting / read-only",
+        [MNT_READ_ONLY] = "remounting the mounts read-only",
         [MNT_FORK] = "forking the probe",
 };
 
 /* The flags a remount must keep: dropping a locked one (nosuid, nodev, ...) fails. */
-static unsigned long root_mount_flags(void)
+static unsigned long mount_flags(const char *path)
 {
         static const struct { unsigned long st, ms; } map[] = {
                 { ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV }, { ST_NOEXEC, MS_NOEXEC },
@@ -43,7 +45,7 @@ static unsigned long root_mount_flags(void)
         struct statfs sf;
         unsigned long ms = 0;
 
-        if (statfs("/", &sf) < 0)
+        if (statfs(path, &sf) < 0)
                 return 0;
         for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
                 if ((unsigned long)sf.f_flags & map[i].st)
@@ -51,6 +53,104 @@ static unsigned long root_mount_flags(void)
         return ms;
 }
 
+static int make_read_only(const char *path)
+{
+        struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+
+        /* mount_setattr() changes that one flag; the older remount must restate the rest */
+        if (mount_setattr(AT_FDCWD, path, 0, &attr, sizeof(attr)) == 0)
+                return 0;
+        if (errno != ENOSYS)
+                return -1;
+        return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | mount_flags(path),
+                     NULL);
+}
+
+/* The kernel's own file systems stay as they are, as systemd's ProtectSystem=strict does:
+ * /dev/null must stay writable, and /proc and /sys have their own permission checks. */
+static bool api_mount(const char *path)
+{
+        static const char *const api[] = { "/dev", "/proc", "/sys" };
+
+        for (size_t i = 0; i < sizeof(api) / sizeof(api[0]); i++) {
+                size_t n = strlen(api[i]);
+
+                if (strncmp(path, api[i], n) == 0 && (path[n] == '\0' || path[n] == '/'))
+                        return true;
+        }
+        return false;
+}
+
+/* A mount point of /proc/self/mountinfo (its 5th field, with \ooo escapes) into @out. */
+static bool mount_point(const char *line, char *out, size_t size)
+{
+        const char *p = line;
+        size_t n = 0;
+
+        for (int field = 0; field < 4; field++) {
+                if (!(p = strchr(p, ' ')))
+                        return false;
+                p++;
+        }
+        for (; *p && *p != ' '; p++) {
+                char c = *p;
+
+                if (c == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+                    p[3] >= '0' && p[3] <= '7') {
+                        c = (char)((p[1] - '0') << 6 | (p[2] - '0') << 3 | (p[3] - '0'));
+                        p += 3;
+                }
+                if (n + 1 >= size)
+                        return false;
+                out[n++] = c;
+        }
+        out[n] = '\0';
+        return n > 0;
+}
+
+/*
+ * Every mount of this namespace read-only, but the kernel's (api_mount()). It runs in the
+ * vfork() child of a spawn, so no allocation: mountinfo is read through a stack buffer.
+ * A mount point that is gone (ENOENT) is skipped; any other failure fails the step.
+ */
+static int all_read_only(void)
+{
+        char chunk[2048], line[PATH_MAX + 256], path[PATH_MAX];
+        size_t len = 0;
+        bool overlong = false;
+        int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC), r = -1, e;
+        ssize_t n;
+
+        if (fd < 0)
+                return -1;
+        while ((n = read(fd, chunk, sizeof(chunk))) > 0 || (n < 0 && errno == EINTR))
+                for (ssize_t i = 0; i < n; i++) {
+                        if (chunk[i] != '\n') {
+                                if (len + 1 < sizeof(line))
+                                        line[len++] = chunk[i];
+                                else
+                                        overlong = true;
+                                continue;
+                        }
+                        line[len] = '\0';
+                        len = 0;
+                        if (overlong || !mount_point(line, path, sizeof(path))) {
+                                errno = ENAMETOOLONG;   /* a mount we could not name */
+                                goto out;
+                        }
+                        if (!api_mount(path) && make_read_only(path) < 0 && errno != ENOENT)
+                                goto out;
+                }
+        if (n == 0)
+                r = 0;
+out:
+        e = errno;
+        (void)close(fd);
+        errno = e;
+        return r;
+}
+
+/* Read-only first, then the tmpfs: it is a new mount, and stays writable. */
 static int mount_ns_step(const char *tmp, bool read_only_root, int *ret_step)
 {
         *ret_step = MNT_UNSHARE;
@@ -59,12 +159,11 @@ static int mount_ns_step(const char *tmp, bool read_only_root, int *ret_step)
         *ret_step = MNT_PRIVATE;
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return -1;
+        *ret_step = MNT_READ_ONLY;
+        if (read_only_root && all_read_only() < 0)
+                return -1;
         *ret_step = MNT_TMPFS;
         if (tmp && mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
-                return -1;
-        *ret_step = MNT_READ_ONLY;
-        if (read_only_root && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY |
-                                    root_mount_flags(), NULL) < 0)
                 return -1;
         *ret_step = MNT_OK;
         return 0;

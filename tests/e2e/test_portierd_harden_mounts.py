@@ -55,8 +55,7 @@ def test_private_tmp(daemon, need_mount_ns):
 
 
 def _dir_on_root_mount():
-    """A writable directory on the same file system as / (read_only_root covers that mount
-    only), or None."""
+    """A writable directory on the same file system as /, or None."""
     root = os.stat("/").st_dev
     for d in ("/var/tmp", "/tmp", "/root"):
         if os.path.isdir(d) and os.stat(d).st_dev == root:
@@ -87,6 +86,29 @@ def test_read_only_root(daemon, need_mount_ns):
         assert target.exists()
     finally:
         target.unlink(missing_ok=True)
+
+
+def test_read_only_root_covers_every_mount(daemon, tmp_path, need_mount_ns):
+    """Not only the mount of /: a separate writable mount (here a tmpfs, mounted in a mount
+    namespace of the daemon's own) is read-only for the server too, while the kernel's file
+    systems keep their flags (/dev/null stays writable)."""
+    need_portierd("read_only_root is portier's")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    ro = daemon.add("ro", "/usr/bin/touch", f"{extra}/ro", read_only_root="yes")
+    rw = daemon.add("rw", "/usr/bin/touch", f"{extra}/rw")
+    script = tmp_path / "null.sh"
+    script.write_text("echo x >/dev/null && echo written\n")   # (server_args has no quoting)
+    null = daemon.add("null", "/bin/sh", str(script), read_only_root="yes")
+    daemon.start(prefix=[UNSHARE, "-m", "--propagation", "private", "/bin/sh", "-c",
+                         f"mount -t tmpfs tmpfs {extra} && exec \"$@\"", "sh"])
+    out = fetch(ro)
+    assert b"Read-only file system" in out, out
+    daemon.wait_log(r"EXIT: ro status=1 .*")
+    assert fetch(rw) == b""                         # the same mount, writable without
+    daemon.wait_log(r"EXIT: rw status=0 .*")
+    assert fetch(null) == b"written\n"
+    daemon.wait_log(r"EXIT: null status=0 .*")
 
 
 def test_from_defaults_and_dumped(daemon):
