@@ -103,6 +103,30 @@ static bool check_server(ConfCtx *c, ConfService *s)
         return true;
 }
 
+/*
+ * The protections of a server (DESIGN.md decision 10) protect nothing in a service portierd
+ * serves itself: no server is started. Said once per attribute set in the service's block
+ * (from defaults they are meant for the exec'd services), so that nobody believes an
+ * internal service or a redirect runs chrooted.
+ */
+static void warn_unprotectable(ConfCtx *c, const ConfService *s)
+{
+        static const ConfAttrId ids[] = {
+                CONF_ATTR_CHROOT, CONF_ATTR_NO_NEW_PRIVS, CONF_ATTR_CAPABILITIES,
+                CONF_ATTR_PRIVATE_TMP, CONF_ATTR_READ_ONLY_ROOT, CONF_ATTR_RLIMIT_NPROC,
+        };
+        const char *what = s->kind == CONF_KIND_REDIRECT ? "a redirect" : "an internal service";
+
+        for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+                unsigned line = conf_attr_line(s, ids[i]);
+
+                if (line)
+                        conf_warn(c, line, 0, "%s has no effect on %s (portierd serves it "
+                                  "itself and starts no server); ignored",
+                                  conf_attr_name(ids[i]), what);
+        }
+}
+
 int validate_service(ConfCtx *c, ConfService *s)
 {
         char ebuf[128];
@@ -145,6 +169,8 @@ int validate_service(ConfCtx *c, ConfService *s)
         }
         s->kind = sensor ? CONF_KIND_SENSOR : internal ? CONF_KIND_INTERNAL :
                   redirect ? CONF_KIND_REDIRECT : CONF_KIND_SERVER;
+        if (s->kind != CONF_KIND_SERVER)
+                warn_unprotectable(c, s);
 
         /* required attributes */
         struct { ConfAttrId id; bool need; } req[] = {

@@ -533,6 +533,28 @@ static void test_dual_stack_warning(void **state)
         done(&l);
 }
 
+/* A server's protections on a service portierd serves itself: said, not silently dropped;
+ * from defaults (meant for the exec'd services) they are not. */
+static void test_protections_on_inprocess_services(void **state)
+{
+        L l = load("defaults\n{\n no_new_privs = yes\n}\n"
+                   "service echo\n{\n type = INTERNAL UNLISTED\n socket_type = stream\n"
+                   " protocol = tcp\n wait = no\n port = 2110\n chroot = /srv\n}\n"
+                   EXT("r", "2111") " redirect = 127.0.0.1 2110\n read_only_root = yes\n"
+                   " private_tmp = yes\n}\n"
+                   EXT("s", "2112") " read_only_root = yes\n}\n");
+        assert_int_equal(l.d.n_errors, 0);
+        assert_int_equal(l.c->n_active, 3);
+        const ConfDiagEntry *d = find_diag(&l, "chroot has no effect on an internal service");
+        assert_int_equal(d->severity, CONF_WARNING);
+        assert_int_equal(d->line, 12);
+        d = find_diag(&l, "read_only_root has no effect on a redirect");
+        assert_string_equal(d->service, "r");
+        (void)find_diag(&l, "private_tmp has no effect on a redirect");
+        assert_int_equal(l.d.n_warnings, 3);    /* not no_new_privs, not the server 's' */
+        done(&l);
+}
+
 static void test_same_id_and_find(void **state)
 {
         L l = load(EXT("x", "2100") "}\n" EXT("y", "2101") " id = x\n}\n"
@@ -765,6 +787,7 @@ int main(void)
                 cmocka_unit_test(test_disabled),
                 cmocka_unit_test(test_duplicates),
                 cmocka_unit_test(test_dual_stack_warning),
+                cmocka_unit_test(test_protections_on_inprocess_services),
                 cmocka_unit_test(test_same_id_and_find),
                 cmocka_unit_test(test_hostile_lists_are_bounded),
                 cmocka_unit_test(test_fs_checks),
