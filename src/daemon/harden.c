@@ -17,6 +17,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>      /* the ST_* flags of f_flags */
 #include <sys/syscall.h>
@@ -344,6 +345,26 @@ const char *harden_refusal(const ConfService *cs, HardenProbe *p, char *buf, siz
                                  p->mount_ns_step[want], strerror(-p->mount_ns[want]),
                                  p->as_root ? "" : " (portierd does not run as root)");
                         return "a private mount namespace is not allowed here";
+                }
+        }
+        if (r->private_tmp && r->chroot) {
+                char tmp[PATH_MAX];
+                struct stat st;
+                int e = 0;
+
+                /* the fresh tmpfs goes on the jail's /tmp: it must be there */
+                if (snprintf(tmp, sizeof(tmp), "%s/tmp", r->chroot) >= (int)sizeof(tmp))
+                        e = ENAMETOOLONG;
+                else if (stat(tmp, &st) < 0)
+                        e = errno;
+                else if (!S_ISDIR(st.st_mode))
+                        e = ENOTDIR;
+                if (e) {
+                        *ret_attr = CONF_ATTR_PRIVATE_TMP;
+                        snprintf(buf, size, "private_tmp = yes with chroot = %s: its /tmp, where "
+                                 "the private /tmp is mounted, is not a directory (%s); the "
+                                 "service is not served", r->chroot, strerror(e));
+                        return "no /tmp in the chroot for private_tmp";
                 }
         }
         if (r->has_caps) {

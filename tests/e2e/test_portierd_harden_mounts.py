@@ -164,15 +164,35 @@ def test_private_tmp_in_chroot(daemon, tmp_path, need_mount_ns):
     assert fetch(shared) == b"left-behind\n"
 
 
-def test_spawn_failure_is_reported(daemon, tmp_path, need_mount_ns):
-    """A step that fails only at spawn time (the chroot has no /tmp for the private one) is
-    logged with the step and the reason, and the client gets no server."""
+def test_chroot_without_tmp_refused_at_load(daemon, tmp_path, need_mount_ns):
+    """private_tmp in a chroot mounts the fresh /tmp on the jail's /tmp: without one the
+    service is refused at load (and by -n), naming the reason; the others serve."""
     need_portierd()
     from test_portierd_harden import _populate_chroot
     jail = tmp_path / "jail-without-tmp"
     _populate_chroot(jail, "/bin/ls")
+    daemon.add("notmp", "/bin/ls", "/", chroot=str(jail), private_tmp="yes")
+    ok = daemon.add("ok", "/bin/echo", "ok")
+    r = daemon.run("-n")
+    assert r.rc == 1, r
+    assert "service 'notmp'" in r.err and "its /tmp" in r.err and \
+        "No such file or directory" in r.err, r.err
+    daemon.start()
+    assert fetch(ok) == b"ok\n"
+    daemon.wait_message("its /tmp, where the private /tmp is mounted, is not a directory")
+
+
+def test_spawn_failure_is_reported(daemon, tmp_path, need_mount_ns):
+    """A step that fails only at spawn time (the jail's /tmp was there at load and is gone
+    since) is logged with the step and the reason, and the client gets no server."""
+    need_portierd()
+    from test_portierd_harden import _populate_chroot
+    jail = tmp_path / "jail"
+    _populate_chroot(jail, "/bin/ls")
+    (jail / "tmp").mkdir()
     port = daemon.add("notmp", "/bin/ls", "/", chroot=str(jail), private_tmp="yes")
     daemon.start()
+    (jail / "tmp").rmdir()
     assert fetch(port) == b""
     daemon.wait_message("service 'notmp': cannot start '/bin/ls': setting up the private "
                         "mount namespace failed: No such file or directory")
