@@ -9,7 +9,9 @@
  */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
@@ -20,10 +22,58 @@
 
 static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
+static const uint8_t unix_prefix[4] = { 0x01, 0x00, 'u', 'x' };
+
+int access_unix_peer_of(int fd, AccessUnixPeer *ret)
+{
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+
+        *ret = (AccessUnixPeer){ .family = AF_UNIX };
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return -errno;
+        /* a socketpair() peer, or one from another user namespace, may report -1/overflow ids:
+         * they are logged as they are and match no uid: entry but the overflow uid's */
+        ret->has_cred = 1;
+        ret->uid = cred.uid;
+        ret->gid = cred.gid;
+        ret->pid = cred.pid;
+        return 0;
+}
+
+void access_unix_peer_format(const AccessUnixPeer *p, char *buf, size_t size)
+{
+        if (!p->has_cred)
+                snprintf(buf, size, "unix");
+        else
+                snprintf(buf, size, "uid:%" PRIu32 ",gid:%" PRIu32 ",pid:%" PRId32, p->uid,
+                         p->gid, p->pid);
+}
+
+bool access_addr_unix(const AccessAddr *a, uint32_t *uid, uint32_t *gid)
+{
+        if (memcmp(a->addr, unix_prefix, sizeof(unix_prefix)) != 0)
+                return false;
+        memcpy(uid, a->addr + 4, 4);
+        memcpy(gid, a->addr + 8, 4);
+        return true;
+}
+
 int access_addr_from_sockaddr(const struct sockaddr *sa, AccessAddr *ret)
 {
         if (!sa)
                 return -EAFNOSUPPORT;
+        if (sa->sa_family == AF_UNIX) {
+                const AccessUnixPeer *p = (const AccessUnixPeer *)sa;
+
+                if (!p->has_cred)
+                        return -EAFNOSUPPORT;
+                memset(ret->addr, 0, sizeof(ret->addr));
+                memcpy(ret->addr, unix_prefix, sizeof(unix_prefix));
+                memcpy(ret->addr + 4, &p->uid, 4);
+                memcpy(ret->addr + 8, &p->gid, 4);
+                return 0;
+        }
         if (sa->sa_family == AF_INET) {
                 const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 
@@ -196,11 +246,31 @@ static int match_name(const ConfAddr *e, const char *name)
         return -1;
 }
 
+/*
+ * uid: and gid: entries match unix clients only (and address entries IP clients only: a unix
+ * client's AccessAddr is in no network an entry can name — validate.c refuses them on unix
+ * services). One user is as specific as one host; a group, a little less.
+ */
+static int match_peer(const ConfAddr *e, const AccessAddr *client)
+{
+        uint32_t uid, gid;
+
+        if (!client || !access_addr_unix(client, &uid, &gid))
+                return -1;
+        if (e->kind == CONF_ADDR_UID)
+                return e->id == uid ? ACCESS_SPEC_HOST : -1;
+        return e->id == gid ? ACCESS_SPEC_GROUP : -1;
+}
+
 int access_entry_specificity(const ConfAddr *e, const AccessAddr *client, const char *name)
 {
         uint8_t net[16];
         unsigned prefix;
 
+        if (e->kind == CONF_ADDR_UID || e->kind == CONF_ADDR_GID)
+                return match_peer(e, client);
+        if (client && access_addr_unix(client, &(uint32_t){ 0 }, &(uint32_t){ 0 }))
+                return -1;
         if (e->kind != CONF_ADDR_NET)
                 return match_name(e, name);
         if (!client || !entry_network(e, net, &prefix) || !same_prefix(net, client->addr, prefix))

@@ -70,6 +70,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -90,12 +91,54 @@ typedef struct AccessAddr {
         uint8_t addr[16];       /* network byte order */
 } AccessAddr;
 
+/*
+ * A client of a unix-socket service (socket_path), as the admission pipeline carries it where
+ * it carries an IP client's socket address: the peer's SO_PEERCRED (the credentials it had
+ * when it connected) in a record of family AF_UNIX. It is never given to the kernel; the
+ * sockaddr_un that accept() returns says nothing (clients rarely bind a name).
+ *
+ * As an AccessAddr (per_source keys, the servers' clients), it is 0100:7578:UUUU:UUUU:
+ * GGGG:GGGG:: — in 0100::/8, which the IETF reserves and no client has — so per_source, which
+ * keys on the first 64 bits of an IPv6 client, counts per uid.
+ */
+typedef struct AccessUnixPeer {
+        sa_family_t family;     /* AF_UNIX */
+        uint16_t has_cred;      /* 0: none known (a datagram without SCM_CREDENTIALS) */
+        uint32_t uid;
+        uint32_t gid;
+        int32_t pid;
+} AccessUnixPeer;
+
+_Static_assert(sizeof(AccessUnixPeer) == 16, "carried where a sockaddr_in fits");
+
+/**
+ * access_unix_peer_of() - the SO_PEERCRED of a connected unix socket
+ * @fd: the connection
+ * @ret: receives the client (has_cred 0 when the kernel has none)
+ *
+ * Return: 0, or -errno.
+ */
+int access_unix_peer_of(int fd, AccessUnixPeer *ret);
+
+/**
+ * access_unix_peer_format() - a unix client as text: "uid:U,gid:G,pid:P" (at most 41
+ * characters: it fits where an IPv6 address does), "unix" without credentials
+ * @p: the client
+ * @buf: receives it
+ * @size: its size
+ */
+void access_unix_peer_format(const AccessUnixPeer *p, char *buf, size_t size);
+
+/** access_addr_unix() - whether @a is a unix client's (its uid and gid in *@uid, *@gid). */
+bool access_addr_unix(const AccessAddr *a, uint32_t *uid, uint32_t *gid);
+
 /**
  * access_addr_from_sockaddr() - the AccessAddr of a socket address
- * @sa: an AF_INET or AF_INET6 address (the port is ignored)
+ * @sa: an AF_INET or AF_INET6 address (the port is ignored), or an AccessUnixPeer
  * @ret: receives the address, v4 and v4-mapped clients as ::ffff:a.b.c.d
  *
- * Return: 0, or -EAFNOSUPPORT for another family (or a NULL @sa).
+ * Return: 0, or -EAFNOSUPPORT for another family (or a NULL @sa, or a unix client without
+ * credentials).
  */
 int access_addr_from_sockaddr(const struct sockaddr *sa, AccessAddr *ret);
 
@@ -132,7 +175,8 @@ int access_entry_specificity(const ConfAddr *e, const AccessAddr *client, const 
 
 /* The specificity scale (see access_entry_specificity()). */
 #define ACCESS_SPEC_DOMAIN_BASE 1000
-#define ACCESS_SPEC_HOST        2000    /* /128, IPv4 /32, host name */
+#define ACCESS_SPEC_HOST        2000    /* /128, IPv4 /32, host name; a uid: entry */
+#define ACCESS_SPEC_GROUP       1999    /* a gid: entry */
 
 /**
  * access_check() - apply a service's only_from and no_access to a client
