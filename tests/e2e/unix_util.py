@@ -12,6 +12,9 @@ from conftest import DEFAULT_TIMEOUT
 from portierd_util import read_all
 
 NOBODY = 65534
+# what a client the daemon refused sees: the connection closed, or reset when what it sent was
+# left unread
+CLOSED = ("", "refused: ConnectionResetError")
 
 
 def add_unix(daemon, sid, path, srv=None, args=None, socket_type="stream", **attrs):
@@ -32,9 +35,13 @@ def connect(path, kind=socket.SOCK_STREAM, timeout=DEFAULT_TIMEOUT):
     return s
 
 
-def need_root(why):
+def need_root(why, sockdir=None):
+    """Skip unless root; with sockdir, let other users reach the sockets in it (mkdtemp made
+    it 0700)."""
     if os.geteuid() != 0:
         pytest.skip(f"{why}: needs root (the test runs as uid {os.geteuid()})")
+    if sockdir is not None:
+        os.chmod(sockdir, 0o711)
 
 
 def as_user(uid, gid, fn, timeout=DEFAULT_TIMEOUT):

@@ -1,0 +1,101 @@
+"""Admission of unix-socket clients by their SO_PEERCRED: uid:/gid: entries of only_from and
+no_access (refused with xinetd's FAIL reason `address`, so fail2ban-style counters keep
+counting), per_source counted per uid, and the rest of the pipeline (instances) as for TCP.
+Clients of another user are children that setuid(65534) before they connect: run as root
+(skipped otherwise)."""
+
+import os
+import re
+
+import pytest
+
+from portierd_util import need_portierd, read_line, server
+from unix_util import CLOSED, NOBODY, add_unix, as_user, connect, exchange, need_root
+
+PY = "/usr/bin/python3"
+
+
+@pytest.fixture(autouse=True)
+def _portierd_only():
+    need_portierd("AF_UNIX listeners")
+
+
+def _echo(daemon, sid, path, **attrs):
+    return add_unix(daemon, sid, path, type="INTERNAL", _name="echo", socket_mode="0666",
+                    **attrs)
+
+
+def test_only_from_uid(daemon, sockdir):
+    need_root("clients of another uid", sockdir)
+    path = _echo(daemon, "e", sockdir / "e.sock", only_from=f"uid:nobody")
+    daemon.start()
+    assert exchange(path, b"root?\n") in CLOSED, "root is not in only_from"
+    got, child = as_user(NOBODY, NOBODY, lambda: exchange(path, b"nobody\n"))
+    assert got == "nobody\n"
+    daemon.wait_log(rf"FAIL: e address from=uid:0,gid:0,pid:{os.getpid()}")
+    daemon.wait_log(rf"START: e pid=0 from=uid:{NOBODY},gid:{NOBODY},pid:{child}")
+
+
+def test_no_access_gid_and_uid_more_specific(daemon, sockdir):
+    """no_access = gid:nogroup refuses the group; only_from = uid:nobody, one user, is more
+    specific than a group and lets that user in (the rule of access.h)."""
+    need_root("clients of another uid", sockdir)
+    p1 = _echo(daemon, "g", sockdir / "g.sock", no_access="gid:nogroup")
+    p2 = _echo(daemon, "h", sockdir / "h.sock", no_access="gid:nogroup",
+               only_from="uid:nobody uid:root")
+    daemon.start()
+    assert exchange(p1, b"root\n") == "root\n"
+    got, child = as_user(NOBODY, NOBODY, lambda: exchange(p1, b"nobody\n"))
+    assert got in CLOSED
+    daemon.wait_log(rf"FAIL: g address from=uid:{NOBODY},gid:{NOBODY},pid:{child}")
+    got, child = as_user(NOBODY, NOBODY, lambda: exchange(p2, b"nobody\n"))
+    assert got == "nobody\n"
+    # a user of another group, not in only_from: refused
+    got, child = as_user(1234, 1234, lambda: exchange(p2, b"x\n"))
+    assert got in CLOSED
+    daemon.wait_log(rf"FAIL: h address from=uid:1234,gid:1234,pid:{child}")
+
+
+def test_file_mode_keeps_other_users_out(daemon, sockdir):
+    """The default mode, 0600 owned by root: another user cannot even connect."""
+    need_root("clients of another uid", sockdir)
+    path = add_unix(daemon, "m", sockdir / "m.sock", type="INTERNAL", _name="echo")
+    daemon.start()
+    got, _ = as_user(NOBODY, NOBODY, lambda: exchange(path, b"x\n"))
+    assert got == "refused: PermissionError"
+    assert exchange(path, b"root\n") == "root\n"
+
+
+def test_per_source_counts_per_uid(daemon, sockdir):
+    need_root("clients of another uid", sockdir)
+    path = add_unix(daemon, "p", sockdir / "p.sock", "/bin/sh", server("hold.sh"),
+                    per_source="1", socket_mode="0666")
+    daemon.start()
+    held = connect(path)
+    try:
+        assert re.fullmatch(r"pid \d+\n", read_line(held))
+        # the same uid again: over its per_source
+        assert exchange(path) in CLOSED
+        daemon.wait_log(rf"FAIL: p per_source_limit from=uid:0,gid:0,pid:{os.getpid()}")
+        # another uid has a slot of its own
+        got, _ = as_user(NOBODY, NOBODY, lambda: read_line(connect(path)))
+        assert re.fullmatch(r"pid \d+\n", got), got
+    finally:
+        held.close()
+
+
+def test_ip_rules_refused_on_unix_service(daemon, sockdir):
+    _echo(daemon, "ip", sockdir / "ip.sock", only_from="127.0.0.1")
+    r = daemon.run("-n")
+    assert r.rc != 0
+    text = r.err + r.out
+    assert re.search(r"portier\.conf:\d+: service 'ip': only_from: '127\.0\.0\.1' is an "
+                     r"address, but a unix service", text), text
+
+
+def test_defaults_ip_rules_do_not_apply(daemon, sockdir):
+    """only_from = 127.0.0.1 in defaults restricts the IP services, not the unix ones."""
+    daemon.defaults["only_from"] = "127.0.0.1"
+    path = _echo(daemon, "d", sockdir / "d.sock")
+    daemon.start()
+    assert exchange(path, b"still served\n") == "still served\n"
