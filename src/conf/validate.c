@@ -170,6 +170,27 @@ static bool check_rule_kinds(ConfCtx *c, ConfService *s, ConfAddrList *l, ConfAt
         return true;
 }
 
+/* What is at a socket_path now: nothing, or an old socket (replaced at bind); anything else
+ * is never removed, and the service cannot listen (listener.c checks again at bind). */
+static bool check_socket_path(ConfCtx *c, ConfService *s)
+{
+        const char *path = s->rare->socket_path;
+        const char *what = NULL;
+        struct stat st;
+
+        if (lstat(path, &st) < 0 || S_ISSOCK(st.st_mode))
+                return true;
+        switch (st.st_mode & S_IFMT) {
+        case S_IFREG: what = "a regular file"; break;
+        case S_IFDIR: what = "a directory"; break;
+        case S_IFLNK: what = "a symbolic link"; break;
+        default: what = "not a socket"; break;
+        }
+        conf_error(c, conf_attr_line(s, CONF_ATTR_SOCKET_PATH), 0, "socket_path '%s' is %s, "
+                   "not a socket: left alone, service not started", path, what);
+        return false;
+}
+
 /*
  * A unix service (socket_path): what does not apply to an AF_UNIX socket is an error when
  * written in the block, and ignored when it comes from 'defaults'. Sets the family, and the
@@ -225,6 +246,9 @@ static bool validate_unix(ConfCtx *c, ConfService *s)
                 s->log_on_success &= ~CONF_LOG_USERID;
                 s->log_on_failure &= ~CONF_LOG_USERID;
         }
+        if (!(c->flags & CONF_LOAD_NO_FS_CHECKS) && r->socket_path[0] == '/' &&
+            !check_socket_path(c, s))
+                failed = true;
         s->has_bind = false;            /* from 'defaults': not for this socket */
         s->v6only = -1;
         s->port = 0;

@@ -17,7 +17,7 @@
  * with the socket inode's mode), so that nobody but root can connect before the owner
  * (socket_owner) and the mode (socket_mode; 0600 by default, 0660 when socket_owner names a
  * group) are set — both through an O_PATH descriptor of the file just bound, never following a
- * symbolic link someone put in its place. Its device and inode are kept (ListenerFile): when
+ * symbolic link someone put in its place. Its device, inode and change time are kept (ListenerFile): when
  * the service is removed by a reload, or the daemon stops, the file is removed only if it is
  * still that one. A re-exec keeps the sockets and their files.
  *
@@ -309,6 +309,7 @@ static int set_file_attrs(const ConfService *cs, ListenerFile *ret)
         ret->set = true;
         ret->dev = st.st_dev;
         ret->ino = st.st_ino;
+        ret->ctime = st.st_ctim;
         if ((r->has_socket_uid || r->has_socket_gid) &&
             fchownat(pfd, "", r->has_socket_uid ? r->socket_uid : (uid_t)-1,
                      r->has_socket_gid ? r->socket_gid : (gid_t)-1, AT_EMPTY_PATH) < 0) {
@@ -317,8 +318,10 @@ static int set_file_attrs(const ConfService *cs, ListenerFile *ret)
         }
         /* chmod(2) has no AT_EMPTY_PATH: the descriptor's /proc link names the same inode. */
         snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
-        if (chmod(proc, listener_socket_mode(cs)) < 0)
+        if (chmod(proc, listener_socket_mode(cs)) < 0 || fstat(pfd, &st) < 0)
                 e = errno;
+        else
+                ret->ctime = st.st_ctim;        /* as the owner and mode left it */
 out:
         (void)close(pfd);
         return -e;
@@ -453,7 +456,8 @@ void listener_identify_file(const ConfService *cs, ListenerFile *ret)
         if (cs->family != AF_UNIX || cs->rare->socket_path[0] != '/' ||
             lstat(cs->rare->socket_path, &st) < 0 || !S_ISSOCK(st.st_mode))
                 return;
-        *ret = (ListenerFile){ .set = true, .dev = st.st_dev, .ino = st.st_ino };
+        *ret = (ListenerFile){ .set = true, .dev = st.st_dev, .ino = st.st_ino,
+                               .ctime = st.st_ctim };
 }
 
 /**
@@ -470,7 +474,8 @@ void listener_remove_file(const ConfService *cs, ListenerFile *f)
                 return;
         f->set = false;
         if (lstat(cs->rare->socket_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-            st.st_dev == f->dev && st.st_ino == f->ino)
+            st.st_dev == f->dev && st.st_ino == f->ino &&
+            st.st_ctim.tv_sec == f->ctime.tv_sec && st.st_ctim.tv_nsec == f->ctime.tv_nsec)
                 (void)unlink(cs->rare->socket_path);
 }
 

@@ -13,14 +13,17 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "conf/conf.h"
 
-/* The file of an AF_UNIX listener, as created: removed later only if it is still this one. */
+/* The file of an AF_UNIX listener, as created: removed later only if it is still this one
+ * (device and inode, and its change time, since a freed inode number is soon reused). */
 typedef struct ListenerFile {
         bool set;
         dev_t dev;
         ino_t ino;
+        struct timespec ctime;
 } ListenerFile;
 
 int listener_open(const ConfService *cs, int fd_max, ListenerFile *ret_file, char *err,
