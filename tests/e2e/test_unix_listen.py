@@ -146,3 +146,25 @@ def test_reexec_keeps_socket(ctl, sockdir):
     # and the new image still removes it at stop
     assert d.stop() == 0
     assert not path.exists()
+
+
+def test_portierctl_shows_path(ctl, sockdir):
+    d = ctl.daemon
+    path = _echo(d, "shown", sockdir / "shown.sock")
+    ctl.start()
+    for cmd in (["list"], ["sockets"], ["status", "shown"]):
+        r = ctl.run(*cmd)
+        assert r.rc == 0, r
+        assert str(path) in r.out, (cmd, r.out)
+        assert ":0" not in r.out.replace(str(path), ""), (cmd, r.out)
+    sock, = [s for s in ctl.json("sockets")["sockets"] if s["service"] == "shown"]
+    assert sock["address"] == str(path) and sock["protocol"] == "unix", sock
+    # and from the files, with no daemon running; check validates the attributes
+    d.stop()
+    r = ctl.run("-f", d.conf, "list")
+    assert str(path) in r.out, r.out
+    assert ctl.run("check", "-f", d.conf).rc == 0
+    d.services["shown"]["attrs"]["port"] = "7"
+    d.write()
+    r = ctl.run("check", "-f", d.conf)
+    assert r.rc != 0 and "port cannot be used with socket_path" in r.out + r.err, r
