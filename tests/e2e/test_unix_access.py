@@ -99,3 +99,32 @@ def test_defaults_ip_rules_do_not_apply(daemon, sockdir):
     path = _echo(daemon, "d", sockdir / "d.sock")
     daemon.start()
     assert exchange(path, b"still served\n") == "still served\n"
+
+
+def test_reload_ends_servers_of_refused_uid(daemon, sockdir):
+    """As for addresses (xinetd's reload rule): a running server whose client the new rules
+    refuse is ended; the servers of clients still allowed go on."""
+    need_root("clients of another uid", sockdir)
+    path = add_unix(daemon, "k", sockdir / "k.sock", "/bin/sh", server("hold.sh"),
+                    socket_mode="0666")
+    daemon.start()
+    held = connect(path)
+    try:
+        pid = int(read_line(held).split()[1])
+        daemon.services["k"]["attrs"]["only_from"] = "uid:nobody"
+        daemon.reload()
+        daemon.wait_log(rf"EXIT: k signal=15 pid={pid} duration=\d+\(sec\)")
+    finally:
+        held.close()
+    daemon.services["k"]["attrs"]["only_from"] = "uid:root"
+    daemon.reload()
+    held = connect(path)
+    try:
+        pid = int(read_line(held).split()[1])
+        daemon.services["k"]["attrs"]["only_from"] = "uid:root gid:nogroup"
+        daemon.reload()
+        held.sendall(b"still here\n")
+        assert read_line(held) == "still here\n"
+    finally:
+        held.close()
+    daemon.wait_log(rf"EXIT: k status=0 pid={pid} duration=\d+\(sec\)")
