@@ -13,8 +13,8 @@ from portierd_util import read_all
 
 NOBODY = 65534
 # what a client the daemon refused sees: the connection closed, or reset when what it sent was
-# left unread
-CLOSED = ("", "refused: ConnectionResetError")
+# left unread, or closed before it could send (a broken pipe)
+CLOSED = ("", "refused: ConnectionResetError", "refused: BrokenPipeError")
 
 
 def add_unix(daemon, sid, path, srv=None, args=None, socket_type="stream", **attrs):
