@@ -699,11 +699,35 @@ static int p_listen_fds(ConfCtx *c, ConfService *s, const ParseAttr *a)
         return 0;
 }
 
+/* portier's "redirect = /path" (or "@name"): to a unix stream socket, connected at each
+ * connection (nothing to resolve). */
+static int p_redirect_unix(ConfCtx *c, ConfService *s, const ParseAttr *a)
+{
+        const char *path = a->values[0].s;
+
+        if (strlen(path) > sizeof(((struct sockaddr_un *)0)->sun_path) - 1 || !path[1])
+                return VERR(c, a, 0, "redirect: '%s' must have 1 to %zu characters (sun_path's "
+                            "limit)", path, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+        s->redirect_port = 0;
+        s->redirect_addr_len = 0;
+        return (s->redirect_host = dup(c, path)) ? 0 : -ENOMEM;
+}
+
 static int p_redirect(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
-        const char *host = a->values[0].s, *ps = a->values[1].s;
+        const char *host = a->values[0].s, *ps;
         uint64_t port;
         uint16_t sp;
+
+        if (a->n_values == 1 && (host[0] == '/' || host[0] == '@'))
+                return p_redirect_unix(c, s, a);
+        if (a->n_values != 2) {
+                /* xinetd's rule for a fixed count: a warning, the attribute ignored */
+                conf_warn(c, a->line, a->col, "attribute 'redirect' takes 2 values (host "
+                          "port), or a unix socket's path; ignored");
+                return 0;
+        }
+        ps = a->values[1].s;
 
         if (value_uint(ps, 65535, &port) == 0 && port > 0)
                 ;
@@ -1307,7 +1331,7 @@ static const AttrDef attrs[] = {
         { "private_tmp",    CONF_ATTR_PRIVATE_TMP,    1, 1, true, false, S | D, p_mount_ns },
         { "protocol",       CONF_ATTR_PROTOCOL,       1, 1, true, false, S, p_protocol },
         { "read_only_root", CONF_ATTR_READ_ONLY_ROOT, 1, 1, true, false, S | D, p_mount_ns },
-        { "redirect",       CONF_ATTR_REDIRECT,       2, 2, true, false, S, p_redirect },
+        { "redirect",       CONF_ATTR_REDIRECT,       1, -1, true, false, S, p_redirect },
         { "rlimit_as",      CONF_ATTR_RLIMIT_AS,      1, 1, true, false, S, p_rlimit },
         { "rlimit_cpu",     CONF_ATTR_RLIMIT_CPU,     1, 1, true, false, S, p_rlimit },
         { "rlimit_data",    CONF_ATTR_RLIMIT_DATA,    1, 1, true, false, S, p_rlimit },

@@ -436,7 +436,7 @@ typedef struct ConfService {
         char **passenv;                 /* NULL-terminated names */
         size_t n_passenv;
 
-        const char *redirect_host;      /* CONF_KIND_REDIRECT */
+        const char *redirect_host;      /* CONF_KIND_REDIRECT; a path: conf_redirect_unix() */
         uint16_t redirect_port;
         socklen_t redirect_addr_len;    /* 0: not resolved (CONF_LOAD_NO_RESOLVE) */
         ConfSockaddr redirect_addr;     /* resolved once, port included */
@@ -460,6 +460,15 @@ typedef struct ConfService {
         const ConfRare *rare;           /* never NULL: &conf_rare_none when none is set */
         size_t order;                   /* index in Config.services */
 } ConfService;
+
+/**
+ * conf_redirect_unix() - does @s redirect to a unix socket ("redirect = /path" or "@name":
+ * redirect_host is the path, redirect_port 0, nothing resolved)?
+ */
+static inline bool conf_redirect_unix(const ConfService *s)
+{
+        return s->redirect_host && (s->redirect_host[0] == '/' || s->redirect_host[0] == '@');
+}
 
 _Static_assert(_CONF_ATTR_MAX <= 64, "attr_set is a 64-bit mask");
 #define CONF_ATTR_BIT(id) (UINT64_C(1) << (id))

@@ -166,7 +166,9 @@ static void dump_service(const ConfService *s, FILE *f)
                 if (s->argc > from)
                         list(f, "server_args", s->argv + from, s->argc - from);
         }
-        if (s->redirect_host) {
+        if (conf_redirect_unix(s))
+                fprintf(f, "\t%-16s= %s\n", "redirect", s->redirect_host);
+        else if (s->redirect_host) {
                 if (s->redirect_addr_len)
                         sockaddr_text(&s->redirect_addr, buf, sizeof(buf));
                 fprintf(f, "\t%-16s= %s %u\n", "redirect",

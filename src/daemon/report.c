@@ -101,8 +101,11 @@ static void target_text(const ConfService *cs, char *buf, size_t size)
                 snprintf(buf, size, "internal %s", cs->builtin ? cs->builtin : cs->name);
                 break;
         case CONF_KIND_REDIRECT:
-                snprintf(buf, size, "redirect %s:%u",
-                         cs->redirect_host ? cs->redirect_host : "?", cs->redirect_port);
+                if (conf_redirect_unix(cs))
+                        snprintf(buf, size, "redirect %s", cs->redirect_host);
+                else
+                        snprintf(buf, size, "redirect %s:%u",
+                                 cs->redirect_host ? cs->redirect_host : "?", cs->redirect_port);
                 break;
         case CONF_KIND_SENSOR:
                 snprintf(buf, size, "sensor");

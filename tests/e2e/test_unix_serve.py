@@ -123,3 +123,28 @@ def test_builtin_dgram_refused_at_load(daemon, sockdir):
     r = daemon.run("-n")
     assert r.rc != 0
     assert "a built-in on a unix socket must have socket_type stream" in r.err + r.out, r
+
+
+def test_redirect_to_unix_path(daemon, sockdir):
+    """portier's `redirect = /path`: from TCP (or a unix socket) to a unix stream socket."""
+    backend = add_unix(daemon, "echo-b", sockdir / "b.sock", type="INTERNAL", _name="echo")
+    port = daemon.add("r-tcp", redirect=str(backend), log_on_success="PID HOST EXIT TRAFFIC")
+    daemon.services["r-tcp"]["attrs"].pop("user")
+    front = add_unix(daemon, "r-unix", sockdir / "f.sock", redirect=str(backend))
+    daemon.services["r-unix"]["attrs"].pop("user")
+    gone = add_unix(daemon, "r-gone", sockdir / "g.sock", redirect=str(sockdir / "none.sock"))
+    daemon.services["r-gone"]["attrs"].pop("user")
+    daemon.start()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"tcp to unix\n")
+        s.shutdown(socket.SHUT_WR)
+        assert read_all(s) == b"tcp to unix\n"
+    assert exchange(front, b"unix to unix\n") == "unix to unix\n"
+    daemon.wait_log(r"TRAFFIC: r-tcp in=12\(bytes\) out=12\(bytes\)")
+    # the backend's client is portierd itself
+    daemon.wait_log(rf"START: echo-b pid=0 from=uid:0,gid:0,pid:{daemon.pid}", count=2)
+    assert exchange(gone, b"x") in ("", "refused: ConnectionResetError",
+                                    "refused: BrokenPipeError")
+    daemon.wait_message(f"can't connect to unix socket '{sockdir}/none.sock'")
+    r = daemon.procs.run([daemon.bin, "--dump-config", "-f", daemon.conf])
+    assert f"redirect        = {backend}\n" in r.out, r.out

@@ -308,6 +308,35 @@ static void test_path_not_a_socket(void **state)
         assert_int_equal(rmdir(dir), 0);
 }
 
+/* portier's redirect = /path (or @name): to a unix socket; xinetd's forms unchanged. */
+static void test_redirect_to_unix(void **state)
+{
+        L l = load("service r\n{\n type = UNLISTED\n socket_type = stream\n protocol = tcp\n"
+                   " port = 4000\n wait = no\n redirect = /run/backend.sock\n}\n"
+                   "service a\n{\n type = UNLISTED\n socket_type = stream\n protocol = tcp\n"
+                   " port = 4001\n wait = no\n redirect = @backend\n}\n"
+                   "service x\n{\n type = UNLISTED\n socket_type = stream\n protocol = tcp\n"
+                   " port = 4002\n wait = no\n redirect = somehost\n}\n"
+                   "service y\n{\n type = UNLISTED\n socket_type = stream\n protocol = tcp\n"
+                   " port = 4003\n wait = no\n redirect = @\n}\n");
+        const ConfService *r = svc(&l, "r");
+
+        assert_int_equal(r->state, CONF_SERVICE_ACTIVE);
+        assert_int_equal(r->kind, CONF_KIND_REDIRECT);
+        assert_true(conf_redirect_unix(r));
+        assert_string_equal(r->redirect_host, "/run/backend.sock");
+        assert_true(conf_redirect_unix(svc(&l, "a")));
+        /* one value that is no path: xinetd's wrong count, a warning and the attribute
+         * ignored (the service then lacks a server) */
+        const ConfDiagEntry *e = find_diag(&l, "attribute 'redirect' takes 2 values");
+
+        assert_int_equal(e->severity, CONF_WARNING);
+        assert_int_equal(e->line, 26);
+        assert_int_equal(svc(&l, "x")->state, CONF_SERVICE_SKIPPED);
+        assert_int_equal(find_diag(&l, "redirect: '@' must have 1 to 107 characters")->line, 35);
+        done(&l);
+}
+
 /* --- access.c on unix clients ------------------------------------------------------------ */
 
 static AccessVerdict check(const ConfService *s, uint32_t uid, uint32_t gid)
@@ -385,6 +414,7 @@ int main(void)
                 cmocka_unit_test(test_defaults_rules_filtered),
                 cmocka_unit_test(test_dump_reads_back),
                 cmocka_unit_test(test_path_not_a_socket),
+                cmocka_unit_test(test_redirect_to_unix),
                 cmocka_unit_test(test_access_uid_gid),
                 cmocka_unit_test(test_access_addr_of_unix_client),
         };
