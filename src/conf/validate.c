@@ -392,6 +392,11 @@ int validate_service(ConfCtx *c, ConfService *s)
         }
 
         if (s->kind == CONF_KIND_REDIRECT) {
+                if (unix_svc && conf_redirect_unix(s) &&
+                    strcmp(s->redirect_host, s->rare->socket_path) == 0)
+                        conf_error(c, conf_attr_line(s, CONF_ATTR_REDIRECT), 0, "redirect: "
+                                   "'%s' is this service's own socket_path (a loop)",
+                                   s->redirect_host), failed = true;
                 if (s->socket_type != SOCK_STREAM)
                         ERR("a redirect service must have socket_type stream");
                 if (s->wait)

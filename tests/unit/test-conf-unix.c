@@ -335,6 +335,10 @@ static void test_redirect_to_unix(void **state)
         assert_int_equal(svc(&l, "x")->state, CONF_SERVICE_SKIPPED);
         assert_int_equal(find_diag(&l, "redirect: '@' must have 1 to 107 characters")->line, 35);
         done(&l);
+        l = load("service loop\n{\n socket_path = /run/l.sock\n socket_type = stream\n"
+                 " wait = no\n redirect = /run/l.sock\n}\n");
+        assert_int_equal(find_diag(&l, "is this service's own socket_path (a loop)")->line, 6);
+        done(&l);
 }
 
 /* --- access.c on unix clients ------------------------------------------------------------ */
