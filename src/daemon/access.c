@@ -50,6 +50,43 @@ void access_unix_peer_format(const AccessUnixPeer *p, char *buf, size_t size)
                          p->gid, p->pid);
 }
 
+static bool has_gid_entry(const ConfAddrList *l)
+{
+        for (size_t i = 0; l && i < l->n_addrs; i++)
+                if (l->addrs[i].kind == CONF_ADDR_GID)
+                        return true;
+        return false;
+}
+
+static bool names_a_group(const ConfAddrList *l, const gid_t *g, size_t n)
+{
+        for (size_t i = 0; l && i < l->n_addrs; i++)
+                for (size_t j = 0; l->addrs[i].kind == CONF_ADDR_GID && j < n; j++)
+                        if (l->addrs[i].id == g[j])
+                                return true;
+        return false;
+}
+
+void access_unix_peer_groups(int fd, const ConfAddrList *only_from, const ConfAddrList *no_access,
+                             AccessUnixPeer *p)
+{
+        gid_t g[ACCESS_UNIX_GROUPS_MAX];
+        socklen_t len = sizeof(g);
+
+        p->groups = 0;
+        if (!p->has_cred || (!has_gid_entry(only_from) && !has_gid_entry(no_access)))
+                return;
+        if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) < 0) {
+                if (has_gid_entry(no_access))
+                        p->groups = ACCESS_UNIX_NA_GROUP;       /* unknown: fail closed */
+                return;
+        }
+        if (names_a_group(only_from, g, len / sizeof(gid_t)))
+                p->groups |= ACCESS_UNIX_OF_GROUP;
+        if (names_a_group(no_access, g, len / sizeof(gid_t)))
+                p->groups |= ACCESS_UNIX_NA_GROUP;
+}
+
 bool access_addr_unix(const AccessAddr *a, uint32_t *uid, uint32_t *gid)
 {
         if (memcmp(a->addr, unix_prefix, sizeof(unix_prefix)) != 0)
@@ -72,6 +109,7 @@ int access_addr_from_sockaddr(const struct sockaddr *sa, AccessAddr *ret)
                 memcpy(ret->addr, unix_prefix, sizeof(unix_prefix));
                 memcpy(ret->addr + 4, &p->uid, 4);
                 memcpy(ret->addr + 8, &p->gid, 4);
+                ret->addr[12] = p->groups;
                 return 0;
         }
         if (sa->sa_family == AF_INET) {
@@ -326,6 +364,15 @@ AccessVerdict access_check_addr(const ConfAddrList *only_from, const ConfAddrLis
         ListMatch of = list_match(only_from, client, name);
         ListMatch na = list_match(no_access, client, name);
         AccessVerdict lo, hi;
+        uint32_t uid, gid;
+
+        /* a unix client's supplementary groups, as matched when it connected */
+        if (client && access_addr_unix(client, &uid, &gid)) {
+                if ((client->addr[12] & ACCESS_UNIX_OF_GROUP) && of.best < ACCESS_SPEC_GROUP)
+                        of.best = ACCESS_SPEC_GROUP;
+                if ((client->addr[12] & ACCESS_UNIX_NA_GROUP) && na.best < ACCESS_SPEC_GROUP)
+                        na.best = ACCESS_SPEC_GROUP;
+        }
 
         /* Without a name: the verdict if no name entry matches, and if all that could do. */
         lo = verdict(of_set, of.best, max_int(na.best, na.potential));

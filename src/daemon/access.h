@@ -103,11 +103,23 @@ typedef struct AccessAddr {
  */
 typedef struct AccessUnixPeer {
         sa_family_t family;     /* AF_UNIX */
-        uint16_t has_cred;      /* 0: none known (a datagram without SCM_CREDENTIALS) */
+        uint8_t has_cred;       /* 0: none known (a datagram without SCM_CREDENTIALS) */
+        uint8_t groups;         /* ACCESS_UNIX_*_GROUP: its supplementary groups and the rules */
         uint32_t uid;
-        uint32_t gid;
+        uint32_t gid;           /* effective */
         int32_t pid;
 } AccessUnixPeer;
+
+/*
+ * A gid: entry matches a client whose effective gid or one of whose supplementary groups
+ * (SO_PEERGROUPS) it names. The supplementary groups are compared with the service's rules
+ * when the client connects (access_unix_peer_groups()); what matched is kept in two bits,
+ * which the AccessAddr carries too (byte 12), so that a reload re-checks a running server's
+ * client against the group matches seen at connect time.
+ */
+#define ACCESS_UNIX_OF_GROUP    0x1     /* a supplementary group is in a gid: of only_from */
+#define ACCESS_UNIX_NA_GROUP    0x2     /* ... of no_access */
+#define ACCESS_UNIX_GROUPS_MAX  256     /* more groups than this: see access_unix_peer_groups() */
 
 _Static_assert(sizeof(AccessUnixPeer) == 16, "carried where a sockaddr_in fits");
 
@@ -128,6 +140,21 @@ int access_unix_peer_of(int fd, AccessUnixPeer *ret);
  * @size: its size
  */
 void access_unix_peer_format(const AccessUnixPeer *p, char *buf, size_t size);
+
+/**
+ * access_unix_peer_groups() - compare a unix client's supplementary groups with the gid:
+ * entries of a service's rules, into @p->groups
+ * @fd: the connection (SO_PEERGROUPS); -1 for a datagram's sender (no groups known)
+ * @only_from: the service's only_from
+ * @no_access: its no_access
+ * @p: the client (from access_unix_peer_of())
+ *
+ * Nothing is asked of the kernel when neither list has a gid: entry. When the groups cannot
+ * be had (a datagram, an error, more than ACCESS_UNIX_GROUPS_MAX of them), the answer fails
+ * closed: as if every no_access gid: entry matched and no only_from one did.
+ */
+void access_unix_peer_groups(int fd, const ConfAddrList *only_from, const ConfAddrList *no_access,
+                             AccessUnixPeer *p);
 
 /** access_addr_unix() - whether @a is a unix client's (its uid and gid in *@uid, *@gid). */
 bool access_addr_unix(const AccessAddr *a, uint32_t *uid, uint32_t *gid);

@@ -17,9 +17,9 @@
  * with the socket inode's mode), so that nobody but root can connect before the owner
  * (socket_owner) and the mode (socket_mode; 0600 by default, 0660 when socket_owner names a
  * group) are set — both through an O_PATH descriptor of the file just bound, never following a
- * symbolic link someone put in its place. Its device, inode and change time are kept (ListenerFile): when
- * the service is removed by a reload, or the daemon stops, the file is removed only if it is
- * still that one. A re-exec keeps the sockets and their files.
+ * symbolic link someone put in its place. Its device, inode and change time are kept
+ * (ListenerFile): when the service is removed by a reload, or the daemon stops, the file is
+ * removed only if it is still that one. A re-exec keeps the sockets and their files.
  *
  * Everything that touches the file system is here, in listener_open() and
  * listener_remove_file(), so that it stays with the process that binds sockets (DESIGN.md

@@ -495,12 +495,14 @@ void service_dispatch(Service *s, int fd, const struct sockaddr *peer, const cha
                 admitted(s, fd, peer, from);
 }
 
-/* A unix service's client is its credentials (access.h, AccessUnixPeer), not its address. */
-static void unix_client(int fd, struct sockaddr_storage *peer)
+/* A unix service's client is its credentials (access.h, AccessUnixPeer), not its address;
+ * its supplementary groups count for the service's gid: rules. */
+static void unix_client(const Service *s, int fd, struct sockaddr_storage *peer)
 {
         AccessUnixPeer p;
 
         (void)access_unix_peer_of(fd, &p);
+        access_unix_peer_groups(fd, &s->conf->only_from, &s->conf->no_access, &p);
         memset(peer, 0, sizeof(*peer));
         memcpy(peer, &p, sizeof(p));
 }
@@ -554,7 +556,7 @@ static void accept_batch(Service *s)
                 }
                 s->counters.accepted++;
                 if (s->conf->family == AF_UNIX)
-                        unix_client(fd, &peer);
+                        unix_client(s, fd, &peer);
                 (void)spawn_format_addr((struct sockaddr *)&peer, from, sizeof(from), NULL);
                 admit_send_banner(s, fd, BANNER_ALWAYS);
                 if (s->conf->kind == CONF_KIND_SENSOR) {
@@ -609,7 +611,7 @@ static void rest_after_spawn_failure(Service *s)
  * server still reads the datagram. A datagram carries no connection: these are its sender's
  * at the time it was sent.
  */
-static ssize_t unix_datagram_client(int fd, struct sockaddr_storage *peer)
+static ssize_t unix_datagram_client(const Service *s, int fd, struct sockaddr_storage *peer)
 {
         union {
                 char buf[CMSG_SPACE(sizeof(struct ucred))];
@@ -633,6 +635,8 @@ static ssize_t unix_datagram_client(int fd, struct sockaddr_storage *peer)
                         p = (AccessUnixPeer){ .family = AF_UNIX, .has_cred = 1, .uid = u.uid,
                                               .gid = u.gid, .pid = u.pid };
                 }
+        /* no supplementary groups come with a datagram */
+        access_unix_peer_groups(-1, &s->conf->only_from, &s->conf->no_access, &p);
         memset(peer, 0, sizeof(*peer));
         memcpy(peer, &p, sizeof(p));
         return n;
@@ -649,7 +653,7 @@ static void hand_over(Service *s)
         if (s->conf->socket_type == SOCK_DGRAM) {
                 char c;
 
-                if ((s->conf->family == AF_UNIX ? unix_datagram_client(s->fd, &peer)
+                if ((s->conf->family == AF_UNIX ? unix_datagram_client(s, s->fd, &peer)
                                                 : recvfrom(s->fd, &c, 1,
                                                            MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC,
                                                            (struct sockaddr *)&peer, &plen)) < 0) {

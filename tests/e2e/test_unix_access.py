@@ -128,3 +128,22 @@ def test_reload_ends_servers_of_refused_uid(daemon, sockdir):
     finally:
         held.close()
     daemon.wait_log(rf"EXIT: k status=0 pid={pid} duration=\d+\(sec\)")
+
+
+def test_gid_rules_see_supplementary_groups(daemon, sockdir):
+    """gid: entries match a supplementary group too (SO_PEERGROUPS), not only the effective
+    gid: a no_access group cannot be escaped by switching the primary group."""
+    need_root("clients with other groups", sockdir)
+    allow = _echo(daemon, "ga", sockdir / "ga.sock", only_from="gid:4242")
+    deny = _echo(daemon, "gd", sockdir / "gd.sock", no_access="gid:4242")
+    daemon.start()
+    got, _ = as_user(1000, 1000, lambda: exchange(allow, b"member\n"), groups=[4242])
+    assert got == "member\n"
+    got, child = as_user(1000, 1000, lambda: exchange(allow, b"outsider\n"))
+    assert got in CLOSED
+    daemon.wait_log(rf"FAIL: ga address from=uid:1000,gid:1000,pid:{child}")
+    got, child = as_user(1000, 1000, lambda: exchange(deny, b"member\n"), groups=[4242])
+    assert got in CLOSED
+    daemon.wait_log(rf"FAIL: gd address from=uid:1000,gid:1000,pid:{child}")
+    got, _ = as_user(1000, 1000, lambda: exchange(deny, b"outsider\n"), groups=[77])
+    assert got == "outsider\n"

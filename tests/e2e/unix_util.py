@@ -44,15 +44,15 @@ def need_root(why, sockdir=None):
         os.chmod(sockdir, 0o711)
 
 
-def as_user(uid, gid, fn, timeout=DEFAULT_TIMEOUT):
-    """Run fn() in a child process with the given uid and gid (no supplementary groups);
-    return what it returns (JSON-able), or raise with the child's error."""
+def as_user(uid, gid, fn, timeout=DEFAULT_TIMEOUT, groups=()):
+    """Run fn() in a child process with the given uid and gid (and supplementary groups);
+    return what it returns (JSON-able) and the child's pid, or raise with its error."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
         try:
-            os.setgroups([])
+            os.setgroups(list(groups))
             os.setgid(gid)
             os.setuid(uid)
             out = {"ok": fn(), "pid": os.getpid()}

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include "conf/conf.h"
@@ -378,6 +379,71 @@ static void test_access_uid_gid(void **state)
         done(&l);
 }
 
+/* Supplementary groups: matched when the client connects, kept in two bits. */
+static void test_access_supplementary_groups(void **state)
+{
+        L l = load(UNIX("a", "/a") " only_from = gid:10\n}\n"
+                   UNIX("b", "/b") " no_access = gid:10\n}\n"
+                   UNIX("c", "/c") " only_from = uid:5\n}\n");
+        const ConfService *a = svc(&l, "a"), *b = svc(&l, "b"), *c = svc(&l, "c");
+        AccessUnixPeer p = { .family = AF_UNIX, .has_cred = 1, .uid = 5, .gid = 99 };
+        int sv[2];
+
+        p.groups = ACCESS_UNIX_OF_GROUP;
+        assert_int_equal(access_check(&a->only_from, &a->no_access,
+                                      (const struct sockaddr *)&p, NULL), ACCESS_ALLOW);
+        p.groups = ACCESS_UNIX_NA_GROUP;
+        assert_int_equal(access_check(&b->only_from, &b->no_access,
+                                      (const struct sockaddr *)&p, NULL), ACCESS_DENY);
+        p.groups = 0;
+        assert_int_equal(access_check(&a->only_from, &a->no_access,
+                                      (const struct sockaddr *)&p, NULL), ACCESS_DENY);
+        assert_int_equal(access_check(&b->only_from, &b->no_access,
+                                      (const struct sockaddr *)&p, NULL), ACCESS_ALLOW);
+
+        /* a datagram (no groups known) fails closed, and only where a gid: rule is */
+        access_unix_peer_groups(-1, &b->only_from, &b->no_access, &p);
+        assert_int_equal(p.groups, ACCESS_UNIX_NA_GROUP);
+        access_unix_peer_groups(-1, &a->only_from, &a->no_access, &p);
+        assert_int_equal(p.groups, 0);
+        access_unix_peer_groups(-1, &c->only_from, &c->no_access, &p);
+        assert_int_equal(p.groups, 0);
+
+        /* a real peer: this process, with a supplementary group of its own (if it has one) */
+        char text[256];
+        gid_t sup[64];
+        int ns = getgroups(64, sup);
+
+        done(&l);
+        if (ns < 1 && geteuid() == 0) {
+                sup[0] = 4242;          /* root: give this process one */
+                assert_int_equal(setgroups(1, sup), 0);
+                ns = 1;
+        }
+        if (ns < 1) {
+                print_message("no supplementary group: SO_PEERGROUPS part skipped\n");
+                return;
+        }
+        gid_t me = sup[0];
+
+        snprintf(text, sizeof(text), UNIX("m", "/m") " only_from = gid:%u\n}\n"
+                 UNIX("n", "/n") " no_access = gid:%u\n}\n", (unsigned)me, (unsigned)me);
+        L l2 = load(text);
+        const ConfService *m = svc(&l2, "m"), *n = svc(&l2, "n");
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        assert_int_equal(access_unix_peer_of(sv[0], &p), 0);
+        assert_int_equal(p.uid, geteuid());
+        assert_int_equal(p.pid, getpid());
+        access_unix_peer_groups(sv[0], &m->only_from, &m->no_access, &p);
+        assert_int_equal(p.groups, ACCESS_UNIX_OF_GROUP);
+        access_unix_peer_groups(sv[0], &n->only_from, &n->no_access, &p);
+        assert_int_equal(p.groups, ACCESS_UNIX_NA_GROUP);
+        close(sv[0]);
+        close(sv[1]);
+        done(&l2);
+}
+
 static void test_access_addr_of_unix_client(void **state)
 {
         AccessUnixPeer p = { .family = AF_UNIX, .has_cred = 1, .uid = 1000, .gid = 100,
@@ -420,6 +486,7 @@ int main(void)
                 cmocka_unit_test(test_path_not_a_socket),
                 cmocka_unit_test(test_redirect_to_unix),
                 cmocka_unit_test(test_access_uid_gid),
+                cmocka_unit_test(test_access_supplementary_groups),
                 cmocka_unit_test(test_access_addr_of_unix_client),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
