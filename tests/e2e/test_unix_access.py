@@ -147,3 +147,35 @@ def test_gid_rules_see_supplementary_groups(daemon, sockdir):
     daemon.wait_log(rf"FAIL: gd address from=uid:1000,gid:1000,pid:{child}")
     got, _ = as_user(1000, 1000, lambda: exchange(deny, b"outsider\n"), groups=[77])
     assert got == "outsider\n"
+
+
+def test_datagram_rules(daemon, sockdir):
+    """A datagram's sender is admitted by the credentials the kernel attached to it; it brings
+    no supplementary groups, so a gid: entry in no_access refuses every datagram (fail
+    closed)."""
+    need_root("clients of another uid", sockdir)
+    ok = add_unix(daemon, "du", sockdir / "du.sock", PY, f"-S {server('udp_upper.py')} 0.3",
+                  socket_type="dgram", wait="yes", only_from="uid:nobody", socket_mode="0666")
+    closed = add_unix(daemon, "dg", sockdir / "dg.sock", PY,
+                      f"-S {server('udp_upper.py')} 0.3", socket_type="dgram", wait="yes",
+                      no_access="gid:4242", socket_mode="0666")
+    daemon.start()
+
+    def send(path, timeout=1):
+        import socket
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as c:
+            c.bind("")          # an autobound abstract name to be answered at
+            c.settimeout(timeout)
+            c.sendto(b"hi", str(path))
+            try:
+                return c.recv(100).decode()
+            except socket.timeout:
+                return "no answer"
+
+    assert send(ok) == "no answer"
+    daemon.wait_log(rf"FAIL: du address from=uid:0,gid:0,pid:{os.getpid()}")
+    got, child = as_user(NOBODY, NOBODY, lambda: send(ok, timeout=10))
+    assert got.endswith(" - HI"), got
+    daemon.wait_log(rf"START: du pid=\d+ from=uid:{NOBODY},gid:{NOBODY},pid:{child}")
+    assert send(closed) == "no answer"
+    daemon.wait_log(rf"FAIL: dg address from=uid:0,gid:0,pid:{os.getpid()}")
