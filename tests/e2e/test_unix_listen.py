@@ -6,6 +6,7 @@ is removed, but only while it is still the file the daemon made; a stop removes 
 re-exec keeps them. portier-only."""
 
 import os
+import shutil
 import socket
 import stat
 
@@ -13,7 +14,7 @@ import pytest
 
 from conftest import wait_for
 from ctl_util import ctl  # noqa: F401 (fixture)
-from portierd_util import need_portierd
+from portierd_util import Daemon, need_portierd
 from unix_util import NOBODY, add_unix, exchange
 
 NOGROUP = 65534
@@ -168,3 +169,30 @@ def test_portierctl_shows_path(ctl, sockdir):
     d.write()
     r = ctl.run("check", "-f", d.conf)
     assert r.rc != 0 and "port cannot be used with socket_path" in r.out + r.err, r
+
+
+def test_unprivileged_daemon(daemon, procs, sockdir):
+    """portierd as uid 65534: its sockets are its own; a socket_owner it cannot give (chown
+    needs root) leaves that service not listening, with the reason, rather than a file with
+    the wrong owner."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run the daemon as uid 65534")
+    from test_portierd_nonroot import PREFIX
+    for sub in ("d", "ctl", "s"):
+        (sockdir / sub).mkdir()
+        os.chown(sockdir / sub, NOBODY, NOGROUP)
+    os.chmod(sockdir, 0o755)
+    d = Daemon(daemon.kind, daemon.bin, procs, sockdir / "d", sockdir / "ctl")
+    os.chmod(d.syslog.address, 0o666)
+    try:
+        mine = _echo(d, "mine", sockdir / "s" / "mine.sock")
+        _echo(d, "root", sockdir / "s" / "root.sock", socket_owner="root")
+        d.start("-stayalive", prefix=PREFIX)
+        assert _stat(mine)[:4] == (stat.S_IFSOCK, 0o600, NOBODY, NOGROUP)
+        msg = d.wait_message("cannot set the owner and mode of unix socket")
+        assert "Operation not permitted" in msg and "portier.conf:" in msg, msg
+        assert not (sockdir / "s" / "root.sock").exists()
+        assert d.stop() == 0
+        assert not mine.exists()
+    finally:
+        d.teardown()
