@@ -288,6 +288,8 @@ bool addr_equal(const ConfAddr *x, const ConfAddr *y)
 {
         if (x->kind != y->kind)
                 return false;
+        if (x->kind == CONF_ADDR_UID || x->kind == CONF_ADDR_GID)
+                return x->id == y->id;
         if (x->kind != CONF_ADDR_NET)
                 return strcasecmp(x->text, y->text) == 0;
         return x->family == y->family && x->prefix == y->prefix &&

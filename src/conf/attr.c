@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
 
 #include "conf/addr.h"
@@ -463,6 +464,82 @@ static int p_chroot(ConfCtx *c, ConfService *s, const ParseAttr *a)
         return r ? p_path_field(c, a, &r->chroot) : -ENOMEM;
 }
 
+/* socket_path = /absolute/path | @abstract: an AF_UNIX listener instead of an IP one. The
+ * length bound is sun_path's (108 bytes, with the terminating NUL of a path). */
+static int p_socket_path(ConfCtx *c, ConfService *s, const ParseAttr *a)
+{
+        const char *v = a->values[0].s;
+        size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+
+        if (v[0] != '/' && v[0] != '@')
+                return VERR(c, a, 0, "socket_path: '%s' is not an absolute path (or an "
+                            "abstract name starting with '@')", v);
+        if (strlen(v) > max || (v[0] == '@' && !v[1]))
+                return VERR(c, a, 0, "socket_path: '%s' must have 1 to %zu characters "
+                            "(sun_path's limit)", v, max);
+        ConfRare *r = attr_rare(c, s);
+
+        return r ? p_path_field(c, a, &r->socket_path) : -ENOMEM;
+}
+
+/* socket_owner = USER | USER:GROUP | :GROUP, as chown(1) writes it; resolved now (off the
+ * event loop). */
+static int p_socket_owner(ConfCtx *c, ConfService *s, const ParseAttr *a)
+{
+        const char *v = a->values[0].s, *colon = strchr(v, ':');
+        char user[256];
+        size_t ulen = colon ? (size_t) (colon - v) : strlen(v);
+        uid_t uid = 0;
+        gid_t gid = 0, pgid;
+        bool has_pgid;
+        int r;
+
+        if (ulen >= sizeof(user) || (ulen == 0 && (!colon || !colon[1])))
+                return VERR(c, a, 0, "socket_owner: expected USER, USER:GROUP or :GROUP, not "
+                            "'%s'", v);
+        memcpy(user, v, ulen);
+        user[ulen] = '\0';
+        if (ulen > 0) {
+                r = resolve_user_cached(c->cache, user, &uid, &pgid, &has_pgid);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return VERR(c, a, 0, "socket_owner: unknown user '%s'", user);
+        }
+        if (colon && colon[1]) {
+                r = resolve_group_cached(c->cache, colon + 1, &gid);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return VERR(c, a, 0, "socket_owner: unknown group '%s'", colon + 1);
+        }
+        ConfRare *rare = attr_rare(c, s);
+
+        if (!rare)
+                return -ENOMEM;
+        rare->has_socket_uid = ulen > 0;
+        rare->socket_uid = uid;
+        rare->has_socket_gid = colon && colon[1];
+        rare->socket_gid = gid;
+        return 0;
+}
+
+static int p_socket_mode(ConfCtx *c, ConfService *s, const ParseAttr *a)
+{
+        unsigned v;
+
+        if (value_octal(a->values[0].s, 0777, &v) < 0)
+                return VERR(c, a, 0, "socket_mode: expected an octal mode from 0 to 777, not "
+                            "'%s'", a->values[0].s);
+        ConfRare *r = attr_rare(c, s);
+
+        if (!r)
+                return -ENOMEM;
+        r->has_socket_mode = true;
+        r->socket_mode = v;
+        return 0;
+}
+
 static int p_server_args(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
         if (a->n_values == 0) {
@@ -622,11 +699,35 @@ static int p_listen_fds(ConfCtx *c, ConfService *s, const ParseAttr *a)
         return 0;
 }
 
+/* portier's "redirect = /path" (or "@name"): to a unix stream socket, connected at each
+ * connection (nothing to resolve). */
+static int p_redirect_unix(ConfCtx *c, ConfService *s, const ParseAttr *a)
+{
+        const char *path = a->values[0].s;
+
+        if (strlen(path) > sizeof(((struct sockaddr_un *)0)->sun_path) - 1 || !path[1])
+                return VERR(c, a, 0, "redirect: '%s' must have 1 to %zu characters (sun_path's "
+                            "limit)", path, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+        s->redirect_port = 0;
+        s->redirect_addr_len = 0;
+        return (s->redirect_host = dup(c, path)) ? 0 : -ENOMEM;
+}
+
 static int p_redirect(ConfCtx *c, ConfService *s, const ParseAttr *a)
 {
-        const char *host = a->values[0].s, *ps = a->values[1].s;
+        const char *host = a->values[0].s, *ps;
         uint64_t port;
         uint16_t sp;
+
+        if (a->n_values == 1 && (host[0] == '/' || host[0] == '@'))
+                return p_redirect_unix(c, s, a);
+        if (a->n_values != 2) {
+                /* xinetd's rule for a fixed count: a warning, the attribute ignored */
+                conf_warn(c, a->line, a->col, "attribute 'redirect' takes 2 values (host "
+                          "port), or a unix socket's path; ignored");
+                return 0;
+        }
+        ps = a->values[1].s;
 
         if (value_uint(ps, 65535, &port) == 0 && port > 0)
                 ;
@@ -977,6 +1078,45 @@ void attr_end(ConfCtx *c)
         c->strings_size = c->n_strings = 0;
 }
 
+/*
+ * "uid:USER" and "gid:GROUP" entries of only_from and no_access: the SO_PEERCRED identity
+ * of a unix-socket client (socket_path). Unlike an address that does not parse (xinetd
+ * drops it with a warning), an unknown user or group is an error: dropped from only_from it
+ * would narrow the list, from no_access it would let that client in.
+ * Return: 0 (an entry in *ret), 1 (error reported), -ENOMEM, or -ENOENT: not such an entry.
+ */
+static int peer_entry(ConfCtx *c, const ParseAttr *a, size_t i, ConfAddr **ret, size_t *ret_n)
+{
+        const char *w = a->values[i].s;
+        bool uid = strncasecmp(w, "uid:", 4) == 0;
+        uid_t u;
+        gid_t g;
+        bool has_g;
+        int r;
+
+        if (!uid && strncasecmp(w, "gid:", 4) != 0)
+                return -ENOENT;
+        r = uid ? resolve_user_cached(c->cache, w + 4, &u, &g, &has_g)
+                : resolve_group_cached(c->cache, w + 4, &g);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 || !w[4])
+                return VERR(c, a, i, "%s: unknown %s '%s'", a->name, uid ? "user" : "group",
+                            w + 4);
+        ConfAddr *x = arena_alloc(c->arena, sizeof(*x));
+
+        if (!x)
+                return -ENOMEM;
+        memset(x, 0, sizeof(*x));
+        x->kind = uid ? CONF_ADDR_UID : CONF_ADDR_GID;
+        x->id = uid ? (uint32_t) u : (uint32_t) g;
+        if (!(x->text = dup(c, w)))
+                return -ENOMEM;
+        *ret = x;
+        *ret_n = 1;
+        return 0;
+}
+
 static int addrlist_op(ConfCtx *c, const ParseAttr *a, ConfAddrList *l, size_t *cap)
 {
         ConfAddr *parsed = NULL;
@@ -986,7 +1126,13 @@ static int addrlist_op(ConfCtx *c, const ParseAttr *a, ConfAddrList *l, size_t *
                 ConfAddr *v;
                 size_t n;
                 const char *err = NULL;
-                int r = addr_parse_memo(c, a->values[i].s, &v, &n, &err);
+                int r = peer_entry(c, a, i, &v, &n);
+
+                if (r == 1)
+                        return 1;
+                if (r == 0)
+                        goto add;
+                r = addr_parse_memo(c, a->values[i].s, &v, &n, &err);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0) {
@@ -998,6 +1144,7 @@ static int addrlist_op(ConfCtx *c, const ParseAttr *a, ConfAddrList *l, size_t *
                                   ? " (it denies nobody)" : "");
                         continue;
                 }
+add:
                 if (np + n > pcap) {
                         size_t m = (np + n) * 2;
                         ConfAddr *nv = arena_allocarray(c->arena, m, sizeof(*nv));
@@ -1184,7 +1331,7 @@ static const AttrDef attrs[] = {
         { "private_tmp",    CONF_ATTR_PRIVATE_TMP,    1, 1, true, false, S | D, p_mount_ns },
         { "protocol",       CONF_ATTR_PROTOCOL,       1, 1, true, false, S, p_protocol },
         { "read_only_root", CONF_ATTR_READ_ONLY_ROOT, 1, 1, true, false, S | D, p_mount_ns },
-        { "redirect",       CONF_ATTR_REDIRECT,       2, 2, true, false, S, p_redirect },
+        { "redirect",       CONF_ATTR_REDIRECT,       1, -1, true, false, S, p_redirect },
         { "rlimit_as",      CONF_ATTR_RLIMIT_AS,      1, 1, true, false, S, p_rlimit },
         { "rlimit_cpu",     CONF_ATTR_RLIMIT_CPU,     1, 1, true, false, S, p_rlimit },
         { "rlimit_data",    CONF_ATTR_RLIMIT_DATA,    1, 1, true, false, S, p_rlimit },
@@ -1196,6 +1343,9 @@ static const AttrDef attrs[] = {
         { "rpc_version",    CONF_ATTR_RPC_VERSION,    1, 1, true, false, S, p_rpc_version },
         { "server",         CONF_ATTR_SERVER,         1, 1, true, false, S, p_server },
         { "server_args",    CONF_ATTR_SERVER_ARGS,    0, -1, false, false, S, p_server_args },
+        { "socket_mode",    CONF_ATTR_SOCKET_MODE,    1, 1, true, false, S, p_socket_mode },
+        { "socket_owner",   CONF_ATTR_SOCKET_OWNER,   1, 1, true, false, S, p_socket_owner },
+        { "socket_path",    CONF_ATTR_SOCKET_PATH,    1, 1, true, false, S, p_socket_path },
         { "socket_type",    CONF_ATTR_SOCKET_TYPE,    1, 1, true, false, S, p_socket_type },
         { "type",           CONF_ATTR_TYPE,           1, -1, false, false, S, p_type },
         { "umask",          CONF_ATTR_UMASK,          1, 1, true, false, S | D, p_umask },

@@ -192,6 +192,9 @@ typedef enum ConfAttrId {
         CONF_ATTR_READ_ONLY_ROOT,
         CONF_ATTR_IDLE_TIMEOUT,
         CONF_ATTR_CONNECT_TIMEOUT,      /* redirect */
+        CONF_ATTR_SOCKET_PATH,          /* an AF_UNIX listener */
+        CONF_ATTR_SOCKET_OWNER,
+        CONF_ATTR_SOCKET_MODE,
         _CONF_ATTR_MAX,
 } ConfAttrId;
 
@@ -260,6 +263,8 @@ typedef enum ConfAddrKind {
                                    networks, resolved host names */
         CONF_ADDR_HOST,         /* a host name, kept unresolved (CONF_LOAD_NO_RESOLVE) */
         CONF_ADDR_DOMAIN,       /* ".example.org": matched by reverse lookup of the client */
+        CONF_ADDR_UID,          /* "uid:NAME": a unix-socket client's SO_PEERCRED uid (id) */
+        CONF_ADDR_GID,          /* "gid:NAME": ... its gid (id) */
 } ConfAddrKind;
 
 typedef struct ConfAddr {
@@ -267,6 +272,7 @@ typedef struct ConfAddr {
         int family;             /* AF_INET or AF_INET6 for CONF_ADDR_NET */
         uint8_t addr[16];       /* network byte order, masked to prefix */
         uint8_t prefix;         /* bits */
+        uint32_t id;            /* CONF_ADDR_UID, CONF_ADDR_GID: the uid or gid */
         const char *text;       /* as written (one word; a factorized form yields several) */
 } ConfAddr;
 
@@ -345,6 +351,12 @@ typedef struct ConfRare {
         uint64_t caps;                  /* bit 1 << CAP_*: the capabilities the server keeps */
         bool private_tmp;               /* a private mount namespace with a fresh /tmp */
         bool read_only_root;            /* ... and / mounted read-only */
+        const char *socket_path;        /* AF_UNIX listener: "/path" or "@abstract"; NULL: none */
+        bool has_socket_uid, has_socket_gid;    /* socket_owner = [USER][:GROUP] */
+        bool has_socket_mode;           /* else 0600, or 0660 with a group */
+        uid_t socket_uid;
+        gid_t socket_gid;
+        unsigned socket_mode;
         const char **raw;               /* SKIPPED only: the block's lines as read */
         size_t n_raw;
 } ConfRare;
@@ -384,7 +396,7 @@ typedef struct ConfService {
         int socket_type;                /* SOCK_STREAM, ... */
         int protocol;                   /* IPPROTO_TCP, ... */
         const char *protocol_name;
-        int family;                     /* AF_INET or AF_INET6 */
+        int family;                     /* AF_INET or AF_INET6; AF_UNIX with socket_path */
         ConfSockaddr bind_addr;         /* port 0; family decides v4/v6 */
         socklen_t bind_addr_len;        /* 0: a name not resolved (CONF_LOAD_NO_RESOLVE) */
         const char *bind_text;
@@ -424,7 +436,7 @@ typedef struct ConfService {
         char **passenv;                 /* NULL-terminated names */
         size_t n_passenv;
 
-        const char *redirect_host;      /* CONF_KIND_REDIRECT */
+        const char *redirect_host;      /* CONF_KIND_REDIRECT; a path: conf_redirect_unix() */
         uint16_t redirect_port;
         socklen_t redirect_addr_len;    /* 0: not resolved (CONF_LOAD_NO_RESOLVE) */
         ConfSockaddr redirect_addr;     /* resolved once, port included */
@@ -448,6 +460,15 @@ typedef struct ConfService {
         const ConfRare *rare;           /* never NULL: &conf_rare_none when none is set */
         size_t order;                   /* index in Config.services */
 } ConfService;
+
+/**
+ * conf_redirect_unix() - does @s redirect to a unix socket ("redirect = /path" or "@name":
+ * redirect_host is the path, redirect_port 0, nothing resolved)?
+ */
+static inline bool conf_redirect_unix(const ConfService *s)
+{
+        return s->redirect_host && (s->redirect_host[0] == '/' || s->redirect_host[0] == '@');
+}
 
 _Static_assert(_CONF_ATTR_MAX <= 64, "attr_set is a 64-bit mask");
 #define CONF_ATTR_BIT(id) (UINT64_C(1) << (id))

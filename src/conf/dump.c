@@ -79,6 +79,22 @@ static void sockaddr_text(const ConfSockaddr *ss, char *buf, size_t size)
                 snprintf(buf, size, "?");
 }
 
+/* socket_path and the attributes of its file (owner as numbers: they read back the same). */
+static void socket_file(FILE *f, const ConfRare *r)
+{
+        if (!r->socket_path)
+                return;
+        fprintf(f, "\t%-16s= %s\n", "socket_path", r->socket_path);
+        if (r->has_socket_uid && r->has_socket_gid)
+                fprintf(f, "\t%-16s= %u:%u\n", "socket_owner", (unsigned)r->socket_uid,
+                        (unsigned)r->socket_gid);
+        else if (r->has_socket_uid || r->has_socket_gid)
+                fprintf(f, "\t%-16s= %s%u\n", "socket_owner", r->has_socket_gid ? ":" : "",
+                        r->has_socket_uid ? (unsigned)r->socket_uid : (unsigned)r->socket_gid);
+        if (r->has_socket_mode)
+                fprintf(f, "\t%-16s= %04o\n", "socket_mode", r->socket_mode);
+}
+
 static void dump_service(const ConfService *s, FILE *f)
 {
         static const char *const tnames[] = { "RPC", "INTERNAL", "TCPMUX", "TCPMUXPLUS",
@@ -125,8 +141,9 @@ static void dump_service(const ConfService *s, FILE *f)
         words(f, "flags", s->flags, fnames, fbits, 11, false);
         if (sock_name(s->socket_type))
                 fprintf(f, "\t%-16s= %s\n", "socket_type", sock_name(s->socket_type));
-        if (s->protocol_name)
+        if (s->protocol_name && s->family != AF_UNIX)
                 fprintf(f, "\t%-16s= %s\n", "protocol", s->protocol_name);
+        socket_file(f, s->rare);
         fprintf(f, "\t%-16s= %s\n", "wait", s->wait ? "yes" : "no");
         if (s->port || s->port_set)
                 fprintf(f, "\t%-16s= %u\n", "port", s->port);
@@ -149,7 +166,9 @@ static void dump_service(const ConfService *s, FILE *f)
                 if (s->argc > from)
                         list(f, "server_args", s->argv + from, s->argc - from);
         }
-        if (s->redirect_host) {
+        if (conf_redirect_unix(s))
+                fprintf(f, "\t%-16s= %s\n", "redirect", s->redirect_host);
+        else if (s->redirect_host) {
                 if (s->redirect_addr_len)
                         sockaddr_text(&s->redirect_addr, buf, sizeof(buf));
                 fprintf(f, "\t%-16s= %s %u\n", "redirect",

@@ -127,6 +127,154 @@ static void warn_unprotectable(ConfCtx *c, const ConfService *s)
         }
 }
 
+static bool peer_entry(const ConfAddr *a)
+{
+        return a->kind == CONF_ADDR_UID || a->kind == CONF_ADDR_GID;
+}
+
+/*
+ * only_from and no_access hold address entries for IP services and uid:/gid: entries for
+ * unix ones (socket_path). Entries of the other kind written in the service's own block are
+ * errors; those it inherits from 'defaults' do not apply to it and are dropped (a defaults
+ * "only_from = 127.0.0.1" does not shut every unix service). A list that loses every entry
+ * that way is as if not set; an empty one ("only_from =", nobody) stays.
+ */
+static bool check_rule_kinds(ConfCtx *c, ConfService *s, ConfAddrList *l, ConfAttrId id,
+                             bool unix_svc)
+{
+        unsigned line = conf_attr_line(s, id);
+        size_t k = 0;
+
+        for (size_t i = 0; i < l->n_addrs; i++)
+                if (peer_entry(&l->addrs[i]) != unix_svc && line) {
+                        conf_error(c, line, 0, unix_svc
+                                   ? "%s: '%s' is an address, but a unix service (socket_path) "
+                                     "is reached by local processes: use uid:USER or gid:GROUP "
+                                     "entries (an address may come from 'defaults' through '+=')"
+                                   : "%s: '%s' is for unix services (socket_path) only",
+                                   conf_attr_name(id), l->addrs[i].text);
+                        return false;
+                }
+        if (line || !l->n_addrs)
+                return true;
+        ConfAddr *v = arena_allocarray(c->arena, l->n_addrs, sizeof(*v));
+
+        if (!v)
+                return false;
+        for (size_t i = 0; i < l->n_addrs; i++)
+                if (peer_entry(&l->addrs[i]) == unix_svc)
+                        v[k++] = l->addrs[i];
+        l->addrs = v;
+        l->set = l->set && k > 0;
+        l->n_addrs = k;
+        return true;
+}
+
+/* What is at a socket_path now: nothing, or an old socket (replaced at bind); anything else
+ * is never removed, and the service cannot listen (listener.c checks again at bind). */
+static bool check_socket_path(ConfCtx *c, ConfService *s)
+{
+        const char *path = s->rare->socket_path;
+        const char *what = NULL;
+        struct stat st;
+
+        if (lstat(path, &st) < 0 || S_ISSOCK(st.st_mode))
+                return true;
+        switch (st.st_mode & S_IFMT) {
+        case S_IFREG: what = "a regular file"; break;
+        case S_IFDIR: what = "a directory"; break;
+        case S_IFLNK: what = "a symbolic link"; break;
+        default: what = "not a socket"; break;
+        }
+        conf_error(c, conf_attr_line(s, CONF_ATTR_SOCKET_PATH), 0, "socket_path '%s' is %s, "
+                   "not a socket: left alone, service not started", path, what);
+        return false;
+}
+
+/*
+ * A unix service (socket_path): what does not apply to an AF_UNIX socket is an error when
+ * written in the block, and ignored when it comes from 'defaults'. Sets the family, and the
+ * protocol name "unix" (for listings and keys; socket(2) gets protocol 0).
+ */
+static bool validate_unix(ConfCtx *c, ConfService *s)
+{
+        static const ConfAttrId ip_only[] = {
+                CONF_ATTR_PORT, CONF_ATTR_BIND, CONF_ATTR_V6ONLY, CONF_ATTR_PROTOCOL,
+        };
+        const ConfRare *r = s->rare;
+        unsigned path_line = conf_attr_line(s, CONF_ATTR_SOCKET_PATH);
+        bool failed = false;
+
+        for (size_t i = 0; i < sizeof(ip_only) / sizeof(ip_only[0]); i++)
+                if (conf_attr_line(s, ip_only[i]))
+                        conf_error(c, conf_attr_line(s, ip_only[i]), 0, "%s cannot be used "
+                                   "with socket_path (line %u): an AF_UNIX socket has no %s",
+                                   conf_attr_name(ip_only[i]), path_line,
+                                   ip_only[i] == CONF_ATTR_PROTOCOL ? "IP protocol"
+                                                                    : "IP address or port"),
+                                failed = true;
+        if ((s->flags & (CONF_FLAG_IPV4 | CONF_FLAG_IPV6)) && conf_attr_line(s, CONF_ATTR_FLAGS))
+                conf_error(c, conf_attr_line(s, CONF_ATTR_FLAGS), 0, "flags IPv4 and IPv6 "
+                           "cannot be used with socket_path (line %u)", path_line),
+                        failed = true;
+        if (s->type & (CONF_TYPE_TCPMUX | CONF_TYPE_TCPMUXPLUS))
+                conf_error(c, conf_attr_line(s, CONF_ATTR_TYPE), 0, "a TCPMUX service cannot "
+                           "have a socket_path (it is reached through the tcpmux port)"),
+                        failed = true;
+        if (s->flags & (CONF_FLAG_SENSOR | CONF_FLAG_IDONLY))
+                conf_error(c, conf_attr_line(s, CONF_ATTR_FLAGS), 0, "flags %s cannot be used "
+                           "with socket_path (%s)", s->flags & CONF_FLAG_SENSOR ? "SENSOR"
+                           : "IDONLY", s->flags & CONF_FLAG_SENSOR
+                           ? "it denies client addresses" : "ident (RFC 1413) is for TCP"),
+                        failed = true;
+        if (s->socket_type == SOCK_RAW)
+                conf_error(c, conf_attr_line(s, CONF_ATTR_SOCKET_TYPE), 0, "socket_type raw "
+                           "cannot be used with socket_path (stream, dgram or seqpacket)"),
+                        failed = true;
+        if (r->socket_path[0] == '@' && (r->has_socket_mode || r->has_socket_uid ||
+                                         r->has_socket_gid))
+                conf_error(c, conf_attr_line(s, r->has_socket_mode ? CONF_ATTR_SOCKET_MODE
+                                                                   : CONF_ATTR_SOCKET_OWNER), 0,
+                           "an abstract socket ('%s') has no file: socket_owner and "
+                           "socket_mode cannot be used (check the client's uid with "
+                           "only_from = uid:...)", r->socket_path),
+                        failed = true;
+        if ((s->log_on_success | s->log_on_failure) & CONF_LOG_USERID) {
+                conf_warn(c, s->pos.line, 0, "USERID cleared from log_on_success and "
+                          "log_on_failure: ident (RFC 1413) is for TCP; the client's uid is "
+                          "logged in from=");
+                s->log_on_success &= ~CONF_LOG_USERID;
+                s->log_on_failure &= ~CONF_LOG_USERID;
+        }
+        if (!(c->flags & CONF_LOAD_NO_FS_CHECKS) && r->socket_path[0] == '/' &&
+            !check_socket_path(c, s))
+                failed = true;
+        s->has_bind = false;            /* from 'defaults': not for this socket */
+        s->v6only = -1;
+        s->port = 0;
+        s->port_set = false;
+        s->family = AF_UNIX;
+        s->protocol = 0;
+        s->protocol_name = "unix";
+        return !failed;
+}
+
+/* socket_owner and socket_mode describe the file of a socket_path. */
+static bool check_socket_file_attrs(ConfCtx *c, ConfService *s)
+{
+        static const ConfAttrId file_attrs[] = { CONF_ATTR_SOCKET_OWNER, CONF_ATTR_SOCKET_MODE };
+
+        for (size_t i = 0; i < 2; i++)
+                if (conf_attr_line(s, file_attrs[i])) {
+                        conf_error(c, conf_attr_line(s, file_attrs[i]), 0, "%s needs "
+                                   "socket_path (it sets the socket file's %s)",
+                                   conf_attr_name(file_attrs[i]),
+                                   i == 0 ? "owner" : "mode");
+                        return false;
+                }
+        return true;
+}
+
 int validate_service(ConfCtx *c, ConfService *s)
 {
         char ebuf[128];
@@ -141,6 +289,16 @@ int validate_service(ConfCtx *c, ConfService *s)
                            "flags = INTERCEPT is not supported; service skipped");
                 return 1;
         }
+
+        bool unix_svc = s->rare->socket_path != NULL;
+
+        if (!check_rule_kinds(c, s, &s->only_from, CONF_ATTR_ONLY_FROM, unix_svc) ||
+            !check_rule_kinds(c, s, &s->no_access, CONF_ATTR_NO_ACCESS, unix_svc))
+                failed = true;
+        if (unix_svc ? !validate_unix(c, s) : !check_socket_file_attrs(c, s))
+                failed = true;
+        if (failed)
+                return 1;
 
         /* socket_type and protocol imply each other (xinetd's service_fill) */
         if (!s->protocol_name && conf_attr_line(s, CONF_ATTR_SOCKET_TYPE)) {
@@ -179,7 +337,8 @@ int validate_service(ConfCtx *c, ConfService *s)
                 { CONF_ATTR_WAIT, !conf_attr_line(s, CONF_ATTR_WAIT) },
                 { CONF_ATTR_USER, s->kind == CONF_KIND_SERVER && !s->has_user },
                 { CONF_ATTR_SERVER, s->kind == CONF_KIND_SERVER && !s->server },
-                { CONF_ATTR_PORT, (s->type & CONF_TYPE_UNLISTED) && !mux && !s->port_set },
+                { CONF_ATTR_PORT, (s->type & CONF_TYPE_UNLISTED) && !mux && !s->port_set &&
+                                  !unix_svc },
         };
         for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++)
                 if (req[i].need)
@@ -192,6 +351,11 @@ int validate_service(ConfCtx *c, ConfService *s)
                 return 1;
         }
 
+        if (unix_svc && s->kind == CONF_KIND_INTERNAL && s->socket_type != SOCK_STREAM)
+                ERR("a built-in on a unix socket must have socket_type stream (a datagram "
+                    "client of a unix socket usually has no address to answer to)");
+        else if (unix_svc && s->kind == CONF_KIND_INTERNAL && strcmp(s->name, "tcpmux") == 0)
+                ERR("the tcpmux built-in cannot listen on a unix socket");
         if (s->kind == CONF_KIND_INTERNAL) {
                 s->builtin = find_builtin(s->name, s->socket_type);
                 if (!s->builtin) {
@@ -214,7 +378,7 @@ int validate_service(ConfCtx *c, ConfService *s)
                         ERR("a TCPMUX service must also have 'type = UNLISTED'");
                 if (strcmp(s->protocol_name, "tcp") != 0)
                         ERR("a TCPMUX service must use protocol tcp");
-        } else if (!(s->type & CONF_TYPE_UNLISTED)) {
+        } else if (!(s->type & CONF_TYPE_UNLISTED) && !unix_svc) {
                 uint16_t port;
                 if (resolve_service_cached(c->cache, s->name, s->protocol_name, &port) < 0)
                         ERR("'%s/%s' is not in /etc/services (use 'type = UNLISTED' and a "
@@ -228,6 +392,11 @@ int validate_service(ConfCtx *c, ConfService *s)
         }
 
         if (s->kind == CONF_KIND_REDIRECT) {
+                if (unix_svc && conf_redirect_unix(s) &&
+                    strcmp(s->redirect_host, s->rare->socket_path) == 0)
+                        conf_error(c, conf_attr_line(s, CONF_ATTR_REDIRECT), 0, "redirect: "
+                                   "'%s' is this service's own socket_path (a loop)",
+                                   s->redirect_host), failed = true;
                 if (s->socket_type != SOCK_STREAM)
                         ERR("a redirect service must have socket_type stream");
                 if (s->wait)
@@ -246,7 +415,9 @@ int validate_service(ConfCtx *c, ConfService *s)
                 ERR("listen_fds needs 'wait = yes'");
 
         /* address family: flags, then the bind address; IPv4 by default (as xinetd) */
-        if (s->has_bind) {
+        if (unix_svc)
+                ;               /* AF_UNIX: validate_unix() */
+        else if (s->has_bind) {
                 int bf = s->bind_addr.sa.sa_family;
                 if ((s->flags & CONF_FLAG_IPV6) && !(s->flags & CONF_FLAG_IPV4) && bf == AF_INET)
                         ERR("bind address '%s' is IPv4 but flags has IPv6", s->bind_text);
@@ -391,13 +562,43 @@ static size_t id_find(const KeyTable *t, ConfService **v, const char *id, size_t
         return SIZE_MAX;
 }
 
+/* The unix services by socket_path, as id_find() does by id. */
+static size_t path_find(const KeyTable *t, ConfService **v, const char *path, size_t *ret_slot)
+{
+        size_t i = (size_t) fnv(14695981039346656037ull, path, strlen(path)) & t->mask;
+        for (; t->slot[i] != SIZE_MAX; i = (i + 1) & t->mask)
+                if (strcmp(v[t->slot[i]]->rare->socket_path, path) == 0)
+                        return t->slot[i];
+        if (ret_slot)
+                *ret_slot = i;
+        return SIZE_MAX;
+}
+
+static void skip_duplicate(ConfCtx *c, ConfService *s, const ConfService *o)
+{
+        char what[160];
+
+        c->error = NULL;
+        c->severity = CONF_ERROR;
+        if (s->family == AF_UNIX)
+                snprintf(what, sizeof(what), "same socket_path '%s'", s->rare->socket_path);
+        else
+                snprintf(what, sizeof(what), "same address, port (%u) and protocol (%s)",
+                         s->port, s->protocol_name);
+        conf_error(c, s->pos.line, 0, "%s as service '%s' at %s:%u; service skipped", what,
+                   o->id, o->pos.file, o->pos.line);
+        s->state = CONF_SERVICE_SKIPPED;
+        s->reason = c->error;
+}
+
 int validate_duplicates(ConfCtx *c, ConfService **v, size_t n)
 {
-        KeyTable keys = { 0 }, ids = { 0 };
+        KeyTable keys = { 0 }, ids = { 0 }, paths = { 0 };
 
-        if (table_init(&keys, n) < 0 || table_init(&ids, n) < 0) {
+        if (table_init(&keys, n) < 0 || table_init(&ids, n) < 0 || table_init(&paths, n) < 0) {
                 free(keys.slot);
                 free(ids.slot);
+                free(paths.slot);
                 return -ENOMEM;
         }
         for (size_t i = 0; i < n; i++) {
@@ -414,18 +615,19 @@ int validate_duplicates(ConfCtx *c, ConfService **v, size_t n)
                                   "'id')", s->id, v[j]->pos.file, v[j]->pos.line);
                 else
                         ids.slot[slot] = i;
+                if (s->family == AF_UNIX) {
+                        if ((j = path_find(&paths, v, s->rare->socket_path, &slot)) != SIZE_MAX)
+                                skip_duplicate(c, s, v[j]);
+                        else
+                                paths.slot[slot] = i;
+                        continue;
+                }
                 if ((s->type & CONF_TYPE_MUX_ANY) || !s->port)
                         continue;       /* port 0: the kernel picks a free one */
 
                 ListenKey k = listen_key(s);
                 if ((j = key_find(&keys, v, &k, &slot)) != SIZE_MAX) {
-                        c->error = NULL;
-                        c->severity = CONF_ERROR;
-                        conf_error(c, s->pos.line, 0, "same address, port (%u) and protocol "
-                                   "(%s) as service '%s' at %s:%u; service skipped", s->port,
-                                   s->protocol_name, v[j]->id, v[j]->pos.file, v[j]->pos.line);
-                        s->state = CONF_SERVICE_SKIPPED;
-                        s->reason = c->error;
+                        skip_duplicate(c, s, v[j]);
                         continue;
                 }
                 keys.slot[slot] = i;
@@ -447,5 +649,6 @@ int validate_duplicates(ConfCtx *c, ConfService **v, size_t n)
         }
         free(keys.slot);
         free(ids.slot);
+        free(paths.slot);
         return 0;
 }

@@ -9,7 +9,9 @@
  */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
@@ -20,10 +22,96 @@
 
 static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
+static const uint8_t unix_prefix[4] = { 0x01, 0x00, 'u', 'x' };
+
+int access_unix_peer_of(int fd, AccessUnixPeer *ret)
+{
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+
+        *ret = (AccessUnixPeer){ .family = AF_UNIX };
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return -errno;
+        /* a socketpair() peer, or one from another user namespace, may report -1/overflow ids:
+         * they are logged as they are and match no uid: entry but the overflow uid's */
+        ret->has_cred = 1;
+        ret->uid = cred.uid;
+        ret->gid = cred.gid;
+        ret->pid = cred.pid;
+        return 0;
+}
+
+void access_unix_peer_format(const AccessUnixPeer *p, char *buf, size_t size)
+{
+        if (!p->has_cred)
+                snprintf(buf, size, "unix");
+        else
+                snprintf(buf, size, "uid:%" PRIu32 ",gid:%" PRIu32 ",pid:%" PRId32, p->uid,
+                         p->gid, p->pid);
+}
+
+static bool has_gid_entry(const ConfAddrList *l)
+{
+        for (size_t i = 0; l && i < l->n_addrs; i++)
+                if (l->addrs[i].kind == CONF_ADDR_GID)
+                        return true;
+        return false;
+}
+
+static bool names_a_group(const ConfAddrList *l, const gid_t *g, size_t n)
+{
+        for (size_t i = 0; l && i < l->n_addrs; i++)
+                for (size_t j = 0; l->addrs[i].kind == CONF_ADDR_GID && j < n; j++)
+                        if (l->addrs[i].id == g[j])
+                                return true;
+        return false;
+}
+
+void access_unix_peer_groups(int fd, const ConfAddrList *only_from, const ConfAddrList *no_access,
+                             AccessUnixPeer *p)
+{
+        gid_t g[ACCESS_UNIX_GROUPS_MAX];
+        socklen_t len = sizeof(g);
+
+        p->groups = 0;
+        if (!p->has_cred || (!has_gid_entry(only_from) && !has_gid_entry(no_access)))
+                return;
+        if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) < 0) {
+                if (has_gid_entry(no_access))
+                        p->groups = ACCESS_UNIX_NA_GROUP;       /* unknown: fail closed */
+                return;
+        }
+        if (names_a_group(only_from, g, len / sizeof(gid_t)))
+                p->groups |= ACCESS_UNIX_OF_GROUP;
+        if (names_a_group(no_access, g, len / sizeof(gid_t)))
+                p->groups |= ACCESS_UNIX_NA_GROUP;
+}
+
+bool access_addr_unix(const AccessAddr *a, uint32_t *uid, uint32_t *gid)
+{
+        if (memcmp(a->addr, unix_prefix, sizeof(unix_prefix)) != 0)
+                return false;
+        memcpy(uid, a->addr + 4, 4);
+        memcpy(gid, a->addr + 8, 4);
+        return true;
+}
+
 int access_addr_from_sockaddr(const struct sockaddr *sa, AccessAddr *ret)
 {
         if (!sa)
                 return -EAFNOSUPPORT;
+        if (sa->sa_family == AF_UNIX) {
+                const AccessUnixPeer *p = (const AccessUnixPeer *)sa;
+
+                if (!p->has_cred)
+                        return -EAFNOSUPPORT;
+                memset(ret->addr, 0, sizeof(ret->addr));
+                memcpy(ret->addr, unix_prefix, sizeof(unix_prefix));
+                memcpy(ret->addr + 4, &p->uid, 4);
+                memcpy(ret->addr + 8, &p->gid, 4);
+                ret->addr[12] = p->groups;
+                return 0;
+        }
         if (sa->sa_family == AF_INET) {
                 const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 
@@ -196,11 +284,31 @@ static int match_name(const ConfAddr *e, const char *name)
         return -1;
 }
 
+/*
+ * uid: and gid: entries match unix clients only (and address entries IP clients only: a unix
+ * client's AccessAddr is in no network an entry can name — validate.c refuses them on unix
+ * services). One user is as specific as one host; a group, a little less.
+ */
+static int match_peer(const ConfAddr *e, const AccessAddr *client)
+{
+        uint32_t uid, gid;
+
+        if (!client || !access_addr_unix(client, &uid, &gid))
+                return -1;
+        if (e->kind == CONF_ADDR_UID)
+                return e->id == uid ? ACCESS_SPEC_HOST : -1;
+        return e->id == gid ? ACCESS_SPEC_GROUP : -1;
+}
+
 int access_entry_specificity(const ConfAddr *e, const AccessAddr *client, const char *name)
 {
         uint8_t net[16];
         unsigned prefix;
 
+        if (e->kind == CONF_ADDR_UID || e->kind == CONF_ADDR_GID)
+                return match_peer(e, client);
+        if (client && access_addr_unix(client, &(uint32_t){ 0 }, &(uint32_t){ 0 }))
+                return -1;
         if (e->kind != CONF_ADDR_NET)
                 return match_name(e, name);
         if (!client || !entry_network(e, net, &prefix) || !same_prefix(net, client->addr, prefix))
@@ -256,6 +364,15 @@ AccessVerdict access_check_addr(const ConfAddrList *only_from, const ConfAddrLis
         ListMatch of = list_match(only_from, client, name);
         ListMatch na = list_match(no_access, client, name);
         AccessVerdict lo, hi;
+        uint32_t uid, gid;
+
+        /* a unix client's supplementary groups, as matched when it connected */
+        if (client && access_addr_unix(client, &uid, &gid)) {
+                if ((client->addr[12] & ACCESS_UNIX_OF_GROUP) && of.best < ACCESS_SPEC_GROUP)
+                        of.best = ACCESS_SPEC_GROUP;
+                if ((client->addr[12] & ACCESS_UNIX_NA_GROUP) && na.best < ACCESS_SPEC_GROUP)
+                        na.best = ACCESS_SPEC_GROUP;
+        }
 
         /* Without a name: the verdict if no name entry matches, and if all that could do. */
         lo = verdict(of_set, of.best, max_int(na.best, na.potential));

@@ -70,6 +70,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -90,12 +91,81 @@ typedef struct AccessAddr {
         uint8_t addr[16];       /* network byte order */
 } AccessAddr;
 
+/*
+ * A client of a unix-socket service (socket_path), as the admission pipeline carries it where
+ * it carries an IP client's socket address: the peer's SO_PEERCRED (the credentials it had
+ * when it connected) in a record of family AF_UNIX. It is never given to the kernel; the
+ * sockaddr_un that accept() returns says nothing (clients rarely bind a name).
+ *
+ * As an AccessAddr (per_source keys, the servers' clients), it is 0100:7578:UUUU:UUUU:
+ * GGGG:GGGG:: — in 0100::/8, which the IETF reserves and no client has — so per_source, which
+ * keys on the first 64 bits of an IPv6 client, counts per uid.
+ */
+typedef struct AccessUnixPeer {
+        sa_family_t family;     /* AF_UNIX */
+        uint8_t has_cred;       /* 0: none known (a datagram without SCM_CREDENTIALS) */
+        uint8_t groups;         /* ACCESS_UNIX_*_GROUP: its supplementary groups and the rules */
+        uint32_t uid;
+        uint32_t gid;           /* effective */
+        int32_t pid;
+} AccessUnixPeer;
+
+/*
+ * A gid: entry matches a client whose effective gid or one of whose supplementary groups
+ * (SO_PEERGROUPS) it names. The supplementary groups are compared with the service's rules
+ * when the client connects (access_unix_peer_groups()); what matched is kept in two bits,
+ * which the AccessAddr carries too (byte 12), so that a reload re-checks a running server's
+ * client against the group matches seen at connect time.
+ */
+#define ACCESS_UNIX_OF_GROUP    0x1     /* a supplementary group is in a gid: of only_from */
+#define ACCESS_UNIX_NA_GROUP    0x2     /* ... of no_access */
+#define ACCESS_UNIX_GROUPS_MAX  256     /* more groups than this: see access_unix_peer_groups() */
+
+_Static_assert(sizeof(AccessUnixPeer) == 16, "carried where a sockaddr_in fits");
+
+/**
+ * access_unix_peer_of() - the SO_PEERCRED of a connected unix socket
+ * @fd: the connection
+ * @ret: receives the client (has_cred 0 when the kernel has none)
+ *
+ * Return: 0, or -errno.
+ */
+int access_unix_peer_of(int fd, AccessUnixPeer *ret);
+
+/**
+ * access_unix_peer_format() - a unix client as text: "uid:U,gid:G,pid:P" (at most 41
+ * characters: it fits where an IPv6 address does), "unix" without credentials
+ * @p: the client
+ * @buf: receives it
+ * @size: its size
+ */
+void access_unix_peer_format(const AccessUnixPeer *p, char *buf, size_t size);
+
+/**
+ * access_unix_peer_groups() - compare a unix client's supplementary groups with the gid:
+ * entries of a service's rules, into @p->groups
+ * @fd: the connection (SO_PEERGROUPS); -1 for a datagram's sender (no groups known)
+ * @only_from: the service's only_from
+ * @no_access: its no_access
+ * @p: the client (from access_unix_peer_of())
+ *
+ * Nothing is asked of the kernel when neither list has a gid: entry. When the groups cannot
+ * be had (a datagram, an error, more than ACCESS_UNIX_GROUPS_MAX of them), the answer fails
+ * closed: as if every no_access gid: entry matched and no only_from one did.
+ */
+void access_unix_peer_groups(int fd, const ConfAddrList *only_from, const ConfAddrList *no_access,
+                             AccessUnixPeer *p);
+
+/** access_addr_unix() - whether @a is a unix client's (its uid and gid in *@uid, *@gid). */
+bool access_addr_unix(const AccessAddr *a, uint32_t *uid, uint32_t *gid);
+
 /**
  * access_addr_from_sockaddr() - the AccessAddr of a socket address
- * @sa: an AF_INET or AF_INET6 address (the port is ignored)
+ * @sa: an AF_INET or AF_INET6 address (the port is ignored), or an AccessUnixPeer
  * @ret: receives the address, v4 and v4-mapped clients as ::ffff:a.b.c.d
  *
- * Return: 0, or -EAFNOSUPPORT for another family (or a NULL @sa).
+ * Return: 0, or -EAFNOSUPPORT for another family (or a NULL @sa, or a unix client without
+ * credentials).
  */
 int access_addr_from_sockaddr(const struct sockaddr *sa, AccessAddr *ret);
 
@@ -132,7 +202,8 @@ int access_entry_specificity(const ConfAddr *e, const AccessAddr *client, const 
 
 /* The specificity scale (see access_entry_specificity()). */
 #define ACCESS_SPEC_DOMAIN_BASE 1000
-#define ACCESS_SPEC_HOST        2000    /* /128, IPv4 /32, host name */
+#define ACCESS_SPEC_HOST        2000    /* /128, IPv4 /32, host name; a uid: entry */
+#define ACCESS_SPEC_GROUP       1999    /* a gid: entry */
 
 /**
  * access_check() - apply a service's only_from and no_access to a client

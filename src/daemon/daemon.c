@@ -167,6 +167,7 @@ static int begin_stop(Daemon *d)
                 userid_cancel_service(d->services[i]);
                 service_drop_fork_retries(d->services[i]);
                 service_close(d->services[i]);
+                service_remove_socket_file(d->services[i]);
         }
         inproc_end_all(d);      /* nothing to wait for: closed now, EXIT logged */
         /* re-exec's drainers end their connections too; their exit is waited for */
@@ -427,8 +428,10 @@ static void daemon_deinit(Daemon *d)
         reload_deinit(d);
         inproc_end_all(d);      /* SIGQUIT, or a failed start: their EXIT lines */
         redirect_deinit(d);
-        for (size_t i = 0; i < d->n_services; i++)
+        for (size_t i = 0; i < d->n_services; i++) {
                 service_close(d->services[i]);
+                service_remove_socket_file(d->services[i]);
+        }
         /* Servers that outlived the stop are forgotten with their services (their records
          * go with the pid table). */
         while (d->n_retired > 0)

@@ -42,6 +42,7 @@
 #include "daemon/access.h"
 #include "daemon/ev.h"
 #include "daemon/inproc.h"
+#include "daemon/listener.h"
 #include "daemon/loadavg.h"
 #include "daemon/logline.h"
 #include "daemon/ratelimit.h"
@@ -154,6 +155,7 @@ typedef struct Service {
         uint64_t key_hash;              /* listener_key_hash(), for matching across reloads */
         ServiceState state;
         int fd;                         /* the listening socket, -1 when closed */
+        ListenerFile file;              /* socket_path: the file it created (listener.c) */
         EvFile ev;
         EvTimer retry;                  /* bind retry, cps return, accept pause */
         RatelimitCps cps;
@@ -271,6 +273,7 @@ Service *service_free(Service *s);
 int service_listen(Service *s);
 void service_watch_all(Daemon *d);
 void service_close(Service *s);
+void service_remove_socket_file(Service *s);
 void service_update(Service *s, Generation *g, size_t index);
 void service_retire(Service *s);
 int service_take_socket(Service *s, Service *old);

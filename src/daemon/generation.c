@@ -217,9 +217,10 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                 /* libwrap (hosts.allow/hosts.deny), for exec'd services the daemon accepts
                  * for, unless NOLIBWRAP, and only when the files hold a rule at all. The
                  * daemon name is xinetd's: `libwrap`, else the server's (argv[0]'s with
-                 * NAMEINARGS) base name, as tcpd would see it. */
+                 * NAMEINARGS) base name, as tcpd would see it. Not for unix services:
+                 * hosts_access() knows no local clients. */
                 if (r == 0 && libwrap_rules && listener_accepts(cs) &&
-                    !(cs->flags & CONF_FLAG_NOLIBWRAP)) {
+                    cs->family != AF_UNIX && !(cs->flags & CONF_FLAG_NOLIBWRAP)) {
                         const char *prog = (cs->flags & CONF_FLAG_NAMEINARGS) && cs->argv[0]
                                                    ? cs->argv[0] : cs->server;
                         const char *base = strrchr(prog, '/');
@@ -283,6 +284,13 @@ static void log_listening(Daemon *d, const Service *s)
         socklen_t len;
         char host[INET6_ADDRSTRLEN];
 
+        if (s->conf->family == AF_UNIX) {
+                portier_log(d->log, LOG_INFO, "service '%s': listening on unix socket '%s' (%s)",
+                            s->conf->id, s->conf->rare->socket_path,
+                            s->conf->socket_type == SOCK_DGRAM ? "dgram" :
+                            s->conf->socket_type == SOCK_SEQPACKET ? "seqpacket" : "stream");
+                return;
+        }
         listener_address(s->conf, &ss, &len);
         (void)spawn_format_addr((struct sockaddr *)&ss, host, sizeof(host), NULL);
         portier_log(d->log, LOG_INFO, ss.ss_family == AF_INET6 ? "service '%s': listening on "

@@ -500,7 +500,10 @@ static int parse_held(Reexec *x, char *line)
                 sscanf(f[4] + 2 * i, "%2x", &b);
                 ((unsigned char *)&h.peer)[i] = (unsigned char)b;
         }
-        if (h.peer.ss_family != (n == 2 * sizeof(struct sockaddr_in) ? AF_INET : AF_INET6))
+        /* 16 bytes: an IPv4 address, or a unix service's client (AccessUnixPeer) */
+        if (n == 2 * sizeof(struct sockaddr_in) ? h.peer.ss_family != AF_INET &&
+                                                  h.peer.ss_family != AF_UNIX
+                                                : h.peer.ss_family != AF_INET6)
                 return -EBADMSG;
         if ((r = hex_decode(f[5], &from_text)) < 0)
                 return r;

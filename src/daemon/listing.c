@@ -16,6 +16,10 @@ void listing_addr(const ConfService *cs, char *buf, size_t size)
 {
         char host[INET6_ADDRSTRLEN] = "?";
 
+        if (cs->family == AF_UNIX) {            /* a path, or "@name" (abstract) */
+                snprintf(buf, size, "%s", cs->rare->socket_path);
+                return;
+        }
         if (!cs->has_bind) {
                 snprintf(buf, size, "%s:%u", cs->family == AF_INET6 ? "[::]" : "*", cs->port);
                 return;
@@ -58,7 +62,7 @@ const char *listing_proto_word(const ConfService *cs)
 
 static void text_row(FILE *f, const ConfService *cs, const ListingLive *s)
 {
-        char name[80], addr[80];
+        char name[80], addr[LISTING_ADDR_MAX];
 
         snprintf(name, sizeof(name), "%s:", cs->id);
         listing_addr(cs, addr, sizeof(addr));
@@ -76,7 +80,7 @@ static void text_row(FILE *f, const ConfService *cs, const ListingLive *s)
 static void json_row(FILE *f, const ConfService *cs, const ListingLive *s, bool offline,
                      bool first)
 {
-        char addr[80];
+        char addr[LISTING_ADDR_MAX];
 
         listing_addr(cs, addr, sizeof(addr));
         fputs(first ? "\n {\"id\":" : ",\n {\"id\":", f);

@@ -23,7 +23,10 @@ typedef struct ListingLive {
         uint32_t running;               /* servers and in-process connections */
 } ListingLive;
 
-/** listing_addr() - "127.0.0.1:7", "[::1]:7", "*:7" or "[::]:7" into @buf. */
+#define LISTING_ADDR_MAX 128   /* an IPv6 address and port, or a unix socket_path (108) */
+
+/** listing_addr() - "127.0.0.1:7", "[::1]:7", "*:7" or "[::]:7" into @buf; a unix service's
+ * socket_path ("/run/x.sock", "@name"). */
 void listing_addr(const ConfService *cs, char *buf, size_t size);
 /** listing_kind_word() - "server", "internal", "redirect" or "sensor". */
 const char *listing_kind_word(ConfKind k);

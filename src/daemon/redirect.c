@@ -37,6 +37,7 @@
 #include "daemon/redirect.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -45,6 +46,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -566,6 +568,11 @@ static void log_connect_error(RedirectPair *p, int err)
                 return;
         }
         rd->msg_logged++;
+        if (conf_redirect_unix(pair_conf(p))) {
+                portier_log(p->d->log, LOG_ERR, "can't connect to unix socket '%s': %s "
+                            "(errno = %d)", pair_conf(p)->redirect_host, strerror(err), err);
+                return;
+        }
         (void)spawn_format_addr(&pair_conf(p)->redirect_addr.sa, host,
                                 sizeof(host), NULL);
         portier_log(p->d->log, LOG_ERR, "can't connect to remote host %s: %s (errno = %d)",
@@ -643,16 +650,29 @@ static int on_timer(EvTimer *t)
 static int start_connect(RedirectPair *p)
 {
         const ConfService *cs = pair_conf(p);
+        struct sockaddr_un un = { .sun_family = AF_UNIX };
+        const struct sockaddr *to = &cs->redirect_addr.sa;
+        socklen_t len = cs->redirect_addr_len;
         int fd;
 
-        if (cs->redirect_addr_len == 0)
+        if (conf_redirect_unix(cs)) {
+                /* "/path", or "@name": the abstract namespace (a NUL first, none after) */
+                size_t n = strlen(cs->redirect_host);
+
+                memcpy(un.sun_path, cs->redirect_host, n);
+                if (cs->redirect_host[0] == '@')
+                        un.sun_path[0] = '\0';
+                to = (const struct sockaddr *)&un;
+                len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
+                                  (cs->redirect_host[0] == '/'));
+        } else if (len == 0)
                 return -EDESTADDRREQ;   /* never resolved (not the daemon's loads) */
-        fd = socket(cs->redirect_addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        fd = socket(to->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
         p->backend = p->up.dst = p->down.src = fd;
-        if (connect(fd, &cs->redirect_addr.sa, cs->redirect_addr_len) < 0 &&
-            errno != EINPROGRESS)
+        /* a unix socket whose queue is full says EAGAIN, not EINPROGRESS: it is refused */
+        if (connect(fd, to, len) < 0 && errno != EINPROGRESS)
                 return -errno;
         return 0;
 }

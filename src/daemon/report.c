@@ -101,8 +101,11 @@ static void target_text(const ConfService *cs, char *buf, size_t size)
                 snprintf(buf, size, "internal %s", cs->builtin ? cs->builtin : cs->name);
                 break;
         case CONF_KIND_REDIRECT:
-                snprintf(buf, size, "redirect %s:%u",
-                         cs->redirect_host ? cs->redirect_host : "?", cs->redirect_port);
+                if (conf_redirect_unix(cs))
+                        snprintf(buf, size, "redirect %s", cs->redirect_host);
+                else
+                        snprintf(buf, size, "redirect %s:%u",
+                                 cs->redirect_host ? cs->redirect_host : "?", cs->redirect_port);
                 break;
         case CONF_KIND_SENSOR:
                 snprintf(buf, size, "sensor");
@@ -200,7 +203,7 @@ static int write_list(Daemon *d, bool json, FILE *f)
 
 static void status_text_service(Daemon *d, FILE *f, const ConfService *cs, const Service *s)
 {
-        char addr[80], target[300], t[64], e[32];
+        char addr[LISTING_ADDR_MAX], target[300], t[64], e[32];
         const ControlExit *ex[EXITS_SHOWN];
         size_t n;
 
@@ -260,7 +263,7 @@ static void json_uint_or_null(FILE *f, const char *key, bool have, unsigned long
 
 static void status_json_service(Daemon *d, FILE *f, const ConfService *cs, const Service *s)
 {
-        char addr[80], target[300], t[64];
+        char addr[LISTING_ADDR_MAX], target[300], t[64];
         const ControlExit *ex[CONTROL_EXITS];
         size_t n;
 
@@ -434,7 +437,7 @@ static int write_sockets(Daemon *d, bool json, FILE *f)
         for (size_t i = 0; i < d->n_services; i++) {
                 const Service *s = d->services[i];
                 const ConfService *cs = s->conf;
-                char addr[80], target[300];
+                char addr[LISTING_ADDR_MAX], target[300];
 
                 listing_addr(cs, addr, sizeof(addr));
                 target_text(cs, target, sizeof(target));

@@ -135,6 +135,18 @@ void service_close(Service *s)
 }
 
 /**
+ * service_remove_socket_file() - a unix service goes for good (removed by a reload, or the
+ * daemon stops): remove its socket file if it is still the one it created. Not in a re-exec's
+ * drainer: the new image listens on those files.
+ * @s: the service
+ */
+void service_remove_socket_file(Service *s)
+{
+        if (s->file.set && !s->d->draining)
+                listener_remove_file(s->conf, &s->file);
+}
+
+/**
  * service_free() - free a service without servers
  * @s: the service, or NULL
  *
@@ -483,6 +495,18 @@ void service_dispatch(Service *s, int fd, const struct sockaddr *peer, const cha
                 admitted(s, fd, peer, from);
 }
 
+/* A unix service's client is its credentials (access.h, AccessUnixPeer), not its address;
+ * its supplementary groups count for the service's gid: rules. */
+static void unix_client(const Service *s, int fd, struct sockaddr_storage *peer)
+{
+        AccessUnixPeer p;
+
+        (void)access_unix_peer_of(fd, &p);
+        access_unix_peer_groups(fd, &s->conf->only_from, &s->conf->no_access, &p);
+        memset(peer, 0, sizeof(*peer));
+        memcpy(peer, &p, sizeof(p));
+}
+
 static void accept_batch(Service *s)
 {
         for (int i = 0; i < ACCEPT_BATCH; i++) {
@@ -531,6 +555,8 @@ static void accept_batch(Service *s)
                         }
                 }
                 s->counters.accepted++;
+                if (s->conf->family == AF_UNIX)
+                        unix_client(s, fd, &peer);
                 (void)spawn_format_addr((struct sockaddr *)&peer, from, sizeof(from), NULL);
                 admit_send_banner(s, fd, BANNER_ALWAYS);
                 if (s->conf->kind == CONF_KIND_SENSOR) {
@@ -579,6 +605,43 @@ static void rest_after_spawn_failure(Service *s)
         rest(s);
 }
 
+/*
+ * The client of the datagram waiting on a unix dgram socket: the credentials the kernel
+ * attached to it (SO_PASSCRED is set on the socket: listener.c), peeked at, so that the
+ * server still reads the datagram. A datagram carries no connection: these are its sender's
+ * at the time it was sent.
+ */
+static ssize_t unix_datagram_client(const Service *s, int fd, struct sockaddr_storage *peer)
+{
+        union {
+                char buf[CMSG_SPACE(sizeof(struct ucred))];
+                struct cmsghdr align;
+        } ctl;
+        char c;
+        struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                             .msg_controllen = sizeof(ctl.buf) };
+        AccessUnixPeer p = { .family = AF_UNIX };
+        ssize_t n = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
+
+        if (n < 0)
+                return n;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS &&
+                    cm->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+                        struct ucred u;
+
+                        memcpy(&u, CMSG_DATA(cm), sizeof(u));
+                        p = (AccessUnixPeer){ .family = AF_UNIX, .has_cred = 1, .uid = u.uid,
+                                              .gid = u.gid, .pid = u.pid };
+                }
+        /* no supplementary groups come with a datagram */
+        access_unix_peer_groups(-1, &s->conf->only_from, &s->conf->no_access, &p);
+        memset(peer, 0, sizeof(*peer));
+        memcpy(peer, &p, sizeof(p));
+        return n;
+}
+
 /* wait = yes, or datagrams: the server gets the socket itself. */
 static void hand_over(Service *s)
 {
@@ -590,8 +653,10 @@ static void hand_over(Service *s)
         if (s->conf->socket_type == SOCK_DGRAM) {
                 char c;
 
-                if (recvfrom(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC,
-                             (struct sockaddr *)&peer, &plen) < 0) {
+                if ((s->conf->family == AF_UNIX ? unix_datagram_client(s, s->fd, &peer)
+                                                : recvfrom(s->fd, &c, 1,
+                                                           MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC,
+                                                           (struct sockaddr *)&peer, &plen)) < 0) {
                         if (errno != EAGAIN && errno != EINTR)
                                 drain(s->fd);   /* an ICMP error queued on the socket */
                         return;
@@ -669,7 +734,7 @@ static int reserve_reached(Service *s, char *err, size_t size)
  */
 static int open_within_reserve(Service *s, char *err, size_t size)
 {
-        int fd = listener_open(s->conf, s->d->listener_fd_max, err, size);
+        int fd = listener_open(s->conf, s->d->listener_fd_max, &s->file, err, size);
 
         return fd == -EMFILE && s->d->listener_fd_max > 0 ? reserve_reached(s, err, size) : fd;
 }
@@ -691,7 +756,9 @@ int service_listen(Service *s)
                 return 0;
         fd = reexec_take_fd(s->d, s->conf);     /* after a reexec: the socket it kept */
 
-        if (fd < 0)
+        if (fd >= 0)
+                listener_identify_file(s->conf, &s->file);
+        else
                 fd = open_within_reserve(s, err, sizeof(err));
 
         free(s->bind_error);
@@ -834,6 +901,8 @@ int service_take_socket(Service *s, Service *old)
                 return -EBUSY;
         ev_file_remove(&old->ev);
         old->fd = -1;
+        s->file = old->file;            /* the file goes with the socket */
+        old->file.set = false;
         r = listener_update(fd, old->conf, s->conf, false);
         if (r == 0)
                 r = ev_file_add(s->d->loop, &s->ev, fd, EPOLLIN, on_readable);
@@ -861,6 +930,7 @@ void service_retire(Service *s)
         userid_cancel_service(s);
         service_drop_fork_retries(s);
         service_close(s);
+        service_remove_socket_file(s);
         inproc_end_service(s, INPROC_END_RELOAD);
         if (s->running == 0) {
                 service_free(s);

@@ -20,9 +20,11 @@
  */
 
 #include "daemon/spawn.h"
+#include "daemon/access.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -297,8 +299,8 @@ SpawnTemplate *spawn_template_free(SpawnTemplate *t)
 
 /**
  * spawn_format_addr() - a socket address as text, v4-mapped IPv6 shown as plain IPv4
- * @sa: the address (AF_INET or AF_INET6)
- * @host: receives the numeric address
+ * @sa: the address (AF_INET or AF_INET6), or a unix client (AccessUnixPeer)
+ * @host: receives the numeric address (a unix client: access_unix_peer_format())
  * @hostsize: its size (INET6_ADDRSTRLEN is enough)
  * @ret_port: if not NULL, the port
  *
@@ -306,6 +308,12 @@ SpawnTemplate *spawn_template_free(SpawnTemplate *t)
  */
 int spawn_format_addr(const struct sockaddr *sa, char *host, size_t hostsize, unsigned *ret_port)
 {
+        if (sa->sa_family == AF_UNIX) {
+                access_unix_peer_format((const AccessUnixPeer *)sa, host, hostsize);
+                if (ret_port)
+                        *ret_port = 0;
+                return 0;
+        }
         if (sa->sa_family == AF_INET) {
                 const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 
@@ -328,6 +336,23 @@ int spawn_format_addr(const struct sockaddr *sa, char *host, size_t hostsize, un
         return -EAFNOSUPPORT;
 }
 
+/* A unix client: its credentials, as portier names them and as ucspi-unix's unixserver does. */
+static size_t unix_peer_vars(const AccessUnixPeer *p, char (*vars)[SPAWN_VAR_MAX])
+{
+        size_t n = 0;
+
+        snprintf(vars[n++], SPAWN_VAR_MAX, "PROTO=UNIX");
+        if (!p->has_cred)
+                return n;
+        snprintf(vars[n++], SPAWN_VAR_MAX, "REMOTE_UID=%" PRIu32, p->uid);
+        snprintf(vars[n++], SPAWN_VAR_MAX, "REMOTE_GID=%" PRIu32, p->gid);
+        snprintf(vars[n++], SPAWN_VAR_MAX, "REMOTE_PID=%" PRId32, p->pid);
+        snprintf(vars[n++], SPAWN_VAR_MAX, "UNIXREMOTEEUID=%" PRIu32, p->uid);
+        snprintf(vars[n++], SPAWN_VAR_MAX, "UNIXREMOTEEGID=%" PRIu32, p->gid);
+        snprintf(vars[n++], SPAWN_VAR_MAX, "UNIXREMOTEPID=%" PRId32, p->pid);
+        return n;
+}
+
 /* Format the per-connection variables into vars (REMOTE_HOST first); return their count. */
 static size_t peer_vars(const SpawnPeer *peer, char (*vars)[SPAWN_VAR_MAX])
 {
@@ -335,6 +360,8 @@ static size_t peer_vars(const SpawnPeer *peer, char (*vars)[SPAWN_VAR_MAX])
         unsigned port;
         size_t n = 0;
 
+        if (peer && peer->remote && peer->remote->sa_family == AF_UNIX)
+                return unix_peer_vars((const AccessUnixPeer *)peer->remote, vars);
         if (peer && peer->remote && spawn_format_addr(peer->remote, host, sizeof(host), &port) == 0) {
                 snprintf(vars[n++], SPAWN_VAR_MAX, "REMOTE_HOST=%s", host);
                 snprintf(vars[n++], SPAWN_VAR_MAX, "REMOTE_ADDR=%s", host);

@@ -158,7 +158,7 @@ def test_example_configuration_is_valid(portierd_bin, tmp_path):
                        text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     blocks = r.stdout.split("\nservice ")[1:]
-    assert len(blocks) == 4 and all("disable" in b for b in blocks), r.stdout
+    assert len(blocks) == 5 and all("disable" in b for b in blocks), r.stdout
 
 
 @pytest.mark.skipif(not shutil.which("fail2ban-regex"), reason="fail2ban-regex not installed "
@@ -172,9 +172,16 @@ def test_fail2ban_filter_matches_fail_lines(daemon, tmp_path):
                          log_type="SYSLOG daemon info")
     limited = daemon.add("lim", "/bin/sleep", "3", instances="1",
                          log_type="SYSLOG daemon info")
+    # a unix service's client is a uid: its FAIL line must not look like an address to ban
+    from unix_util import add_unix, exchange
+    ux = add_unix(daemon, "ux", daemon.syslog.address.rsplit("/", 1)[0] + "/ux.sock",
+                  type="INTERNAL", _name="echo", only_from="uid:65534",
+                  log_type="SYSLOG daemon info")
     daemon.start()
     try_fetch(refused)
     daemon.syslog.wait_text("FAIL: deny address")
+    exchange(ux, b"x")
+    daemon.syslog.wait_text("FAIL: ux address from=uid:")
     held = socket.create_connection(("127.0.0.1", limited))
     daemon.syslog.wait_text("START: lim")
     try_fetch(limited)                          # service_limit: says nothing of the client
@@ -203,3 +210,4 @@ def test_fail2ban_filter_matches_fail_lines(daemon, tmp_path):
     assert int(m.group(2)) == sum("FAIL: deny address" in ln for ln in lines), r.stdout
     missed = r.stdout[r.stdout.index("Missed line(s):"):]
     assert "FAIL: lim service_limit" in missed and "START: lim" in missed
+    assert "FAIL: ux address from=uid:" in missed
