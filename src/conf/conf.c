@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 
 #include "conf/arena.h"
 #include "conf/attr.h"
+#include "conf/bundle.h"
 #include "conf/conf.h"
 #include "conf/inetd.h"
 #include "conf/parser.h"
@@ -144,6 +146,56 @@ static int read_file(Loader *L, int at, const char *path, char **ret, size_t *re
         return 0;
 }
 
+/*
+ * What a load reads goes through here: from the file system (recorded into o->record when
+ * asked), or from the bundle a privileged load recorded (o->replay: privilege separation,
+ * bundle.h). @path is the name as the configuration gave it; with dir_fd >= 0 the file is
+ * opened relative to that includedir by its last component.
+ */
+static int source_read(Loader *L, int dir_fd, const char *path, char **ret, size_t *ret_size,
+                       FileId *ret_id, const char **ret_err)
+{
+        const char *base = strrchr(path, '/');
+        int r;
+
+        if (L->o->replay) {
+                const ConfBundleEntry *e = conf_bundle_find(L->o->replay, CONF_BUNDLE_FILE, path);
+
+                if (!e)
+                        return -ENOENT;
+                if (e->error) {
+                        *ret_err = e->errtext[0] ? e->errtext : NULL;
+                        return -e->error;
+                }
+                if (L->total_size + e->size > CONF_MAX_TOTAL_SIZE) {
+                        *ret_err = "the files read in this configuration exceed 256 MiB";
+                        return -EFBIG;
+                }
+                L->total_size += e->size;
+                if (!(*ret = arena_alloc_raw(L->tmp, e->size + 1)))
+                        return -ENOMEM;
+                memcpy(*ret, e->data, e->size);
+                (*ret)[e->size] = '\0';
+                *ret_size = e->size;
+                *ret_id = (FileId) { (dev_t) e->dev, (ino_t) e->ino };
+                return 0;
+        }
+        if (dir_fd >= 0 && base)
+                r = read_file(L, dir_fd, base + 1, ret, ret_size, ret_id, ret_err);
+        else
+                r = read_file(L, AT_FDCWD, path, ret, ret_size, ret_id, ret_err);
+        if (L->o->record && r != -ENOMEM &&
+            conf_bundle_add_file(L->o->record, path, r < 0 ? -r : 0, r < 0 ? *ret_err : NULL,
+                                 r < 0 ? 0 : (uint64_t) ret_id->dev,
+                                 r < 0 ? 0 : (uint64_t) ret_id->ino,
+                                 r < 0 ? NULL : *ret, r < 0 ? 0 : *ret_size) < 0)
+                return -ENOMEM;
+        return r;
+}
+
+/* In replay, the files of an includedir are named by the bundle: no directory is open. */
+#define REPLAYED_DIR_FD INT_MAX
+
 static int load_path(Loader *L, const char *path, const char *from, unsigned from_line,
                      int dir_fd);
 
@@ -159,17 +211,43 @@ static bool includedir_skips(const char *name)
         return strchr(name, '.') || (n && name[n - 1] == '~');
 }
 
+/* An includedir as the recording load listed it. */
+static int replay_dir(Loader *L, const char *dir, const char *from, unsigned from_line)
+{
+        const ConfBundleEntry *e = conf_bundle_find(L->o->replay, CONF_BUNDLE_DIR, dir);
+        char ebuf[128];
+        const char *name;
+        int r = 0;
+
+        if (!e || e->error) {
+                diag(L, CONF_ERROR, from, from_line, "includedir '%s': %s", dir,
+                     conf_strerror(e ? e->error : ENOENT, ebuf, sizeof(ebuf)));
+                return 0;
+        }
+        name = e->data;
+        for (uint32_t i = 0; i < e->n_names && r >= 0; i++, name += strlen(name) + 1)
+                r = load_path(L, name, from, from_line, REPLAYED_DIR_FD);
+        return r;
+}
+
 static int load_dir(Loader *L, const char *dir, const char *from, unsigned from_line)
 {
-        DIR *d = opendir(dir);
+        DIR *d;
         char ebuf[128];
         char **names = NULL;
         size_t n = 0, allocated = 0;
         int r = 0;
 
+        if (L->o->replay)
+                return replay_dir(L, dir, from, from_line);
+        d = opendir(dir);
         if (!d) {
+                int e = errno;
+
+                if (L->o->record && conf_bundle_add_dir(L->o->record, dir, e, NULL, 0) < 0)
+                        return -ENOMEM;
                 diag(L, CONF_ERROR, from, from_line, "includedir '%s': %s", dir,
-                     conf_strerror(errno, ebuf, sizeof(ebuf)));
+                     conf_strerror(e, ebuf, sizeof(ebuf)));
                 return 0;
         }
         for (struct dirent *de; (de = readdir(d));) {
@@ -202,6 +280,10 @@ static int load_dir(Loader *L, const char *dir, const char *from, unsigned from_
         }
         if (n)
                 qsort(names, n, sizeof(*names), cmp_str);
+        if (L->o->record && conf_bundle_add_dir(L->o->record, dir, 0, names, n) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
         for (size_t i = 0; i < n && r >= 0; i++)
                 r = load_path(L, names[i], from, from_line, dirfd(d));
 out:
@@ -280,11 +362,7 @@ static int load_path(Loader *L, const char *path, const char *from, unsigned fro
                      "100000");
                 return 0;
         }
-        const char *base = strrchr(path, '/');
-        if (dir_fd >= 0 && base)
-                r = read_file(L, dir_fd, base + 1, &buf, &size, &id, &err);
-        else
-                r = read_file(L, AT_FDCWD, path, &buf, &size, &id, &err);
+        r = source_read(L, dir_fd, path, &buf, &size, &id, &err);
         if (r == -ENOMEM)
                 return r;
         if (r == -EINVAL && dir_fd >= 0)
@@ -579,7 +657,7 @@ static int load_inetd(Loader *L)
                         return -ENOMEM;
                 memcpy(buf, o->inetd_buffer, size);
         } else {
-                r = read_file(L, AT_FDCWD, o->inetd_path, &buf, &size, &id, &err);
+                r = source_read(L, -1, o->inetd_path, &buf, &size, &id, &err);
                 if (r == -ENOMEM)
                         return r;
                 if (r == -ENOENT)

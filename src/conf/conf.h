@@ -520,6 +520,9 @@ typedef struct ConfLoadOptions {
         const char *inetd_buffer;       /* as buffer, for inetd_path */
         size_t inetd_buffer_size;
         unsigned flags;                 /* CONF_LOAD_* */
+        struct ConfBundle *record;      /* if not NULL, every file read is recorded there */
+        const struct ConfBundle *replay; /* if not NULL, files are read from it, never from
+                                           the file system (privilege separation: bundle.h) */
 } ConfLoadOptions;
 
 /**

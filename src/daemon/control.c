@@ -419,10 +419,10 @@ static void accept_one(Control *c, int fd)
                 close(fd);
                 return;
         }
-        if (cred.uid != 0 && cred.uid != geteuid()) {
+        if (cred.uid != 0 && cred.uid != c->d->uid) {
                 portier_log(c->d->log, LOG_WARNING, "control socket: refused a request from "
                             "uid %d (pid %d): only root and uid %d are answered",
-                            (int)cred.uid, (int)cred.pid, (int)geteuid());
+                            (int)cred.uid, (int)cred.pid, (int)c->d->uid);
                 control_reply_fd(fd, PROTO_E_DENIED, NULL, "permission denied");
                 close_drained(fd);
                 return;

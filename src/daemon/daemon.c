@@ -30,6 +30,7 @@
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
+#include "daemon/privsep.h"
 #include "daemon/redirect.h"
 #include "daemon/userid.h"
 #include "util.h"
@@ -420,6 +421,7 @@ static int first_configuration(Daemon *d, char *err, size_t errsize)
 static void daemon_deinit(Daemon *d)
 {
         d->control = control_free(d->control, false);
+        d->privsep = privsep_free(d->privsep);
         reexec_free(d);
         ev_timer_disarm(&d->cc_timer);
         ev_timer_disarm(&d->stop_timer);
@@ -488,6 +490,7 @@ int daemon_run(const Options *o)
         d.config_path = config;
         d.pidfile_path = pidpath;
         d.as_root = geteuid() == 0;
+        d.uid = geteuid();
         if (open_logs(&d) < 0 || reexec_init(&d) < 0)
                 goto out;
         /* Started by a reexec: same pid, already detached, the pid file still locked. */
@@ -565,13 +568,30 @@ started:
                 goto fail;
         }
         reexec_adopt(&d);
+        if (o->privsep_user && !o->no_privsep && d.as_root) {
+                r = privsep_start(&d, o->privsep_user, pf, d.startup, err, sizeof(err));
+                if (r < 0)
+                        goto fail;
+                /* The network process: readiness and the pid file are the monitor's, and its
+                 * signals reach epoll only once this process watches the signalfd itself. */
+                d.startup = portier_daemon_free(d.startup);
+                ev_file_remove(&d.signal_ev);
+                if ((r = ev_file_add(d.loop, &d.signal_ev, d.signal_fd, EPOLLIN,
+                                     on_signal)) < 0) {
+                        portier_log(d.log, LOG_ERR, "cannot watch signals: %s", strerror(-r));
+                        goto out;
+                }
+        } else if (o->privsep_user && !o->no_privsep) {
+                portier_log(d.log, LOG_WARNING, "--privsep-user: portierd does not run as "
+                            "root; no privilege separation");
+        }
         if (o->cc_interval > 0)
                 ev_timer_arm_in(d.loop, &d.cc_timer, (uint64_t)o->cc_interval * EV_USEC_PER_SEC,
                                 consistency_check);
         (void)portier_notifyf(false, "STATUS=serving %zu services", d.n_services);
         if (reexec > 0)
                 (void)portier_notify(false, "READY=1");
-        else
+        else if (d.startup)
                 (void)portier_daemon_ready(d.startup);
         service_watch_all(&d);
 

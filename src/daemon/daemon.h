@@ -153,6 +153,7 @@ typedef struct Service {
         const Banners *banners;         /* NULL: none */
         LogTarget log;
         uint64_t key_hash;              /* listener_key_hash(), for matching across reloads */
+        uint32_t index;                 /* of conf in gen->config (privsep names it so) */
         ServiceState state;
         int fd;                         /* the listening socket, -1 when closed */
         ListenerFile file;              /* socket_path: the file it created (listener.c) */
@@ -241,6 +242,10 @@ struct Daemon {
 
         struct Control *control;        /* the control socket (control.c) */
         struct Reexec *reexec;          /* live upgrade (reexec.c) */
+        struct Privsep *privsep;        /* this is privilege separation's network process
+                                           (privsep.c); NULL: one process does it all */
+        uid_t uid;                      /* portierd's user at start (the control socket
+                                           answers it and root) */
         int pidfile_fd;                 /* the locked pid file, kept across reexec */
 
         bool stopping;
@@ -260,7 +265,14 @@ void daemon_dump_state(Daemon *d);
 void daemon_dump_state_to(Daemon *d, FILE *f);
 
 /* generation.c */
+typedef struct GenerationSource {
+        struct ConfBundle *record;              /* conf/bundle.h */
+        const struct ConfBundle *replay;
+} GenerationSource;
+
 int generation_load(Daemon *d, unsigned number, Generation **ret);
+int generation_load_from(Daemon *d, unsigned number, const GenerationSource *src,
+                         Generation **ret);
 void generation_log_diag(Daemon *d, const ConfDiag *diag);
 int reload_start(Daemon *d);
 int reload_init(Daemon *d);
@@ -307,6 +319,8 @@ int server_table_init(Daemon *d);
 void server_table_deinit(Daemon *d);
 Server *server_add(Daemon *d, Service *s, pid_t pid);
 void server_reap(Daemon *d);
+void server_exited(Daemon *d, pid_t pid, int status);
+void server_signal(Service *s, Server *srv, int sig);
 void server_kill_service(Service *s, int sig);
 void server_kill_all(Daemon *d, int sig);
 

@@ -27,11 +27,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "conf/bundle.h"
 #include "daemon/builtin.h"
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/harden.h"
 #include "daemon/listener.h"
+#include "daemon/privsep.h"
 #include "util.h"
 
 #define INETD_CONF "/etc/inetd.conf"
@@ -82,22 +84,15 @@ Generation *generation_unref(Generation *g)
 
 /* Read a banner file (its first BANNER_MAX bytes); a file that cannot be read is a warning
  * and no banner. */
-static int read_banner(Generation *g, const ConfService *cs, const char *path, Banners *b,
-                       BannerKind k)
+static int read_banner_file(const char *path, char **ret, size_t *ret_len)
 {
         char *buf;
         size_t len = 0;
         int fd;
 
-        if (!path)
-                return 0;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                conf_diag_add(&g->diag, CONF_WARNING, cs->pos.file, cs->pos.line, 0, cs->id,
-                              "cannot read banner '%s': %s; no banner is sent", path,
-                              strerror(errno));
-                return 0;
-        }
+        if (fd < 0)
+                return -errno;
         buf = malloc(BANNER_MAX);
         if (!buf) {
                 close(fd);
@@ -113,12 +108,61 @@ static int read_banner(Generation *g, const ConfService *cs, const char *path, B
                 len += (size_t)n;
         }
         close(fd);
+        *ret = buf;
+        *ret_len = len;
+        return 0;
+}
+
+/* A banner as the privileged load recorded it (privilege separation: the network process
+ * may not be able to read the file). */
+static int replay_banner(const ConfBundle *replay, const char *path, char **ret,
+                         size_t *ret_len)
+{
+        const ConfBundleEntry *e = conf_bundle_find(replay, CONF_BUNDLE_FILE, path);
+
+        if (!e)
+                return -ENOENT;
+        if (e->error)
+                return -e->error;
+        if (!(*ret = malloc(e->size ? e->size : 1)))
+                return -ENOMEM;
+        memcpy(*ret, e->data, e->size);
+        *ret_len = e->size;
+        return 0;
+}
+
+static int read_banner(Generation *g, const GenerationSource *src, const ConfService *cs,
+                       const char *path, Banners *b, BannerKind k)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        int r;
+
+        if (!path)
+                return 0;
+        if (src && src->replay)
+                r = replay_banner(src->replay, path, &buf, &len);
+        else
+                r = read_banner_file(path, &buf, &len);
+        if (r == -ENOMEM)
+                return r;
+        if (src && src->record &&
+            conf_bundle_add_file(src->record, path, r < 0 ? -r : 0, NULL, 0, 0, buf, len) < 0) {
+                free(buf);
+                return -ENOMEM;
+        }
+        if (r < 0) {
+                conf_diag_add(&g->diag, CONF_WARNING, cs->pos.file, cs->pos.line, 0, cs->id,
+                              "cannot read banner '%s': %s; no banner is sent", path,
+                              strerror(-r));
+                return 0;
+        }
         b->data[k] = buf;
         b->len[k] = len;
         return 0;
 }
 
-static int load_banners(Generation *g, size_t i)
+static int load_banners(Generation *g, const GenerationSource *src, size_t i)
 {
         const ConfService *cs = g->config->services[i];
         Banners *b;
@@ -130,9 +174,9 @@ static int load_banners(Generation *g, size_t i)
         if (!b)
                 return -ENOMEM;
         g->banners[i] = b;
-        if ((r = read_banner(g, cs, cs->rare->banner, b, BANNER_ALWAYS)) < 0 ||
-            (r = read_banner(g, cs, cs->rare->banner_success, b, BANNER_SUCCESS)) < 0 ||
-            (r = read_banner(g, cs, cs->rare->banner_fail, b, BANNER_FAIL)) < 0)
+        if ((r = read_banner(g, src, cs, cs->rare->banner, b, BANNER_ALWAYS)) < 0 ||
+            (r = read_banner(g, src, cs, cs->rare->banner_success, b, BANNER_SUCCESS)) < 0 ||
+            (r = read_banner(g, src, cs, cs->rare->banner_fail, b, BANNER_FAIL)) < 0)
                 return r;
         return 0;
 }
@@ -144,13 +188,37 @@ static int load_banners(Generation *g, size_t i)
  * @ret: the generation, with its diagnostics; returned even when the load failed as a
  *       whole, so that the caller can log why (config is then NULL)
  *
+ * The network process of privilege separation reads the files from the bundle the monitor
+ * sent (privsep_bundle()).
+ *
  * Return: 0, or -errno when the main file could not be read (*ret is still set), or -ENOMEM.
  */
 int generation_load(Daemon *d, unsigned number, Generation **ret)
 {
+        GenerationSource src = { .replay = privsep_bundle(d) };
+
+        return generation_load_from(d, number, &src, ret);
+}
+
+/**
+ * generation_load_from() - generation_load(), recording what it reads or reading a record
+ * @d: the daemon
+ * @number: the generation's number
+ * @src: record into src->record, or read from src->replay (then the protections a service
+ *       asks for are not probed here: the privileged monitor, which loaded the same bytes,
+ *       probed them and refuses to spawn what it refused)
+ * @ret: as generation_load()
+ *
+ * Return: as generation_load().
+ */
+int generation_load_from(Daemon *d, unsigned number, const GenerationSource *src,
+                         Generation **ret)
+{
         ConfLoadOptions lo = {
                 .path = d->config_path,
                 .inetd_path = d->opts->inetd_compat ? INETD_CONF : NULL,
+                .record = src->record,
+                .replay = src->replay,
         };
         Generation *g = calloc(1, sizeof(*g));
         int r;
@@ -187,7 +255,7 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                         continue;
                 if ((cs->kind == CONF_KIND_SERVER || cs->kind == CONF_KIND_SENSOR ||
                      cs->kind == CONF_KIND_INTERNAL ||
-                     cs->kind == CONF_KIND_REDIRECT) && load_banners(g, i) < 0) {
+                     cs->kind == CONF_KIND_REDIRECT) && load_banners(g, src, i) < 0) {
                         generation_free(g);
                         return -ENOMEM;
                 }
@@ -201,7 +269,8 @@ int generation_load(Daemon *d, unsigned number, Generation **ret)
                         generation_free(g);
                         return -ENOMEM;
                 }
-                if ((refused = harden_refusal(cs, &probe, why, sizeof(why), &attr))) {
+                if (!src->replay &&
+                    (refused = harden_refusal(cs, &probe, why, sizeof(why), &attr))) {
                         /* Never a silently unprotected server: a protection this machine
                          * cannot give (chroot without root, ...) keeps the service from
                          * running at all. */
@@ -505,7 +574,7 @@ static int on_reload_done(EvFile *f, uint32_t events)
         d->reload_result = NULL;
         /* Log rotation sends SIGHUP: the daemon's own file follows it even when the new
          * configuration turns out to be unreadable. */
-        int r = portier_log_reopen(d->log);
+        int r = d->privsep ? privsep_reopen_daemon_log(d) : portier_log_reopen(d->log);
         if (r < 0)
                 portier_log(d->log, LOG_ERR, "cannot reopen the log file: %s; still writing "
                             "to the old one", strerror(-r));
@@ -528,6 +597,8 @@ static int on_reload_done(EvFile *f, uint32_t events)
                 generation_unref(g);
         }
         (void)portier_notify(false, "READY=1");
+        if (d->privsep)
+                privsep_reloaded(d);    /* the monitor may drop older generations */
         if (d->reload_again && !d->stopping) {
                 d->reload_again = false;
                 (void)reload_start(d);
@@ -545,6 +616,9 @@ int reload_start(Daemon *d)
 {
         int r;
 
+        /* Privilege separation: the monitor loads first and sends what it read. */
+        if (d->privsep && !privsep_take_reload_grant(d))
+                return privsep_ask_reload(d);
         if (d->reload_running) {
                 d->reload_again = true;
                 return 0;

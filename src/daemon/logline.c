@@ -196,6 +196,8 @@ struct LogSet {
         PortierLog *daemon_log;         /* portierd's own messages */
         LogFile **files;
         size_t n_files;
+        int (*open_file)(void *userdata, const char *path);    /* NULL: open() here */
+        void *open_userdata;
 };
 
 int logset_new(LogSet **ret, PortierLog *syslog_sink, PortierLog *daemon_log)
@@ -210,6 +212,19 @@ int logset_new(LogSet **ret, PortierLog *syslog_sink, PortierLog *daemon_log)
         return 0;
 }
 
+/**
+ * logset_set_opener() - who opens the files from now on (privilege separation: the monitor)
+ * @s: the set
+ * @open_file: returns a descriptor open for appending (non-blocking), or -errno
+ * @userdata: for @open_file
+ */
+void logset_set_opener(LogSet *s, int (*open_file)(void *userdata, const char *path),
+                       void *userdata)
+{
+        s->open_file = open_file;
+        s->open_userdata = userdata;
+}
+
 static void logfile_close(LogFile *f)
 {
         f->fd = safe_close(f->fd);
@@ -219,8 +234,16 @@ static int logfile_open(LogSet *s, LogFile *f)
 {
         struct stat st;
 
-        f->fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-                     LOGFILE_MODE);
+        if (s->open_file) {
+                f->fd = s->open_file(s->open_userdata, f->path);
+                if (f->fd < 0) {
+                        errno = -f->fd;
+                        f->fd = -1;
+                }
+        } else {
+                f->fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
+                             O_NONBLOCK, LOGFILE_MODE);
+        }
         if (f->fd < 0) {
                 int r = -errno;
 

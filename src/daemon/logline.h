@@ -57,6 +57,8 @@ typedef struct LogTarget {
 } LogTarget;
 
 int logset_new(LogSet **ret, PortierLog *syslog_sink, PortierLog *daemon_log);
+void logset_set_opener(LogSet *s, int (*open_file)(void *userdata, const char *path),
+                       void *userdata);
 LogSet *logset_free(LogSet *s);
 int logset_target(LogSet *s, const ConfLogType *t, LogTarget *ret);
 void logset_write(LogSet *s, const LogTarget *t, const char *line, size_t len);

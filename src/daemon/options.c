@@ -22,6 +22,7 @@ typedef enum OptionId {
         OPT_CONFIG, OPT_PIDFILE, OPT_FILELOG, OPT_SYSLOG, OPT_LOG_IDENT, OPT_CONTROL_SOCKET,
         OPT_SYSLOG_SOCKET, OPT_DEBUG, OPT_DONTFORK, OPT_STAYALIVE, OPT_INETD_COMPAT, OPT_LIMIT,
         OPT_LOGPROCS, OPT_CC, OPT_CHECK, OPT_DUMP_CONFIG, OPT_HELP, OPT_VERSION, OPT_NOOP,
+        OPT_PRIVSEP_USER, OPT_NO_PRIVSEP,
 } OptionId;
 
 typedef struct OptionDef {
@@ -45,6 +46,8 @@ static const OptionDef option_defs[] = {
         { { "-limit", "--limit" }, OPT_LIMIT, true },
         { { "-logprocs", "--logprocs" }, OPT_LOGPROCS, true },
         { { "-cc", "--cc" }, OPT_CC, true },
+        { { "--privsep-user" }, OPT_PRIVSEP_USER, true },
+        { { "--no-privsep" }, OPT_NO_PRIVSEP, false },
         { { "-n", "--check" }, OPT_CHECK, false },
         { { "--dump-config" }, OPT_DUMP_CONFIG, false },
         { { "-h", "--help" }, OPT_HELP, false },
@@ -76,6 +79,10 @@ void options_usage(FILE *f)
 "  -inetd_compat             also read /etc/inetd.conf, after the xinetd-style files\n"
 "  -cc SECONDS               periodic consistency check\n"
 "      --control-socket PATH control socket (default /run/portierd.sock; $PORTIER_SOCKET)\n"
+"      --privsep-user NAME   privilege separation (when started as root): the network side\n"
+"                            (event loop, built-ins, redirect, control socket) runs as NAME;\n"
+"                            a root monitor binds, spawns, signals and reaps servers\n"
+"      --no-privsep          no privilege separation (overrides --privsep-user)\n"
 "  -reuse, -shutdownprocs, -inetd_ipv6\n"
 "                            accepted for xinetd compatibility; they do nothing\n"
 "  -h, --help                show this help\n"
@@ -173,6 +180,17 @@ static int apply(Options *o, const OptionDef *def, const char *name, const char 
                 break;
         case OPT_VERSION:
                 o->action = OPTIONS_VERSION;
+                break;
+        case OPT_PRIVSEP_USER:
+                if (!*arg) {
+                        fprintf(err, "portierd: the privilege separation user cannot be "
+                                "empty\n");
+                        return -EINVAL;
+                }
+                o->privsep_user = arg;
+                break;
+        case OPT_NO_PRIVSEP:
+                o->no_privsep = true;
                 break;
         case OPT_NOOP:
                 break;

@@ -34,6 +34,8 @@ typedef struct Options {
         long limit;                     /* -limit N: cap on running servers (0: none) */
         long logprocs;                  /* -logprocs N: cap on concurrent ident lookups (0: none) */
         long cc_interval;               /* -cc SEC: periodic consistency check (0: off) */
+        const char *privsep_user;       /* --privsep-user NAME: privilege separation */
+        bool no_privsep;                /* --no-privsep: none, even with --privsep-user */
         char **argv;                    /* the command line as given, for reexec (main.c) */
 } Options;
 

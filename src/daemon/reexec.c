@@ -236,6 +236,13 @@ int reexec_start(Daemon *d, int client_fd, char *err, size_t errsize)
         int fd, r, go_fd;
         pid_t drainer;
 
+        if (d->privsep) {
+                /* The monitor would have to re-exec itself and hand the network process's
+                 * state over to a new one: not done (portierd(8)). */
+                snprintf(err, errsize, "re-exec refused: not supported with privilege "
+                         "separation (--privsep-user); restart portierd instead");
+                return -EOPNOTSUPP;
+        }
         if (d->stopping || d->reload_running) {
                 snprintf(err, errsize, "re-exec refused: %s", d->stopping ? "the daemon is "
                          "stopping" : "a reload is under way; try again");

@@ -18,6 +18,7 @@
 
 #include "daemon/control.h"
 #include "daemon/daemon.h"
+#include "daemon/privsep.h"
 
 #define PID_TABLE_SIZE 4096     /* chains; a power of two */
 #define SERVER_CHUNK 256
@@ -157,27 +158,61 @@ void server_reap(Daemon *d)
         for (;;) {
                 int status;
                 pid_t pid = waitpid(-1, &status, WNOHANG);
-                Server *srv;
 
                 if (pid <= 0) {
                         if (pid < 0 && errno == EINTR)
                                 continue;
                         return;
                 }
-                srv = server_take(d, pid);
-                if (!srv) {
-                        /* re-exec's drainer, or a spawn reaped already */
-                        (void)reexec_child_exited(d, pid, status);
-                        continue;
-                }
-                Service *s = srv->svc;
-
-                control_note_exit(d, s, srv, status);
-                service_server_exited(s, srv, status);
-                server_release(d, srv);
-                if (s->state == SERVICE_RETIRED && s->running == 0)
-                        service_free(s);        /* unlinks itself from d->retired */
+                server_exited(d, pid, status);
         }
+}
+
+/**
+ * server_exited() - account for a child that exited: reaped here (server_reap()), or by
+ * the monitor of privilege separation, which reports it
+ * @d: the daemon
+ * @pid: the child
+ * @status: its wait status
+ */
+void server_exited(Daemon *d, pid_t pid, int status)
+{
+        Server *srv = server_take(d, pid);
+
+        if (!srv) {
+                /* re-exec's drainer, or a spawn reaped already */
+                (void)reexec_child_exited(d, pid, status);
+                return;
+        }
+        Service *s = srv->svc;
+
+        control_note_exit(d, s, srv, status);
+        service_server_exited(s, srv, status);
+        server_release(d, srv);
+        if (s->state == SERVICE_RETIRED && s->running == 0)
+                service_free(s);        /* unlinks itself from d->retired */
+}
+
+/* Signal a server and its process group: through the monitor under privilege separation. */
+static void signal_server(Daemon *d, pid_t pid, int sig)
+{
+        if (d->privsep) {
+                (void)privsep_signal(d, pid, sig);
+                return;
+        }
+        if (kill(-pid, sig) < 0)
+                (void)kill(pid, sig);
+}
+
+/**
+ * server_signal() - signal one running server (and the process group it leads)
+ * @s: its service
+ * @srv: the server
+ * @sig: the signal
+ */
+void server_signal(Service *s, Server *srv, int sig)
+{
+        signal_server(s->d, srv->pid, sig);
 }
 
 /**
@@ -189,8 +224,7 @@ void server_kill_service(Service *s, int sig)
 {
         /* A server leads its own session and process group: end what it started too. */
         for (Server *srv = s->servers; srv; srv = srv->next)
-                if (kill(-srv->pid, sig) < 0)
-                        (void)kill(srv->pid, sig);
+                signal_server(s->d, srv->pid, sig);
 }
 
 /**

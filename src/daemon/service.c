@@ -34,6 +34,7 @@
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
+#include "daemon/privsep.h"
 #include "daemon/redirect.h"
 #include "daemon/revdns.h"
 #include "daemon/timewin.h"
@@ -115,6 +116,7 @@ Service *service_new(Daemon *d, Generation *g, size_t index)
         s->state = SERVICE_BIND_RETRY;
         s->gen = generation_ref(g);
         s->conf = g->config->services[index];
+        s->index = (uint32_t)index;
         s->spawn = g->templates[index];
         s->banners = g->banners[index];
         (void)logset_target(d->logs, &s->conf->log_type, &s->log);
@@ -297,7 +299,10 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
                 sp.banner_success = s->banners->data[BANNER_SUCCESS];
                 sp.banner_success_len = tries == 0 ? s->banners->len[BANNER_SUCCESS] : 0;
         }
-        r = spawn_run(s->spawn, fd, &sp, &pid, &err, &report_fd);
+        if (s->d->privsep)
+                r = privsep_spawn(s->d, s, fd, peer, tries == 0, &pid, &err, &report_fd);
+        else
+                r = spawn_run(s->spawn, fd, &sp, &pid, &err, &report_fd);
         if (r < 0 && held)
                 ratelimit_source_release(s->sources, &key, ev_now(s->d->loop));
         if (r < 0) {
@@ -734,7 +739,17 @@ static int reserve_reached(Service *s, char *err, size_t size)
  */
 static int open_within_reserve(Service *s, char *err, size_t size)
 {
-        int fd = listener_open(s->conf, s->d->listener_fd_max, &s->file, err, size);
+        int fd;
+
+        if (s->d->privsep) {
+                /* the monitor creates it (a unix socket's file too, with its owner and
+                 * mode); this process records which file it is, where it may look */
+                fd = privsep_bind(s->d, s, err, size);
+                if (fd >= 0)
+                        listener_identify_file(s->conf, &s->file);
+        } else {
+                fd = listener_open(s->conf, s->d->listener_fd_max, &s->file, err, size);
+        }
 
         return fd == -EMFILE && s->d->listener_fd_max > 0 ? reserve_reached(s, err, size) : fd;
 }
@@ -848,8 +863,8 @@ static void recheck_running(Service *s)
                 if (!end && srv->has_client && (cs->only_from.set || cs->no_access.n_addrs))
                         end = access_check_addr(&cs->only_from, &cs->no_access, &srv->client,
                                                 NULL) == ACCESS_DENY;
-                if (end && kill(-srv->pid, SIGTERM) < 0)
-                        (void)kill(srv->pid, SIGTERM);
+                if (end)
+                        server_signal(s, srv, SIGTERM);
         }
 }
 
@@ -872,6 +887,7 @@ void service_update(Service *s, Generation *g, size_t index)
 
         s->gen = generation_ref(g);
         s->conf = cs;
+        s->index = (uint32_t)index;
         s->spawn = g->templates[index];
         s->banners = g->banners[index];
         (void)logset_target(s->d->logs, &cs->log_type, &s->log);

@@ -1,0 +1,678 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * monitor.c — privilege separation's root process (privsep.h): the main pid.
+ *
+ * Its loop watches two descriptors with poll(): the signalfd (signals from outside and
+ * SIGCHLD) and the request socket of the network process. It answers each request from its
+ * own state, never from the message's word:
+ *   - BIND and SPAWN name a generation and a service index: the generation must be one the
+ *     monitor loaded and still holds, the index an active service of it; SPAWN needs an exec'd
+ *     service (a spawn template), a socket of the service's type, and takes the client's
+ *     address from the connection itself (getpeername), the message's only for datagrams;
+ *   - SIGNAL names a pid: it must be one of the monitor's running servers (its own children,
+ *     reaped here, so the pid cannot have been reused), the signal SIGTERM or SIGKILL;
+ *   - OPEN_LOG names a path: it must be -filelog or a log_type FILE of a held generation.
+ * A refused request is answered with an error and logged; the monitor keeps running.
+ *
+ * Reload (SIGHUP/SIGUSR2 here, or RELOAD from the network process): the monitor loads the
+ * configuration recording every file it reads (conf/bundle.h) and sends the bundle in a
+ * memfd (NEWCONF); the network process loads the same bytes, applies them and answers
+ * RELOADED with the oldest generation its services still use: older ones are dropped. One
+ * reload at a time; a request meanwhile is kept for afterwards. sd_notify RELOADING=1 and
+ * READY=1 come from here (NotifyAccess=main).
+ *
+ * Stop: SIGTERM/SIGINT go on to the network process, which ends the servers through SIGNAL
+ * requests and exits; then the monitor exits with its status. If the network process dies
+ * otherwise, the monitor ends every server (SIGTERM, 5 s, SIGKILL) and exits 1: never half a
+ * daemon.
+ *
+ * The configuration load on reload blocks this loop (not the network process's), so spawns
+ * wait for it: for 10,000 services about as long as the load itself.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conf/bundle.h"
+#include "daemon/daemon.h"
+#include "daemon/listener.h"
+#include "daemon/privmsg.h"
+#include "daemon/privsep.h"
+#include "util.h"
+
+#define END_GRACE_MSEC 5000
+#define LOG_MODE 0644
+
+typedef struct PidSet {
+        pid_t *slots;                   /* 0: free; open addressing, linear probing */
+        size_t size, n;
+} PidSet;
+
+typedef struct Monitor {
+        Daemon *d;
+        PortierLog *log;
+        int req_fd, ev_fd, sig_fd;
+        pid_t net_pid;
+        int net_status;                 /* wait status, once it is gone */
+        bool net_gone, stopping, quitting;
+        Generation **gens;              /* held: the network process may name them */
+        size_t n_gens;
+        unsigned last_gen;
+        bool reload_waiting, reload_pending;
+        PidSet servers;
+        uint64_t refused;
+} Monitor;
+
+/* --- the servers' pids ------------------------------------------------------------------ */
+
+static size_t pid_slot(const PidSet *p, pid_t pid)
+{
+        return ((uint32_t)pid * 2654435761u) & (p->size - 1);
+}
+
+static int pidset_add(PidSet *p, pid_t pid)
+{
+        if ((p->n + 1) * 2 > p->size) {
+                PidSet bigger = { .size = p->size ? p->size * 2 : 1024 };
+
+                if (!(bigger.slots = calloc(bigger.size, sizeof(pid_t))))
+                        return -ENOMEM;
+                for (size_t i = 0; i < p->size; i++)
+                        if (p->slots[i])
+                                (void)pidset_add(&bigger, p->slots[i]);
+                free(p->slots);
+                *p = bigger;
+        }
+        size_t i = pid_slot(p, pid);
+
+        while (p->slots[i])
+                i = (i + 1) & (p->size - 1);
+        p->slots[i] = pid;
+        p->n++;
+        return 0;
+}
+
+static bool pidset_has(const PidSet *p, pid_t pid)
+{
+        if (!p->size || pid <= 0)
+                return false;
+        for (size_t i = pid_slot(p, pid); p->slots[i]; i = (i + 1) & (p->size - 1))
+                if (p->slots[i] == pid)
+                        return true;
+        return false;
+}
+
+/* Remove, then move back the entries after it that probing would no longer find. */
+static bool pidset_remove(PidSet *p, pid_t pid)
+{
+        size_t i, j;
+
+        if (!pidset_has(p, pid))
+                return false;
+        for (i = pid_slot(p, pid); p->slots[i] != pid; i = (i + 1) & (p->size - 1))
+                ;
+        p->slots[i] = 0;
+        p->n--;
+        for (j = (i + 1) & (p->size - 1); p->slots[j]; j = (j + 1) & (p->size - 1)) {
+                pid_t q = p->slots[j];
+
+                p->slots[j] = 0;
+                p->n--;
+                (void)pidset_add(p, q);         /* cannot grow: one was just freed */
+        }
+        return true;
+}
+
+/* --- generations ------------------------------------------------------------------------ */
+
+static Generation *held(Monitor *m, uint32_t number)
+{
+        for (size_t i = 0; i < m->n_gens; i++)
+                if (m->gens[i]->number == number)
+                        return m->gens[i];
+        return NULL;
+}
+
+static int hold(Monitor *m, Generation *g)
+{
+        Generation **v = realloc(m->gens, (m->n_gens + 1) * sizeof(*v));
+
+        if (!v)
+                return -ENOMEM;
+        m->gens = v;
+        m->gens[m->n_gens++] = g;
+        return 0;
+}
+
+/* The network process no longer uses generations before @oldest; the newest stays. */
+static void drop_before(Monitor *m, uint32_t oldest)
+{
+        size_t k = 0;
+
+        for (size_t i = 0; i < m->n_gens; i++) {
+                if (m->gens[i]->number < oldest && m->gens[i]->number != m->last_gen)
+                        generation_unref(m->gens[i]);
+                else
+                        m->gens[k++] = m->gens[i];
+        }
+        m->n_gens = k;
+}
+
+/* The service a request names, or NULL with *why set. */
+static const ConfService *named_service(Monitor *m, uint32_t gen, uint32_t index,
+                                        Generation **ret_g, const char **why)
+{
+        Generation *g = held(m, gen);
+        const ConfService *cs;
+
+        if (!g) {
+                *why = "not a generation of the monitor";
+                return NULL;
+        }
+        if (index >= g->config->n_services) {
+                *why = "no such service";
+                return NULL;
+        }
+        cs = g->config->services[index];
+        if (cs->state != CONF_SERVICE_ACTIVE) {
+                *why = "the service is not active";
+                return NULL;
+        }
+        *ret_g = g;
+        return cs;
+}
+
+static void refuse(Monitor *m, const char *what, const char *why)
+{
+        m->refused++;
+        portier_log(m->log, LOG_WARNING, "privilege separation: refused the network "
+                    "process's request (%s): %s", what, why);
+}
+
+static void reply(Monitor *m, const PrivMsg *rep, int fd)
+{
+        int r = privmsg_send(m->req_fd, rep, fd);
+
+        if (r < 0 && r != -EPIPE && r != -ECONNRESET)
+                portier_log(m->log, LOG_ERR, "privilege separation: cannot answer the "
+                            "network process: %s", strerror(-r));
+}
+
+static void reply_result(Monitor *m, int result)
+{
+        PrivMsg rep = { .type = PRIVMSG_RESULT, .u.result.result = result };
+
+        reply(m, &rep, -1);
+}
+
+/* --- requests --------------------------------------------------------------------------- */
+
+static void do_bind(Monitor *m, const PrivMsg *req)
+{
+        PrivMsg rep = { .type = PRIVMSG_BOUND };
+        ListenerFile file;
+        const char *why = NULL;
+        Generation *g;
+        const ConfService *cs = named_service(m, req->u.bind.gen, req->u.bind.index, &g, &why);
+        int fd;
+
+        if (!cs) {
+                refuse(m, "bind", why);
+                rep.u.bound.result = -EPERM;
+                snprintf(rep.u.bound.text, sizeof(rep.u.bound.text), "refused by the monitor: "
+                         "%s", why);
+                reply(m, &rep, -1);
+                return;
+        }
+        fd = listener_open(cs, 0, &file, rep.u.bound.text, sizeof(rep.u.bound.text));
+        rep.u.bound.result = fd < 0 ? fd : 0;
+        reply(m, &rep, fd < 0 ? -1 : fd);
+        (void)safe_close(fd);
+}
+
+/* The descriptor a spawn request carries must be a socket of the service's type. */
+static bool socket_fits(int fd, const ConfService *cs)
+{
+        struct stat st;
+        int type;
+        socklen_t len = sizeof(type);
+
+        return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+               getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == cs->socket_type;
+}
+
+static void do_spawn(Monitor *m, const PrivMsg *req, int fd)
+{
+        PrivMsg rep = { .type = PRIVMSG_SPAWNED };
+        const char *why = NULL;
+        Generation *g = NULL;
+        const ConfService *cs = named_service(m, req->u.spawn.gen, req->u.spawn.index, &g, &why);
+        struct sockaddr_storage remote, local;
+        socklen_t rlen = sizeof(remote), llen = sizeof(local);
+        SpawnPeer sp = { 0 };
+        SpawnError err = { 0 };
+        pid_t pid = 0;
+        int report = -1, r;
+
+        if (cs && !g->templates[req->u.spawn.index])
+                why = "not a service with a server to start", cs = NULL;
+        if (cs && !socket_fits(fd, cs))
+                why = "the descriptor is not a socket of the service's type", cs = NULL;
+        if (!cs) {
+                refuse(m, "spawn", why);
+                rep.u.spawned.result = -EPERM;
+                (void)close(fd);
+                reply(m, &rep, -1);
+                return;
+        }
+        sp.tcp = cs->protocol == IPPROTO_TCP;
+        if (cs->socket_type == SOCK_STREAM) {
+                if (getpeername(fd, (struct sockaddr *)&remote, &rlen) == 0) {
+                        sp.remote = (struct sockaddr *)&remote;
+                        if (sp.tcp && getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+                                sp.local = (struct sockaddr *)&local;
+                }
+        } else if (privmsg_addr_to_sockaddr(&req->u.spawn.peer, &remote)) {
+                sp.remote = (struct sockaddr *)&remote;
+        }
+        const Banners *b = g->banners[req->u.spawn.index];
+
+        if (b) {
+                sp.banner_fail = b->data[BANNER_FAIL];
+                sp.banner_fail_len = b->len[BANNER_FAIL];
+                sp.banner_success = b->data[BANNER_SUCCESS];
+                sp.banner_success_len = req->u.spawn.first_try ? b->len[BANNER_SUCCESS] : 0;
+        }
+        r = spawn_run(g->templates[req->u.spawn.index], fd, &sp, &pid, &err, &report);
+        (void)close(fd);
+        if (r == 0 && pidset_add(&m->servers, pid) < 0)
+                portier_log(m->log, LOG_ERR, "privilege separation: out of memory recording "
+                            "server %d", (int)pid);
+        rep.u.spawned.result = r;
+        rep.u.spawned.pid = r == 0 ? pid : 0;
+        rep.u.spawned.step = err.step;
+        rep.u.spawned.error = err.error;
+        rep.u.spawned.has_report = r == 0 && report >= 0;
+        reply(m, &rep, r == 0 ? report : -1);
+        (void)safe_close(report);
+}
+
+static void do_signal(Monitor *m, const PrivMsg *req)
+{
+        pid_t pid = req->u.signal.pid;
+        int sig = req->u.signal.sig;
+
+        if (sig != SIGTERM && sig != SIGKILL) {
+                refuse(m, "signal", "only SIGTERM and SIGKILL are sent");
+                reply_result(m, -EPERM);
+                return;
+        }
+        if (!pidset_has(&m->servers, pid)) {
+                char why[64];
+
+                snprintf(why, sizeof(why), "pid %d is not a running server", (int)pid);
+                refuse(m, "signal", why);
+                reply_result(m, -ESRCH);
+                return;
+        }
+        /* A server leads its own session and process group: end what it started too. */
+        if (kill(-pid, sig) < 0)
+                (void)kill(pid, sig);
+        reply_result(m, 0);
+}
+
+static bool log_path_configured(Monitor *m, const char *path)
+{
+        const char *filelog = m->d->opts->filelog_path;
+
+        if (filelog && strcmp(filelog, path) == 0)
+                return true;
+        for (size_t i = 0; i < m->n_gens; i++) {
+                const Config *c = m->gens[i]->config;
+
+                if (c->defaults && c->defaults->log_type.kind == CONF_LOG_FILE &&
+                    strcmp(c->defaults->log_type.path, path) == 0)
+                        return true;
+                for (size_t k = 0; k < c->n_services; k++)
+                        if (c->services[k]->log_type.kind == CONF_LOG_FILE &&
+                            strcmp(c->services[k]->log_type.path, path) == 0)
+                                return true;
+        }
+        return false;
+}
+
+static void do_open_log(Monitor *m, const PrivMsg *req)
+{
+        PrivMsg rep = { .type = PRIVMSG_OPENED };
+        int fd;
+
+        if (!log_path_configured(m, req->u.open_log.path)) {
+                char why[PRIVMSG_PATH_MAX + 64];
+
+                snprintf(why, sizeof(why), "'%s' is not a log file of the configuration",
+                         req->u.open_log.path);
+                refuse(m, "open log", why);
+                rep.u.opened.result = -EPERM;
+                reply(m, &rep, -1);
+                return;
+        }
+        fd = open(req->u.open_log.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+                  LOG_MODE);
+        rep.u.opened.result = fd < 0 ? -errno : 0;
+        reply(m, &rep, fd);
+        (void)safe_close(fd);
+}
+
+/* --- reload ----------------------------------------------------------------------------- */
+
+/* The bundle in a sealed memfd: the network process reads exactly what was recorded. */
+static int bundle_memfd(const ConfBundle *b, uint64_t *ret_size)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t size, at = 0;
+        int fd, r;
+
+        if ((r = conf_bundle_serialize(b, &buf, &size)) < 0)
+                return r;
+        fd = memfd_create("portierd-config", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -errno;
+        while (at < size) {
+                ssize_t n = write(fd, buf + at, size - at);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        r = n < 0 ? -errno : -EIO;
+                        (void)close(fd);
+                        return r;
+                }
+                at += (size_t)n;
+        }
+        (void)fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+        *ret_size = size;
+        return fd;
+}
+
+static void send_event(Monitor *m, const PrivMsg *ev, int fd)
+{
+        int r = privmsg_send(m->ev_fd, ev, fd);
+
+        if (r < 0 && !m->net_gone)
+                portier_log(m->log, LOG_ERR, "privilege separation: cannot send '%s' to the "
+                            "network process: %s", privmsg_type_name(ev->type), strerror(-r));
+}
+
+static void reload(Monitor *m)
+{
+        GenerationSource src = { 0 };
+        PrivMsg ev = { .type = PRIVMSG_NEWCONF };
+        Generation *g = NULL;
+        int r, fd;
+
+        if (m->reload_waiting || m->stopping) {
+                m->reload_pending = !m->stopping;
+                return;
+        }
+        (void)portier_notify_reloading();
+        if (conf_bundle_new(&src.record) < 0) {
+                portier_log(m->log, LOG_ERR, "reload failed: out of memory");
+                (void)portier_notify(false, "READY=1");
+                return;
+        }
+        m->last_gen++;
+        r = generation_load_from(m->d, m->last_gen, &src, &g);
+        /* Its diagnostics are the network process's to log: it loads the same bytes. */
+        if (r == 0 && g && g->config && hold(m, g) == 0)
+                g = NULL;
+        generation_unref(g);
+        fd = bundle_memfd(src.record, &ev.u.newconf.size);
+        conf_bundle_free(src.record);
+        if (fd < 0) {
+                portier_log(m->log, LOG_ERR, "reload failed: cannot pass the configuration "
+                            "on: %s", strerror(-fd));
+                (void)portier_notify(false, "READY=1");
+                return;
+        }
+        ev.u.newconf.gen = m->last_gen;
+        send_event(m, &ev, fd);
+        (void)close(fd);
+        m->reload_waiting = true;
+}
+
+static void do_reloaded(Monitor *m, const PrivMsg *req)
+{
+        reply_result(m, 0);
+        if (!m->reload_waiting)
+                return;
+        m->reload_waiting = false;
+        drop_before(m, req->u.reloaded.oldest);
+        (void)portier_notify(false, "READY=1");
+        if (m->reload_pending) {
+                m->reload_pending = false;
+                reload(m);
+        }
+}
+
+static void on_request(Monitor *m)
+{
+        for (;;) {
+                PrivMsg req;
+                int fd = -1, r = privmsg_recv(m->req_fd, &req, &fd, MSG_DONTWAIT);
+
+                if (r == -EAGAIN || r == -EPIPE || r == -ECONNRESET)
+                        return;         /* EOF: its exit comes as SIGCHLD */
+                if (r < 0) {
+                        refuse(m, "malformed", strerror(-r));
+                        reply_result(m, -EBADMSG);
+                        continue;
+                }
+                switch (req.type) {
+                case PRIVMSG_HELLO:
+                        reply_result(m, 0);
+                        break;
+                case PRIVMSG_BIND:
+                        do_bind(m, &req);
+                        break;
+                case PRIVMSG_SPAWN:
+                        do_spawn(m, &req, fd);
+                        break;
+                case PRIVMSG_SIGNAL:
+                        do_signal(m, &req);
+                        break;
+                case PRIVMSG_OPEN_LOG:
+                        do_open_log(m, &req);
+                        break;
+                case PRIVMSG_RELOAD:
+                        reply_result(m, 0);
+                        reload(m);
+                        break;
+                case PRIVMSG_RELOADED:
+                        do_reloaded(m, &req);
+                        break;
+                default:
+                        (void)safe_close(fd);
+                        refuse(m, privmsg_type_name(req.type), "not a request");
+                        reply_result(m, -EBADMSG);
+                }
+        }
+}
+
+/* --- children and signals --------------------------------------------------------------- */
+
+static void reap(Monitor *m)
+{
+        for (;;) {
+                int status;
+                pid_t pid = waitpid(-1, &status, WNOHANG);
+
+                if (pid < 0 && errno == EINTR)
+                        continue;
+                if (pid <= 0)
+                        return;
+                if (pid == m->net_pid) {
+                        m->net_gone = true;
+                        m->net_status = status;
+                        continue;
+                }
+                if (!pidset_remove(&m->servers, pid))
+                        continue;       /* a spawn that failed, reaped by spawn_run() */
+                if (!m->net_gone) {
+                        PrivMsg ev = { .type = PRIVMSG_EXITED };
+
+                        ev.u.exited.pid = pid;
+                        ev.u.exited.status = status;
+                        send_event(m, &ev, -1);
+                }
+        }
+}
+
+static void on_signal(Monitor *m)
+{
+        PortierSignal sig;
+
+        while (portier_signalfd_read(m->sig_fd, &sig) > 0) {
+                switch (sig.signo) {
+                case SIGCHLD:
+                        reap(m);
+                        break;
+                case SIGHUP:
+                case SIGUSR2:
+                        reload(m);
+                        break;
+                case SIGTERM:
+                case SIGINT:
+                        if (!m->stopping)
+                                (void)portier_notify(false, "STOPPING=1");
+                        m->stopping = true;
+                        (void)kill(m->net_pid, SIGTERM);
+                        break;
+                case SIGQUIT:
+                        m->quitting = true;
+                        (void)kill(m->net_pid, SIGQUIT);
+                        break;
+                default:
+                        (void)kill(m->net_pid, sig.signo);
+                }
+        }
+}
+
+static void kill_servers(Monitor *m, int sig)
+{
+        for (size_t i = 0; i < m->servers.size; i++)
+                if (m->servers.slots[i] > 0 && kill(-m->servers.slots[i], sig) < 0)
+                        (void)kill(m->servers.slots[i], sig);
+}
+
+/* The network process is gone: end every server still running (SIGTERM, a grace period,
+ * SIGKILL), reaping them. */
+static void end_servers(Monitor *m)
+{
+        uint64_t deadline;
+
+        if (m->servers.n == 0)
+                return;
+        portier_log(m->log, LOG_NOTICE, "privilege separation: ending %zu servers",
+                    m->servers.n);
+        kill_servers(m, SIGTERM);
+        deadline = ev_clock_now() + (uint64_t)END_GRACE_MSEC * 1000;
+        while (m->servers.n > 0 && ev_clock_now() < deadline) {
+                struct pollfd p = { .fd = m->sig_fd, .events = POLLIN };
+
+                (void)poll(&p, 1, 100);
+                reap(m);
+        }
+        kill_servers(m, SIGKILL);
+        for (int i = 0; i < 20 && m->servers.n > 0; i++) {
+                reap(m);
+                if (m->servers.n > 0)
+                        (void)usleep(10000);
+        }
+}
+
+/* Close what the network process serves on: a listening socket kept here would stay bound
+ * after the network process closed it at a reload. */
+static void close_network_side(Daemon *d)
+{
+        for (size_t i = 0; i < d->n_services; i++)
+                if (d->services[i]->fd >= 0)
+                        (void)close(d->services[i]->fd);
+}
+
+static int wait_hello(Monitor *m)
+{
+        struct pollfd p = { .fd = m->req_fd, .events = POLLIN };
+        PrivMsg req;
+        int fd = -1, r;
+
+        /* Until the hello, a dead network process is all there is to see. */
+        r = poll(&p, 1, -1);
+        if (r < 0)
+                return -errno;
+        r = privmsg_recv(m->req_fd, &req, &fd, 0);
+        (void)safe_close(fd);
+        if (r < 0)
+                return r;
+        if (req.type != PRIVMSG_HELLO)
+                return -EPROTO;
+        reply_result(m, 0);
+        return 0;
+}
+
+_Noreturn void monitor_run(Daemon *d, pid_t net_pid, int req_fd, int ev_fd,
+                           PortierPidfile *pf, PortierDaemon *startup)
+{
+        Monitor m = { .d = d, .log = d->log, .req_fd = req_fd, .ev_fd = ev_fd,
+                      .sig_fd = d->signal_fd, .net_pid = net_pid };
+        int status = 1, r;
+
+        close_network_side(d);
+        m.last_gen = d->gen->number;
+        if (hold(&m, generation_ref(d->gen)) < 0 || (r = wait_hello(&m)) < 0) {
+                (void)kill(net_pid, SIGKILL);
+                (void)waitpid(net_pid, NULL, 0);
+                portier_log(m.log, LOG_ERR, "privilege separation: the network process did "
+                            "not start");
+                (void)portier_daemon_fail(startup, 1, "privilege separation: the network "
+                                          "process did not start (see the daemon log)");
+                (void)portier_pidfile_remove(pf);
+                _exit(1);
+        }
+        (void)portier_daemon_ready(startup);
+        while (!m.net_gone) {
+                struct pollfd p[2] = { { .fd = m.sig_fd, .events = POLLIN },
+                                       { .fd = m.req_fd, .events = POLLIN } };
+
+                if (poll(p, 2, -1) < 0 && errno != EINTR)
+                        break;
+                if (p[1].revents)
+                        on_request(&m);
+                if (p[0].revents)
+                        on_signal(&m);
+        }
+        if (m.net_gone && WIFEXITED(m.net_status) && (m.stopping || m.quitting ||
+                                                      WEXITSTATUS(m.net_status) != 0))
+                status = WEXITSTATUS(m.net_status);
+        if (!m.stopping && !m.quitting) {
+                portier_log(m.log, LOG_ERR, "privilege separation: the network process %d "
+                            "ended (%s %d); stopping", (int)net_pid,
+                            WIFSIGNALED(m.net_status) ? "signal" : "status",
+                            WIFSIGNALED(m.net_status) ? WTERMSIG(m.net_status)
+                                                      : WEXITSTATUS(m.net_status));
+                (void)portier_notify(false, "STOPPING=1");
+                status = 1;
+        }
+        if (!m.quitting)
+                end_servers(&m);
+        (void)portier_pidfile_remove(pf);
+        portier_daemon_free(startup);
+        _exit(status);
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PORTIERD_PRIVMSG_H
+#define PORTIERD_PRIVMSG_H
+
+/*
+ * privmsg — the messages between portierd's privileged monitor and its unprivileged network
+ * process (privsep.c, monitor.c), and their checked decoding.
+ *
+ * One message is one SOCK_SEQPACKET datagram: a fixed header (type, payload length, number
+ * of descriptors) and a payload whose size is fixed per type (strings are carried in a
+ * bounded field and must be NUL-terminated inside it). Descriptors travel as SCM_RIGHTS. The
+ * decoder is pure (no system call) so that it can be unit-tested and fuzzed: it refuses a
+ * message of an unknown type, of the wrong size for its type, or carrying a number of
+ * descriptors its type does not carry. The monitor trusts nothing else in a message either:
+ * generation and service index are checked against its own configuration, a pid against
+ * its own servers, a path against its own configuration's log files (monitor.c).
+ *
+ * Requests (network process -> monitor, each answered by one reply on the same socket):
+ *   HELLO      the network process dropped its privileges and runs     -> RESULT
+ *   BIND       open the listening socket of service @index of @gen     -> BOUND (+1 fd)
+ *   SPAWN      start the server of @index of @gen on the fd (+1 fd)    -> SPAWNED (+0/1 fd)
+ *   SIGNAL     send @sig to server @pid (and its process group)        -> RESULT
+ *   OPEN_LOG   open the log file @path for appending                   -> OPENED (+0/1 fd)
+ *   RELOAD     please reload the configuration (SIGHUP, portierctl)    -> RESULT
+ *   RELOADED   generation @gen is applied; @oldest is the oldest still in use -> RESULT
+ * Events (monitor -> network process, on a second socket, never answered):
+ *   EXITED     server @pid exited with wait status @status
+ *   NEWCONF    load generation @gen from the bundle in the memfd (+1 fd)
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define PRIVMSG_PATH_MAX 1024
+#define PRIVMSG_TEXT_MAX 256
+#define PRIVMSG_FDS_MAX 1
+#define PRIVMSG_SIZE_MAX 2048           /* bigger than any message: a receive buffer */
+
+typedef enum PrivMsgType {
+        PRIVMSG_HELLO = 1,
+        PRIVMSG_BIND,
+        PRIVMSG_SPAWN,
+        PRIVMSG_SIGNAL,
+        PRIVMSG_OPEN_LOG,
+        PRIVMSG_RELOAD,
+        PRIVMSG_RELOADED,
+        /* replies */
+        PRIVMSG_RESULT,
+        PRIVMSG_BOUND,
+        PRIVMSG_SPAWNED,
+        PRIVMSG_OPENED,
+        /* events */
+        PRIVMSG_EXITED,
+        PRIVMSG_NEWCONF,
+        _PRIVMSG_MAX,
+} PrivMsgType;
+
+/* A client address as the network process saw it (datagram services: there is no
+ * connection the monitor could ask). */
+typedef struct PrivMsgAddr {
+        uint16_t family;                /* AF_INET, AF_INET6, or 0: none */
+        uint16_t port;                  /* host order */
+        uint8_t addr[16];
+} PrivMsgAddr;
+
+typedef struct PrivMsg {
+        uint32_t type;                  /* PrivMsgType */
+        union {
+                struct { uint32_t gen, index; } bind;
+                struct { uint32_t gen, index, first_try; PrivMsgAddr peer; } spawn;
+                struct { int32_t pid, sig; } signal;
+                struct { char path[PRIVMSG_PATH_MAX]; } open_log;
+                struct { uint32_t gen, oldest; } reloaded;
+                struct { int32_t result; } result;
+                struct { int32_t result; char text[PRIVMSG_TEXT_MAX]; } bound;
+                struct { int32_t result, pid, step, error, has_report; } spawned;
+                struct { int32_t result; } opened;
+                struct { int32_t pid, status; } exited;
+                struct { uint32_t gen; uint64_t size; } newconf;
+        } u;
+} PrivMsg;
+
+/**
+ * privmsg_fds() - how many descriptors a message of this content carries
+ * @m: the message
+ *
+ * Return: 0 or 1.
+ */
+size_t privmsg_fds(const PrivMsg *m);
+
+/**
+ * privmsg_encode() - the wire form of a message
+ * @m: the message (its strings NUL-terminated)
+ * @buf: receives it
+ * @size: its size (PRIVMSG_SIZE_MAX is always enough)
+ *
+ * Return: the length, or -EINVAL for an unknown type or an unterminated string, -ENOBUFS.
+ */
+int privmsg_encode(const PrivMsg *m, void *buf, size_t size);
+
+/**
+ * privmsg_decode() - check and read a received message
+ * @buf: the datagram
+ * @len: its length
+ * @n_fds: the descriptors that came with it
+ * @ret: the message
+ *
+ * Return: 0, or -EBADMSG (unknown type, wrong size, a string without its NUL, a field out of
+ * range) or -EPROTO (a number of descriptors this message does not carry).
+ */
+int privmsg_decode(const void *buf, size_t len, size_t n_fds, PrivMsg *ret);
+
+const char *privmsg_type_name(uint32_t type);
+
+/**
+ * privmsg_send() - send a message and its descriptor
+ * @sock: the socket (SOCK_SEQPACKET)
+ * @m: the message
+ * @fd: the descriptor it carries (privmsg_fds() says whether), else -1
+ *
+ * Return: 0 or -errno.
+ */
+int privmsg_send(int sock, const PrivMsg *m, int fd);
+
+/**
+ * privmsg_recv() - receive and check one message
+ * @sock: the socket
+ * @ret: the message
+ * @ret_fd: the descriptor it carried (close-on-exec), or -1
+ * @flags: recvmsg() flags (MSG_DONTWAIT)
+ *
+ * Descriptors of a refused message are closed.
+ *
+ * Return: 0; -EPIPE at end of stream; -EBADMSG/-EPROTO for a refused message (truncated,
+ * oversized, malformed, wrong descriptors); -EAGAIN; -errno.
+ */
+int privmsg_recv(int sock, PrivMsg *ret, int *ret_fd, int flags);
+
+void privmsg_addr_from_sockaddr(const struct sockaddr *sa, PrivMsgAddr *ret);
+bool privmsg_addr_to_sockaddr(const PrivMsgAddr *a, struct sockaddr_storage *ret);
+
+#endif

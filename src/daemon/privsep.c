@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * privsep.c — privilege separation: the fork into monitor and network process, and the
+ * network process's side of every call across (privsep.h has the picture).
+ *
+ * The network process's calls are synchronous: one request, then its reply, on a blocking
+ * SOCK_SEQPACKET pair, as spawn_run() was a synchronous vfork() before. Events (a server
+ * exited, a new configuration) come on a second pair that the loop watches, so that a reply
+ * is never mixed up with an event. When the monitor is gone, the network process stops at
+ * once: it never serves half (it could not start a server or bind a socket any more).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf/bundle.h"
+#include "daemon/control.h"
+#include "daemon/daemon.h"
+#include "daemon/privmsg.h"
+#include "daemon/privsep.h"
+#include "util.h"
+
+#define BUNDLE_SIZE_MAX ((uint64_t)CONF_MAX_TOTAL_SIZE + (64u << 20))
+
+const struct ConfBundle *privsep_bundle(const Daemon *d)
+{
+        return d->privsep ? d->privsep->bundle : NULL;
+}
+
+/* The monitor is gone or talks nonsense: nothing privileged can happen any more. */
+_Noreturn static void lost_monitor(Privsep *p, int r)
+{
+        portier_log(p->d->log, LOG_CRIT, "privilege separation: lost the monitor (%s); "
+                    "exiting", strerror(-r));
+        logset_flush(p->d->logs);
+        _exit(1);
+}
+
+/* One request and its reply. A reply of another type than expected is the monitor's bug:
+ * fatal as a lost monitor. */
+static void call(Privsep *p, const PrivMsg *req, int fd, uint32_t want, PrivMsg *rep,
+                 int *ret_fd)
+{
+        int r, got = -1;
+
+        r = privmsg_send(p->req_fd, req, fd);
+        if (r < 0)
+                lost_monitor(p, r);
+        r = privmsg_recv(p->req_fd, rep, &got, 0);
+        if (r < 0)
+                lost_monitor(p, r);
+        if (rep->type != want) {
+                (void)safe_close(got);
+                lost_monitor(p, -EPROTO);
+        }
+        if (ret_fd)
+                *ret_fd = got;
+        else
+                (void)safe_close(got);
+}
+
+/**
+ * privsep_bind() - the monitor opens a service's listening socket (listener_open() there)
+ * @d: the daemon
+ * @s: the service
+ * @err: receives the monitor's message on failure
+ * @errsize: its size
+ *
+ * Return: the socket; -EMFILE when it would take a descriptor kept for connections; -errno.
+ */
+int privsep_bind(Daemon *d, const Service *s, char *err, size_t errsize)
+{
+        PrivMsg req = { .type = PRIVMSG_BIND }, rep;
+        int fd = -1;
+
+        req.u.bind.gen = s->gen->number;
+        req.u.bind.index = s->index;
+        call(d->privsep, &req, -1, PRIVMSG_BOUND, &rep, &fd);
+        if (rep.u.bound.result < 0) {
+                snprintf(err, errsize, "%s", rep.u.bound.text);
+                return rep.u.bound.result;
+        }
+        if (d->listener_fd_max > 0 && fd >= d->listener_fd_max) {
+                (void)close(fd);
+                return -EMFILE;
+        }
+        return fd;
+}
+
+/**
+ * privsep_spawn() - the monitor starts a service's server (spawn_run() there)
+ * @d: the daemon
+ * @s: the service
+ * @fd: the connection, or the listening socket of a wait = yes service (stays the caller's)
+ * @peer: the client, for a datagram service (the monitor asks a connection itself)
+ * @first_try: not a fork retry: the server gets banner_success from a libwrap child
+ * @ret_pid: the server
+ * @ret_err: the failed step, as spawn_run()
+ * @ret_report_fd: as spawn_run()
+ *
+ * Return: as spawn_run().
+ */
+int privsep_spawn(Daemon *d, const Service *s, int fd, const struct sockaddr *peer,
+                  bool first_try, pid_t *ret_pid, SpawnError *ret_err, int *ret_report_fd)
+{
+        PrivMsg req = { .type = PRIVMSG_SPAWN }, rep;
+        int report = -1;
+
+        req.u.spawn.gen = s->gen->number;
+        req.u.spawn.index = s->index;
+        req.u.spawn.first_try = first_try;
+        if (s->conf->socket_type != SOCK_STREAM)
+                privmsg_addr_from_sockaddr(peer, &req.u.spawn.peer);
+        call(d->privsep, &req, fd, PRIVMSG_SPAWNED, &rep, &report);
+        *ret_report_fd = report;
+        *ret_err = (SpawnError){ .step = (SpawnStep)rep.u.spawned.step,
+                                 .error = rep.u.spawned.error };
+        if (rep.u.spawned.result < 0) {
+                if (ret_err->step > SPAWN_STEP_EXEC)
+                        *ret_err = (SpawnError){ SPAWN_STEP_NONE, 0 };
+                return rep.u.spawned.result;
+        }
+        *ret_pid = rep.u.spawned.pid;
+        return 0;
+}
+
+/**
+ * privsep_signal() - the monitor signals one of its servers (and its process group)
+ * @d: the daemon
+ * @pid: the server
+ * @sig: SIGTERM or SIGKILL
+ *
+ * Return: 0 or -errno.
+ */
+int privsep_signal(Daemon *d, pid_t pid, int sig)
+{
+        PrivMsg req = { .type = PRIVMSG_SIGNAL }, rep;
+
+        req.u.signal.pid = pid;
+        req.u.signal.sig = sig;
+        call(d->privsep, &req, -1, PRIVMSG_RESULT, &rep, NULL);
+        return rep.u.result.result;
+}
+
+/**
+ * privsep_open_log() - the monitor opens a log file of its configuration (LogSet opener)
+ * @userdata: the Daemon
+ * @path: the file
+ *
+ * Return: the descriptor (append mode, non-blocking), or -errno.
+ */
+int privsep_open_log(void *userdata, const char *path)
+{
+        Daemon *d = userdata;
+        PrivMsg req = { .type = PRIVMSG_OPEN_LOG }, rep;
+        int fd = -1, fl;
+
+        if (strlen(path) >= sizeof(req.u.open_log.path) || path[0] != '/')
+                return -EINVAL;
+        strcpy(req.u.open_log.path, path);
+        call(d->privsep, &req, -1, PRIVMSG_OPENED, &rep, &fd);
+        if (rep.u.opened.result < 0)
+                return rep.u.opened.result;
+        fl = fcntl(fd, F_GETFL);
+        if (fl >= 0)
+                (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+        return fd;
+}
+
+/**
+ * privsep_reopen_daemon_log() - reopen the -filelog file (SIGHUP, after log rotation)
+ * @d: the daemon
+ *
+ * The monitor opens it; the new descriptor takes the old one's number, so the log sink
+ * writes to the new file without knowing.
+ *
+ * Return: 0 or -errno.
+ */
+int privsep_reopen_daemon_log(Daemon *d)
+{
+        int fds[2], fd;
+        size_t n = portier_log_fds(d->log, fds, 2);
+
+        if (!d->opts->filelog_path || portier_log_get_target(d->log) != PORTIER_LOG_FILE ||
+            n == 0)
+                return 0;
+        fd = privsep_open_log(d, d->opts->filelog_path);
+        if (fd < 0)
+                return fd;
+        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        if (dup3(fd, fds[0], O_CLOEXEC) < 0) {
+                int r = -errno;
+
+                (void)close(fd);
+                return r;
+        }
+        (void)close(fd);
+        return 0;
+}
+
+/**
+ * privsep_ask_reload() - ask the monitor for a reload (SIGHUP to this process, portierctl)
+ * @d: the daemon
+ *
+ * The monitor loads the configuration and sends it back (NEWCONF), which starts the load
+ * here.
+ *
+ * Return: 0 or -errno.
+ */
+int privsep_ask_reload(Daemon *d)
+{
+        PrivMsg req = { .type = PRIVMSG_RELOAD }, rep;
+
+        call(d->privsep, &req, -1, PRIVMSG_RESULT, &rep, NULL);
+        return rep.u.result.result;
+}
+
+/**
+ * privsep_take_reload_grant() - is this reload_start() the monitor's NEWCONF? (once)
+ * @d: the daemon
+ *
+ * Return: true when the reload may start.
+ */
+bool privsep_take_reload_grant(Daemon *d)
+{
+        bool r = d->privsep->reload_granted;
+
+        d->privsep->reload_granted = false;
+        return r;
+}
+
+/**
+ * privsep_reloaded() - tell the monitor a new configuration was applied (or refused), and
+ * the oldest generation a service still uses (it may drop the older ones)
+ * @d: the daemon
+ */
+void privsep_reloaded(Daemon *d)
+{
+        PrivMsg req = { .type = PRIVMSG_RELOADED }, rep;
+        unsigned oldest = d->gen ? d->gen->number : 0;
+
+        for (size_t i = 0; i < d->n_services; i++)
+                if (d->services[i]->gen->number < oldest)
+                        oldest = d->services[i]->gen->number;
+        req.u.reloaded.gen = d->next_generation;
+        req.u.reloaded.oldest = oldest;
+        call(d->privsep, &req, -1, PRIVMSG_RESULT, &rep, NULL);
+}
+
+/* NEWCONF: read the bundle from the memfd, then load it as a reload. */
+static void take_newconf(Privsep *p, const PrivMsg *m, int fd)
+{
+        Daemon *d = p->d;
+        ConfBundle *b = NULL;
+        struct stat st;
+        char *buf = NULL;
+        uint64_t got = 0;
+        int r = 0;
+
+        if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != m->u.newconf.size ||
+            m->u.newconf.size > BUNDLE_SIZE_MAX)
+                r = -EBADMSG;
+        else if (!(buf = malloc(m->u.newconf.size ? m->u.newconf.size : 1)))
+                r = -ENOMEM;
+        while (r == 0 && got < m->u.newconf.size) {
+                ssize_t n = pread(fd, buf + got, m->u.newconf.size - got, (off_t)got);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        r = n < 0 ? -errno : -EBADMSG;
+                else
+                        got += (uint64_t)n;
+        }
+        if (r == 0)
+                r = conf_bundle_parse(buf, got, &b);
+        free(buf);
+        (void)close(fd);
+        if (r < 0) {
+                portier_log(d->log, LOG_ERR, "privilege separation: cannot read the new "
+                            "configuration from the monitor: %s", strerror(-r));
+                /* An empty bundle: the load fails like an unreadable main file. */
+                if (conf_bundle_new(&b) < 0)
+                        lost_monitor(p, -ENOMEM);
+        }
+        conf_bundle_free(p->bundle);
+        p->bundle = b;
+        d->next_generation = m->u.newconf.gen - 1;     /* reload_start() counts it */
+        p->reload_granted = true;
+        if (reload_start(d) < 0)
+                privsep_reloaded(d);    /* nothing will be applied: say so */
+}
+
+static int on_event(EvFile *f, uint32_t events)
+{
+        Privsep *p = container_of(f, Privsep, ev);
+        Daemon *d = p->d;
+
+        for (;;) {
+                PrivMsg m;
+                int fd = -1, r = privmsg_recv(p->ev_fd, &m, &fd, MSG_DONTWAIT);
+
+                if (r == -EAGAIN)
+                        break;
+                if (r < 0)
+                        lost_monitor(p, r);
+                if (m.type == PRIVMSG_EXITED)
+                        server_exited(d, m.u.exited.pid, m.u.exited.status);
+                else if (m.type == PRIVMSG_NEWCONF)
+                        take_newconf(p, &m, fd);
+                else
+                        (void)safe_close(fd);
+        }
+        if (d->stopping && d->running == 0 && reexec_signal_children(d, 0) == 0)
+                return EV_EXIT;
+        return 0;
+}
+
+Privsep *privsep_free(Privsep *p)
+{
+        if (!p)
+                return NULL;
+        ev_file_remove(&p->ev);
+        (void)safe_close(p->req_fd);
+        (void)safe_close(p->ev_fd);
+        conf_bundle_free(p->bundle);
+        free(p);
+        return NULL;
+}
+
+/* Become the privsep user for good: no supplementary groups, no capabilities (they go with
+ * uid 0), no way back (checked), no_new_privs, and "/" as the working directory. */
+static int drop_privileges(uid_t uid, gid_t gid, char *err, size_t errsize)
+{
+        const char *step;
+
+        step = "setgroups";
+        if (setgroups(0, NULL) < 0)
+                goto fail;
+        step = "setresgid";
+        if (setresgid(gid, gid, gid) < 0)
+                goto fail;
+        step = "setresuid";
+        if (setresuid(uid, uid, uid) < 0)
+                goto fail;
+        if (setuid(0) == 0 || setgid(0) == 0) {
+                snprintf(err, errsize, "privileges could be regained after dropping them");
+                return -EPERM;
+        }
+        step = "PR_SET_NO_NEW_PRIVS";
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                goto fail;
+        step = "chdir /";
+        if (chdir("/") < 0)
+                goto fail;
+        return 0;
+fail:
+        snprintf(err, errsize, "%s failed: %s", step, strerror(errno));
+        return -errno;
+}
+
+/* The network process: drop, then say hello (the monitor reports readiness on it). */
+static int network_setup(Daemon *d, pid_t monitor, uid_t uid, gid_t gid, int req_fd,
+                         int ev_fd, char *err, size_t errsize)
+{
+        Privsep *p = calloc(1, sizeof(*p));
+        PrivMsg hello = { .type = PRIVMSG_HELLO }, rep;
+        int r, fl;
+
+        if (!p) {
+                snprintf(err, errsize, "out of memory");
+                return -ENOMEM;
+        }
+        *p = (Privsep){ .d = d, .req_fd = req_fd, .ev_fd = ev_fd, .ev = EV_FILE_NULL };
+        d->privsep = p;
+        if ((r = drop_privileges(uid, gid, err, errsize)) < 0)
+                return r;
+        /* The death signal is cleared by the user switch: set it after. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != monitor) {
+                snprintf(err, errsize, "the monitor is gone");
+                return -ESRCH;
+        }
+        /* NotifyAccess=main: only the monitor speaks to the service manager. */
+        (void)unsetenv("NOTIFY_SOCKET");
+        fl = fcntl(ev_fd, F_GETFL);
+        if (fl < 0 || fcntl(ev_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+            (r = ev_file_add(d->loop, &p->ev, ev_fd, EPOLLIN, on_event)) < 0) {
+                snprintf(err, errsize, "cannot watch the monitor's events: %m");
+                return -errno;
+        }
+        logset_set_opener(d->logs, privsep_open_log, d);
+        call(p, &hello, -1, PRIVMSG_RESULT, &rep, NULL);
+        return 0;
+}
+
+/**
+ * privsep_start() - split into monitor and network process (after the first configuration
+ * is applied and the control socket is open, before readiness is reported)
+ * @d: the daemon
+ * @user: the privsep user
+ * @pf: the pid file (the monitor removes it at the end)
+ * @startup: the start-up report (the monitor reports readiness)
+ * @err: receives why the split failed
+ * @errsize: its size
+ *
+ * Return: 0 in the network process, running as @user; -errno when the split failed. The
+ * monitor never returns.
+ */
+int privsep_start(Daemon *d, const char *user, PortierPidfile *pf, PortierDaemon *startup,
+                  char *err, size_t errsize)
+{
+        int req[2], ev[2], r;
+        struct passwd *pw;
+        pid_t monitor = getpid(), pid;
+
+        errno = 0;
+        pw = getpwnam(user);    /* at start, before readiness: may block */
+        if (!pw) {
+                snprintf(err, errsize, "privilege separation: unknown user '%s'", user);
+                return -ESRCH;
+        }
+        if (pw->pw_uid == 0) {
+                snprintf(err, errsize, "privilege separation: user '%s' is root", user);
+                return -EINVAL;
+        }
+        uid_t uid = pw->pw_uid;
+        gid_t gid = pw->pw_gid;
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, req) < 0)
+                goto fail;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ev) < 0) {
+                (void)close(req[0]);
+                (void)close(req[1]);
+                goto fail;
+        }
+        pid = fork();
+        if (pid < 0) {
+                (void)close(req[0]), (void)close(req[1]), (void)close(ev[0]), (void)close(ev[1]);
+                goto fail;
+        }
+        if (pid > 0) {
+                (void)close(req[1]);
+                (void)close(ev[1]);
+                monitor_run(d, pid, req[0], ev[0], pf, startup);
+        }
+        (void)close(req[0]);
+        (void)close(ev[0]);
+        r = network_setup(d, monitor, uid, gid, req[1], ev[1], err, errsize);
+        if (r < 0) {
+                /* The monitor sees this process exit before its hello and fails the start
+                 * with the reason in the daemon log. */
+                portier_log(d->log, LOG_ERR, "privilege separation: %s", err);
+                _exit(1);
+        }
+        portier_log(d->log, LOG_INFO, "privilege separation: network process %d runs as "
+                    "'%s' (uid %d)", (int)getpid(), user, (int)uid);
+        return 0;
+fail:
+        snprintf(err, errsize, "privilege separation: cannot start: %s", strerror(errno));
+        return -errno;
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PORTIERD_PRIVSEP_H
+#define PORTIERD_PRIVSEP_H
+
+/*
+ * privsep — privilege separation (DESIGN.md decision 10; portierd(8) PRIVILEGE SEPARATION).
+ *
+ * Started as root with --privsep-user NAME, portierd loads its first configuration, binds
+ * every socket and creates the control socket as root, then forks:
+ *   - the parent stays the main pid as the monitor (monitor.c): pid file, sd_notify, signals
+ *     from outside; it binds sockets for reloads, spawns servers, signals and reaps them,
+ *     opens log files, loads every configuration (recording it into a bundle), and answers
+ *     only requests its own copy of the configuration allows;
+ *   - the child drops to the privsep user (no supplementary groups, no capabilities,
+ *     no_new_privs, "/") and runs the event loop as before: admission, built-ins, redirect,
+ *     the control socket, the log lines. Its privileged calls go through the functions
+ *     below, one request and one reply each on a socket pair (privmsg.h); server exits and
+ *     new configurations arrive as events on a second one.
+ *
+ * Not supported with privilege separation: live re-exec (refused with a message).
+ */
+
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "daemon/ev.h"
+#include "daemon/spawn.h"
+
+typedef struct Daemon Daemon;
+typedef struct Service Service;
+struct ConfBundle;
+struct PortierPidfile;
+
+typedef struct Privsep {
+        Daemon *d;
+        int req_fd;                     /* requests and their replies (blocking) */
+        int ev_fd;                      /* events from the monitor (non-blocking) */
+        EvFile ev;
+        struct ConfBundle *bundle;      /* the configuration the next load reads */
+        bool reload_granted;            /* reload_start() comes from the monitor's NEWCONF */
+        unsigned refused;               /* requests the monitor refused (a bug or an attack) */
+} Privsep;
+
+/* privsep.c: start, and the network process's side */
+int privsep_start(Daemon *d, const char *user, struct PortierPidfile *pf,
+                  PortierDaemon *startup, char *err, size_t errsize);
+const struct ConfBundle *privsep_bundle(const Daemon *d);
+int privsep_bind(Daemon *d, const Service *s, char *err, size_t errsize);
+int privsep_spawn(Daemon *d, const Service *s, int fd, const struct sockaddr *peer,
+                  bool first_try, pid_t *ret_pid, SpawnError *ret_err, int *ret_report_fd);
+int privsep_signal(Daemon *d, pid_t pid, int sig);
+int privsep_open_log(void *userdata, const char *path);
+int privsep_reopen_daemon_log(Daemon *d);
+bool privsep_take_reload_grant(Daemon *d);
+int privsep_ask_reload(Daemon *d);
+void privsep_reloaded(Daemon *d);
+Privsep *privsep_free(Privsep *p);
+
+/* monitor.c: the privileged parent; never returns (exits with the daemon's status) */
+_Noreturn void monitor_run(Daemon *d, pid_t net_pid, int req_fd, int ev_fd,
+                           struct PortierPidfile *pf, PortierDaemon *startup);
+
+#endif
