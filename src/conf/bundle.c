@@ -2,7 +2,8 @@
 /*
  * bundle.c — record the files a configuration load reads; replay them elsewhere.
  *
- * Serialized form: "PCB1", then records, each a fixed header (kind, error, dev, ino, the
+ * Serialized form: "PCB1" and the number of records (32 bits, so that a bundle cut at a
+ * record's end is refused too), then the records, each a fixed header (kind, error, dev, ino, the
  * lengths of path, errtext and data, the number of names) followed by path, errtext (each
  * with its NUL) and data. A DIR's data is its names, each NUL-terminated. Every length is
  * checked against what is left of the buffer.
@@ -152,7 +153,8 @@ int conf_bundle_add_dir(ConfBundle *b, const char *path, int error, char *const 
 
 int conf_bundle_serialize(const ConfBundle *b, char **ret, size_t *ret_size)
 {
-        size_t size = 4, at = 4;
+        size_t size = 8, at = 8;
+        uint32_t count = (uint32_t)b->n;
         char *buf;
 
         for (size_t i = 0; i < b->n; i++)
@@ -162,6 +164,7 @@ int conf_bundle_serialize(const ConfBundle *b, char **ret, size_t *ret_size)
         if (!buf)
                 return -ENOMEM;
         memcpy(buf, MAGIC, 4);
+        memcpy(buf + 4, &count, 4);
         for (size_t i = 0; i < b->n; i++) {
                 const ConfBundleEntry *e = &b->e[i];
                 RecordHeader h = { .kind = e->kind, .error = e->error, .dev = e->dev,
@@ -250,11 +253,13 @@ static int parse_record(ConfBundle *b, char *buf, size_t size, size_t *at)
 int conf_bundle_parse(const void *data, size_t size, ConfBundle **ret)
 {
         ConfBundle *b;
-        size_t at = 4;
+        size_t at = 8;
+        uint32_t count;
         int r = 0;
 
-        if (size < 4 || memcmp(data, MAGIC, 4) != 0)
+        if (size < 8 || memcmp(data, MAGIC, 4) != 0)
                 return -EBADMSG;
+        memcpy(&count, (const char *)data + 4, 4);
         if (!(b = calloc(1, sizeof(*b))) || !(b->buf = malloc(size + 1))) {
                 free(b);
                 return -ENOMEM;
@@ -262,7 +267,9 @@ int conf_bundle_parse(const void *data, size_t size, ConfBundle **ret)
         memcpy(b->buf, data, size);
         b->buf[size] = '\0';
         while (at < size && r == 0)
-                r = parse_record(b, b->buf, size, &at);
+                r = b->n < count ? parse_record(b, b->buf, size, &at) : -EBADMSG;
+        if (r == 0 && b->n != count)
+                r = -EBADMSG;
         if (r < 0) {
                 conf_bundle_free(b);
                 return r;

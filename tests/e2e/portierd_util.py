@@ -34,6 +34,10 @@ from conftest import (DEFAULT_TIMEOUT, DgramReceiver, clean_env, pid_alive, port
                       proc_stat, read_pidfile, wait_for)
 
 KIND = os.environ.get("PORTIER_DAEMON", "portierd")
+# PORTIER_TEST_PRIVSEP=1: every portierd under test runs with privilege separation (as root;
+# the network process as nobody), so that the whole suite proves it changes no behaviour.
+PRIVSEP = os.environ.get("PORTIER_TEST_PRIVSEP") == "1" and os.geteuid() == 0
+PRIVSEP_ARGS = ["--privsep-user", "nobody"] if PRIVSEP else []
 XINETD = shutil.which("xinetd") or ("/usr/sbin/xinetd" if os.path.exists("/usr/sbin/xinetd")
                                     else None)
 SERVERS = Path(__file__).resolve().parent / "servers"
@@ -282,7 +286,7 @@ class Daemon:
                     *extra]
         return [self.bin, "-f", self.conf, "-pidfile", self.pidfile, "-filelog", self.dlog,
                 "--syslog-socket", self.syslog.address, "--control-socket", self.control_socket,
-                *extra]
+                *PRIVSEP_ARGS, *extra]
 
     def run(self, *extra, env=None, write=True, timeout=60, prefix=(), **kw):
         """Run the starting command to completion (detached mode); adopt the daemon if the pid
