@@ -1,0 +1,353 @@
+"""Privilege separation (--privsep-user): a root monitor stays the main pid and binds, spawns,
+signals and reaps; the network process runs as the privsep user (here nobody) without groups,
+capabilities or a way back. Servers still start as their configured users, privileged ports
+are still bound (at start and by a reload), and the monitor refuses whatever its own
+configuration does not allow.
+
+The compromised-network-side simulation: the test takes a copy of the network process's end
+of the request socket (pidfd_getfd(2), as root) and sends the monitor forged requests — a
+spawn of an index outside the configuration, of an INTERNAL or redirect service, of a
+generation it never had, with a descriptor that is not a socket, a signal to pid 1 or to
+the test itself, an "open log" of /etc/shadow, oversized, truncated and malformed messages,
+and messages with the wrong number of descriptors. Each is refused with an error and
+logged; the monitor and the network process keep serving. The network process itself, as
+its uid, cannot open /etc/shadow.
+
+The rest of the suite runs under privilege separation with PORTIER_TEST_PRIVSEP=1 (.ci/run).
+"""
+
+import ctypes
+import errno
+import os
+import pwd
+import select
+import signal
+import socket
+import struct
+import subprocess
+
+import pytest
+
+from conftest import pid_alive, proc_cmdline, proc_status, wait_for
+from portierd_util import (children, connect, hold, need_portierd, read_all, report, server,
+                           udp_ask)
+
+PY = "/usr/bin/python3"
+NOBODY = pwd.getpwnam("nobody")
+
+# privmsg.h: types and payload sizes (native byte order: the test runs on the same machine)
+HELLO, BIND, SPAWN, SIGNAL, OPEN_LOG, RELOAD, RELOADED = range(1, 8)
+RESULT, BOUND, SPAWNED, OPENED = range(8, 12)
+
+
+@pytest.fixture(autouse=True)
+def _root_portierd():
+    need_portierd("privilege separation")
+    if os.geteuid() != 0:
+        pytest.skip("privilege separation needs portierd started as root")
+
+
+def start(daemon, *extra):
+    if not daemon.services:
+        daemon.add("a", PY, f"-S {server('report.py')}")
+    daemon.start("--privsep-user", "nobody", *extra)
+    return network_pid(daemon)
+
+
+def network_pid(daemon):
+    """The monitor's child that runs portierd as nobody."""
+    def find():
+        for c in children(daemon.pid):
+            try:
+                st = proc_status(c)
+            except FileNotFoundError:
+                continue
+            if st["Uid"].split()[0] == str(NOBODY.pw_uid) and \
+                    proc_cmdline(c)[0] == proc_cmdline(daemon.pid)[0]:
+                return c
+        return None
+    return wait_for(find, what="the network process")
+
+
+def privileged_port(proto="tcp"):
+    """A port below 1024 free on 127.0.0.1."""
+    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+    for port in range(1023, 600, -1):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.skip("no free port below 1024 on 127.0.0.1")
+
+
+def test_network_process_is_unprivileged(daemon):
+    daemon.add("root-srv", PY, f"-S {server('report.py')}")
+    daemon.add("nobody-srv", PY, f"-S {server('report.py')}", user="nobody")
+    low = daemon.add("low", PY, f"-S {server('report.py')}", port=privileged_port())
+    daemon.add("echo", type="INTERNAL UNLISTED", id="echo-stream", user=None, _name="echo")
+    net = start(daemon)
+    st = proc_status(net)
+    assert st["Uid"].split() == [str(NOBODY.pw_uid)] * 4
+    assert st["Gid"].split() == [str(NOBODY.pw_gid)] * 4
+    assert st["Groups"] == ""
+    assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
+    assert st["NoNewPrivs"] == "1"
+    assert os.readlink(f"/proc/{net}/cwd") == "/"
+    # the monitor is the main pid, still root
+    assert proc_status(daemon.pid)["Uid"].split()[0] == "0"
+    # servers start as their users, root included, on a port below 1024 too
+    rep, _ = report(daemon.services["root-srv"]["port"])
+    assert rep["Uid"].split()[0] == "0" and rep["ppid"] == daemon.pid
+    rep, _ = report(daemon.services["nobody-srv"]["port"])
+    assert rep["Uid"].split()[0] == str(NOBODY.pw_uid)
+    rep, _ = report(low)
+    assert rep["Uid"].split()[0] == "0"
+    # built-ins are served in the network process
+    with connect(daemon.services["echo"]["port"]) as s:
+        s.sendall(b"ping\n")
+        assert s.recv(100) == b"ping\n"
+    daemon.wait_log(r"EXIT: root-srv status=0 pid=\d+ duration=\d+\(sec\)")
+    daemon.wait_log(r"EXIT: low status=0 pid=\d+ duration=\d+\(sec\)")
+    assert "network process" in daemon.wait_message("privilege separation")
+
+
+def test_privsep_user_cannot_read_root_only_file(daemon):
+    """What the network process's credentials allow: not /etc/shadow (a child with exactly
+    its uid, gid and groups tries)."""
+    net = start(daemon)
+    st = proc_status(net)
+    uid, gid = int(st["Uid"].split()[0]), int(st["Gid"].split()[0])
+
+    def become():
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    r = subprocess.run([PY, "-c", "open('/etc/shadow').read()"], preexec_fn=become,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "Permission denied" in r.stderr
+
+
+def test_reload_adds_privileged_port_and_new_log(daemon):
+    daemon.add("a", PY, f"-S {server('report.py')}")
+    start(daemon)
+    low = daemon.add("low", PY, f"-S {server('report.py')}", port=privileged_port(),
+                     user="nobody")
+    # a per-service log file the network process cannot create itself (the test's directory
+    # is root's, mode 0700): the monitor opens it
+    other = daemon.dir / "other.log"
+    daemon.add("own-log", PY, f"-S {server('report.py')}", log_type=f"FILE {other}")
+    daemon.reload()
+    rep, _ = report(low)
+    assert rep["Uid"].split()[0] == str(NOBODY.pw_uid)
+    report(daemon.services["own-log"]["port"])
+    wait_for(lambda: other.exists() and "EXIT: own-log" in other.read_text(),
+             what="the EXIT line in the new log file")
+    daemon.wait_log(r"EXIT: low status=0 pid=\d+ duration=\d+\(sec\)")
+    # removed again: the port is free (the monitor keeps no copy of the socket)
+    daemon.remove("low")
+    daemon.reload()
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", low))
+
+
+def test_daemon_log_reopened_after_rotation(daemon):
+    daemon.add("a", PY, f"-S {server('report.py')}")
+    start(daemon)
+    os.rename(daemon.dlog, daemon.dir / "daemon.log.1")
+    daemon.write()
+    os.kill(daemon.pid, signal.SIGHUP)
+    wait_for(lambda: "Reconfigured:" in daemon.dlog_text(), what="a new daemon log")
+
+
+def test_stop_ends_servers_and_removes_pidfile(daemon):
+    daemon.add("h", "/bin/sh", server("hold.sh"))
+    net = start(daemon)
+    s, spid = hold(daemon.services["h"]["port"])
+    with s:
+        assert daemon.stop() == 0
+    assert not pid_alive(spid) and not pid_alive(net)
+    assert not daemon.pidfile.exists()
+
+
+def test_network_process_death_stops_everything(daemon):
+    """Never half a daemon: the monitor ends the servers and exits non-zero."""
+    daemon.add("h", "/bin/sh", server("hold.sh"))
+    net = start(daemon)
+    s, spid = hold(daemon.services["h"]["port"])
+    with s:
+        os.kill(net, signal.SIGKILL)
+        code = daemon.procs.wait_exit(daemon.pid, 20)
+    assert code not in (0, None)
+    assert not pid_alive(spid)
+    daemon.wait_message("the network process")
+
+
+def test_reexec_refused(daemon, portierd_bin):
+    start(daemon)
+    ctl = os.path.join(os.path.dirname(portierd_bin), "portierctl")
+    r = subprocess.run([ctl, "--socket", str(daemon.control_socket), "reexec"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "not supported with privilege separation" in r.stdout + r.stderr
+
+
+def test_control_socket_refuses_privsep_user(daemon, portierd_bin):
+    """The network process runs as nobody; the control socket still answers only root (and
+    portierd's own user at start), never any process of nobody."""
+    start(daemon)
+    ctl = os.path.join(os.path.dirname(portierd_bin), "portierctl")
+    os.chmod(daemon.control_socket, 0o666)
+    os.chmod(os.path.dirname(daemon.control_socket), 0o755)
+
+    def become():
+        os.setgroups([])
+        os.setresgid(NOBODY.pw_gid, NOBODY.pw_gid, NOBODY.pw_gid)
+        os.setresuid(NOBODY.pw_uid, NOBODY.pw_uid, NOBODY.pw_uid)
+    r = subprocess.run([ctl, "--socket", str(daemon.control_socket), "list"],
+                       preexec_fn=become, capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "permission denied" in (r.stdout + r.stderr).lower()
+    r = subprocess.run([ctl, "--socket", str(daemon.control_socket), "list"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r
+
+
+# --- the compromised-network-side simulation ------------------------------------------------
+
+SYS_pidfd_getfd = 438
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def steal_request_socket(net):
+    """A copy of the network process's end of the request socket: its blocking
+    SOCK_SEQPACKET socket (the event socket is the non-blocking one)."""
+    import fcntl
+    pidfd = os.pidfd_open(net)
+    try:
+        for name in sorted(os.listdir(f"/proc/{net}/fd"), key=int):
+            if not os.readlink(f"/proc/{net}/fd/{name}").startswith("socket:"):
+                continue
+            fd = libc.syscall(SYS_pidfd_getfd, pidfd, int(name), 0)
+            if fd < 0:
+                e = ctypes.get_errno()
+                if e in (errno.ENOSYS, errno.EPERM):
+                    pytest.skip(f"pidfd_getfd: {os.strerror(e)}")
+                continue
+            s = socket.socket(fileno=fd)
+            if s.type == socket.SOCK_SEQPACKET and s.family == socket.AF_UNIX and \
+                    not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK:
+                return s
+            s.close()
+    finally:
+        os.close(pidfd)
+    raise AssertionError("no request socket in the network process")
+
+
+def msg(mtype, payload=b""):
+    return struct.pack("=II", mtype, len(payload)) + payload
+
+
+def spawn_msg(gen, index):
+    return msg(SPAWN, struct.pack("=III", gen, index, 1) + bytes(20))
+
+
+def ask(sock, data, fds=()):
+    """Send a forged request and read the monitor's reply. (No socket timeout: that would
+    set O_NONBLOCK on the file description the network process shares.)"""
+    if fds:
+        socket.send_fds(sock, [data], list(fds))
+    else:
+        sock.send(data)
+    ready, _, _ = select.select([sock], [], [], 10)
+    assert ready, f"no reply to {data[:16]!r}"
+    reply = sock.recv(4096)
+    mtype, length = struct.unpack("=II", reply[:8])
+    result = struct.unpack("=i", reply[8:12])[0]
+    return mtype, result
+
+
+def test_forged_requests_refused(daemon, tmp_path):
+    daemon.add("exe", PY, f"-S {server('report.py')}")                          # index 0
+    daemon.add("echo", type="INTERNAL UNLISTED", id="echo-stream", user=None,   # index 1
+               _name="echo")
+    target = daemon.add("target", "/bin/sh", server("hold.sh"))                 # index 2
+    daemon.add("redir", redirect=f"127.0.0.1 {target}", user=None)              # index 3
+    net = start(daemon)
+    s = steal_request_socket(net)
+    a, b = socket.socketpair()
+    not_a_socket = os.open("/etc/hostname" if os.path.exists("/etc/hostname") else "/etc/passwd",
+                           os.O_RDONLY)
+    try:
+        refused = [
+            (spawn_msg(1, 999), [a.fileno()], SPAWNED, -errno.EPERM),      # outside the config
+            (spawn_msg(1, 1), [a.fileno()], SPAWNED, -errno.EPERM),        # INTERNAL
+            (spawn_msg(1, 3), [a.fileno()], SPAWNED, -errno.EPERM),        # redirect
+            (spawn_msg(77, 0), [a.fileno()], SPAWNED, -errno.EPERM),       # no such generation
+            (spawn_msg(1, 0), [not_a_socket], SPAWNED, -errno.EPERM),      # not a socket
+            (spawn_msg(1, 0), [], RESULT, -errno.EBADMSG),                 # no descriptor
+            (spawn_msg(1, 0), [a.fileno(), b.fileno()], RESULT, -errno.EBADMSG),  # two
+            (msg(SIGNAL, struct.pack("=ii", 1, signal.SIGKILL)), [], RESULT, -errno.ESRCH),
+            (msg(SIGNAL, struct.pack("=ii", os.getpid(), signal.SIGTERM)), [], RESULT,
+             -errno.ESRCH),
+            (msg(SIGNAL, struct.pack("=ii", daemon.pid, signal.SIGKILL)), [], RESULT,
+             -errno.ESRCH),
+            (msg(OPEN_LOG, b"/etc/shadow".ljust(1024, b"\0")), [], OPENED, -errno.EPERM),
+            (msg(OPEN_LOG, b"/etc/shadow".ljust(1024, b"x")), [], RESULT, -errno.EBADMSG),
+            (msg(BIND, struct.pack("=II", 1, 999)), [], BOUND, -errno.EPERM),
+            (msg(BIND, struct.pack("=II", 1, 1)) + b"x", [], RESULT, -errno.EBADMSG),  # long
+            (msg(BIND, struct.pack("=II", 1, 1))[:-1], [], RESULT, -errno.EBADMSG),    # short
+            (b"\x02\x00", [], RESULT, -errno.EBADMSG),                                  # 2 bytes
+            (msg(BIND, bytes(8)) + bytes(5000), [], RESULT, -errno.EBADMSG),           # oversized
+            (msg(99, bytes(8)), [], RESULT, -errno.EBADMSG),                           # unknown
+            (msg(SPAWNED, struct.pack("=iiiii", 0, 1, 0, 0, 0)), [], RESULT,
+             -errno.EBADMSG),                                                # not a request
+        ]
+        for data, fds, want_type, want in refused:
+            got = ask(s, data, fds)
+            assert got == (want_type, want), f"{data[:16]!r} with {len(fds)} fds: {got}"
+        # a server of the monitor may be signalled, but only with SIGTERM or SIGKILL
+        c, spid = hold(target)
+        with c:
+            assert ask(s, msg(SIGNAL, struct.pack("=ii", spid, signal.SIGSTOP))) == \
+                (RESULT, -errno.EPERM)
+            assert pid_alive(spid) and proc_status(spid)["State"][0] != "T"
+    finally:
+        os.close(not_a_socket)
+        a.close()
+        b.close()
+        s.close()
+    # every refusal is logged, and both processes keep serving
+    assert len([m for m in daemon.messages() if "refused the network process's request" in m]) \
+        >= len(refused)
+    assert pid_alive(daemon.pid) and pid_alive(net)
+    rep, _ = report(daemon.services["exe"]["port"])
+    assert rep["Uid"].split()[0] == "0"
+    with connect(daemon.services["echo"]["port"]) as e:
+        e.sendall(b"still\n")
+        assert e.recv(100) == b"still\n"
+    assert not (tmp_path / "shadow").exists()
+
+
+def test_key_behaviours_under_privsep(daemon):
+    """EXIT lines, instances, wait = yes over UDP, redirect and a built-in, in one daemon."""
+    h = daemon.add("h", "/bin/sh", server("hold.sh"), instances="1")
+    u = daemon.add("u", PY, f"-S {server('udp_upper.py')} 0.3", socket_type="dgram",
+                   protocol="udp", wait="yes")
+    target = daemon.add("t", PY, f"-S {server('report.py')}")
+    r = daemon.add("r", redirect=f"127.0.0.1 {target}", user=None)
+    start(daemon)
+    c, spid = hold(h)
+    with c:
+        with connect(h) as refused:
+            assert read_all(refused, timeout=5) == b""
+        daemon.wait_log(r"FAIL: h service_limit from=127\.0\.0\.1")
+    daemon.wait_log(rf"EXIT: h status=\d+ pid={spid} duration=\d+\(sec\)")
+    pid, host, word = udp_ask(u, b"hi").split()
+    assert word == b"HI"
+    daemon.wait_log(rf"EXIT: u status=0 pid={int(pid)} duration=\d+\(sec\)")
+    with connect(r) as c:
+        data = read_all(c)
+    assert b'"Uid"' in data
+    daemon.wait_log(r"EXIT: t status=0 pid=\d+ duration=\d+\(sec\)")
