@@ -126,6 +126,13 @@ int conf_bundle_add_file(ConfBundle *b, const char *path, int error, const char 
         return add(b, &e, error ? "" : data, error ? 0 : size);
 }
 
+int conf_bundle_add_check(ConfBundle *b, ConfBundleKind kind, const char *path, int error)
+{
+        ConfBundleEntry e = { .kind = kind, .error = error, .path = path };
+
+        return add(b, &e, "", 0);
+}
+
 int conf_bundle_add_dir(ConfBundle *b, const char *path, int error, char *const *names,
                         size_t n)
 {
@@ -227,7 +234,7 @@ static int parse_record(ConfBundle *b, char *buf, size_t size, size_t *at)
         memcpy(&h, buf + *at, sizeof(h));
         *at += sizeof(h);
         left -= sizeof(h);
-        if ((h.kind != CONF_BUNDLE_FILE && h.kind != CONF_BUNDLE_DIR) || h.error < 0 ||
+        if (h.kind < CONF_BUNDLE_FILE || h.kind > CONF_BUNDLE_READABLE || h.error < 0 ||
             h.path_len > left || h.errtext_len > left - h.path_len ||
             h.data_len > left - h.path_len - h.errtext_len)
                 return -EBADMSG;
@@ -237,7 +244,7 @@ static int parse_record(ConfBundle *b, char *buf, size_t size, size_t *at)
         if (h.kind == CONF_BUNDLE_DIR &&
             !names_ok(buf + *at + h.path_len + h.errtext_len, h.data_len, h.n_names))
                 return -EBADMSG;
-        if (h.kind == CONF_BUNDLE_FILE && h.n_names != 0)
+        if (h.kind != CONF_BUNDLE_DIR && h.n_names != 0)
                 return -EBADMSG;
         if (!(e = grow(b)))
                 return -ENOMEM;

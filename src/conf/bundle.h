@@ -23,6 +23,8 @@
 typedef enum ConfBundleKind {
         CONF_BUNDLE_FILE = 1,
         CONF_BUNDLE_DIR = 2,
+        CONF_BUNDLE_EXEC = 3,           /* is the file an executable? (error only) */
+        CONF_BUNDLE_READABLE = 4,       /* is the file readable? (error only) */
 } ConfBundleKind;
 
 typedef struct ConfBundleEntry {
@@ -44,6 +46,7 @@ ConfBundle *conf_bundle_free(ConfBundle *b);
 /* Recording (one thread at a time). Return: 0 or -ENOMEM. */
 int conf_bundle_add_file(ConfBundle *b, const char *path, int error, const char *errtext,
                          uint64_t dev, uint64_t ino, const void *data, size_t size);
+int conf_bundle_add_check(ConfBundle *b, ConfBundleKind kind, const char *path, int error);
 int conf_bundle_add_dir(ConfBundle *b, const char *path, int error, char *const *names,
                         size_t n);
 

@@ -684,6 +684,7 @@ int conf_load(const ConfLoadOptions *o, Config **ret, ConfDiag *diag_list)
         L.ctx.diag = diag_list;
         L.ctx.flags = o->flags;
         L.ctx.cache = resolve_cache_new();
+        resolve_cache_set_bundle(L.ctx.cache, o->record, o->replay);
         L.cfg = calloc(1, sizeof(*L.cfg));
         L.tmp = arena_new();
         if (!L.cfg || !L.tmp || !L.ctx.cache || !(L.cfg->arena = arena_new())) {

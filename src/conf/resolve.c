@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conf/bundle.h"
 #include "conf/resolve.h"
 #include "conf/value.h"
 
@@ -167,7 +168,44 @@ typedef struct CacheEntry {
 struct ResolveCache {
         CacheEntry e[RESOLVE_CACHE_MAX];
         size_t n;
+        ConfBundle *record;             /* file checks are recorded here, */
+        const ConfBundle *replay;       /* or answered from here (privilege separation) */
 };
+
+/**
+ * resolve_cache_set_bundle() - record the file checks (is the server executable, is a
+ * banner readable) into @record, or answer them from @replay: the network process of
+ * privilege separation, which may not see the files, gets the monitor's answers
+ * @c: the cache
+ * @record: or NULL
+ * @replay: or NULL
+ */
+void resolve_cache_set_bundle(ResolveCache *c, ConfBundle *record, const ConfBundle *replay)
+{
+        if (c) {
+                c->record = record;
+                c->replay = replay;
+        }
+}
+
+/* A file check answered by the bundle (1: *ret set) or recorded into it (0). */
+static int check_replayed(ResolveCache *c, ConfBundleKind kind, const char *path, int *ret)
+{
+        const ConfBundleEntry *e;
+
+        if (!c || !c->replay)
+                return 0;
+        e = conf_bundle_find(c->replay, kind, path);
+        *ret = e ? -e->error : -ENOENT;
+        return 1;
+}
+
+static int check_record(ResolveCache *c, ConfBundleKind kind, const char *path, int r)
+{
+        if (c && c->record && conf_bundle_add_check(c->record, kind, path, -r) < 0)
+                return -ENOMEM;
+        return r;
+}
 
 ResolveCache *resolve_cache_new(void)
 {
@@ -297,12 +335,15 @@ int resolve_executable_cached(ResolveCache *c, const char *path)
 
         if (e)
                 return e->r;
-        if (stat(path, &st) < 0)
+        if (check_replayed(c, CONF_BUNDLE_EXEC, path, &r))
+                ;
+        else if (stat(path, &st) < 0)
                 r = -errno;
         else if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111) || access(path, X_OK) < 0)
                 r = -EACCES;
         else
                 r = 0;
+        r = check_record(c, CONF_BUNDLE_EXEC, path, r);
         cache_put(c, CACHE_EXEC, path, r, 0, 0, false);
         return r;
 }
@@ -335,7 +376,9 @@ int resolve_readable_cached(ResolveCache *c, const char *path)
 
         if (e)
                 return e->r;
-        if (stat(path, &st) < 0)
+        if (check_replayed(c, CONF_BUNDLE_READABLE, path, &r))
+                ;
+        else if (stat(path, &st) < 0)
                 r = -errno;
         else if (!S_ISREG(st.st_mode))
                 r = -EINVAL;
@@ -343,6 +386,7 @@ int resolve_readable_cached(ResolveCache *c, const char *path)
                 r = -errno;
         else
                 r = 0;
+        r = check_record(c, CONF_BUNDLE_READABLE, path, r);
         cache_put(c, CACHE_READABLE, path, r, 0, 0, false);
         return r;
 }

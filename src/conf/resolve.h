@@ -45,6 +45,9 @@ typedef struct ResolveCache ResolveCache;
 
 ResolveCache *resolve_cache_new(void);
 ResolveCache *resolve_cache_free(ResolveCache *c);
+struct ConfBundle;
+void resolve_cache_set_bundle(ResolveCache *c, struct ConfBundle *record,
+                              const struct ConfBundle *replay);
 int resolve_user_cached(ResolveCache *c, const char *name, uid_t *ret_uid, gid_t *ret_gid,
                         bool *ret_has_gid);
 int resolve_group_cached(ResolveCache *c, const char *name, gid_t *ret_gid);

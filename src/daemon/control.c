@@ -33,6 +33,7 @@
 
 #include "daemon/control.h"
 #include "daemon/daemon.h"
+#include "daemon/privsep.h"
 #include "proto/proto.h"
 #include "util.h"
 
@@ -499,7 +500,8 @@ static int status_tick(EvTimer *t)
 
         /* At most one datagram a second, and only when the counts changed. */
         report_status_line(c->d, line, sizeof(line));
-        if (strcmp(line, c->status_sent) != 0 && portier_notify(false, line) >= 0)
+        if (strcmp(line, c->status_sent) != 0 &&
+            (c->d->privsep ? privsep_notify_status(c->d, line) : portier_notify(false, line)) >= 0)
                 memcpy(c->status_sent, line, sizeof(line));
         ev_timer_arm_in(c->d->loop, t, STATUS_INTERVAL_USEC, status_tick);
         return 0;

@@ -179,7 +179,13 @@ static int begin_stop(Daemon *d)
         return 0;
 }
 
-static char *dump_path(const char *pidpath)
+/**
+ * daemon_dump_path() - where the state dump goes: portierd.dump next to the pid file
+ * @pidpath: the pid file
+ *
+ * Return: a malloc()ed path, or NULL.
+ */
+char *daemon_dump_path(const char *pidpath)
 {
         _cleanup_free_ char *copy = strdup(pidpath);
         char *r;
@@ -197,7 +203,7 @@ static char *dump_path(const char *pidpath)
 void daemon_dump_state_to(Daemon *d, FILE *f)
 {
         fprintf(f, "portierd %s, pid %d, up %lld s, configuration generation %u ('%s')\n",
-                PORTIER_VERSION, (int)getpid(),
+                PORTIER_VERSION, (int)d->main_pid,
                 (long long)((ev_clock_now() - d->started_usec) / EV_USEC_PER_SEC),
                 d->gen ? d->gen->number : 0, d->config_path);
         fprintf(f, "servers running: %u%s\n", d->running, d->stopping ? " (stopping)" : "");
@@ -239,12 +245,22 @@ void daemon_dump_state_to(Daemon *d, FILE *f)
  */
 void daemon_dump_state(Daemon *d)
 {
-        _cleanup_free_ char *path = dump_path(d->pidfile_path);
+        _cleanup_free_ char *path = daemon_dump_path(d->pidfile_path);
         FILE *f;
 
         if (!path)
                 return;
-        f = fopen(path, "we");
+        if (d->privsep) {
+                /* the monitor opens it: the network process may not write there */
+                int fd = privsep_open_dump(d);
+
+                errno = fd < 0 ? -fd : 0;
+                f = fd < 0 ? NULL : fdopen(fd, "w");
+                if (!f && fd >= 0)
+                        (void)close(fd);
+        } else {
+                f = fopen(path, "we");
+        }
         if (!f) {
                 portier_log(d->log, LOG_ERR, "cannot write the state dump '%s': %m", path);
                 return;
@@ -535,6 +551,7 @@ int daemon_run(const Options *o)
         d.started_usec = ev_clock_now();
         d.started_wall = time(NULL);
 started:
+        d.main_pid = getpid();  /* detached now: the pid file's */
         tzset();        /* so that localtime_r() on the accept path reads no file */
         /* A fixed threshold: the configuration's 1 MiB arena chunks are always mmap()ed, and
          * given back whole when a reload frees the old configuration. (glibc's default

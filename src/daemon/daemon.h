@@ -244,6 +244,8 @@ struct Daemon {
         struct Reexec *reexec;          /* live upgrade (reexec.c) */
         struct Privsep *privsep;        /* this is privilege separation's network process
                                            (privsep.c); NULL: one process does it all */
+        pid_t main_pid;                 /* the pid file's: this process, or privilege
+                                           separation's monitor (reports name it) */
         uid_t uid;                      /* portierd's user at start (the control socket
                                            answers it and root) */
         int pidfile_fd;                 /* the locked pid file, kept across reexec */
@@ -263,6 +265,7 @@ int daemon_run(const Options *o);
 int daemon_sensor_expire(EvTimer *t);
 void daemon_dump_state(Daemon *d);
 void daemon_dump_state_to(Daemon *d, FILE *f);
+char *daemon_dump_path(const char *pidpath);
 
 /* generation.c */
 typedef struct GenerationSource {

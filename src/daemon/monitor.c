@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "conf/bundle.h"
+#include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
 #include "daemon/privmsg.h"
@@ -371,6 +372,20 @@ static void do_open_log(Monitor *m, const PrivMsg *req)
         (void)safe_close(fd);
 }
 
+/* The state dump (SIGUSR1, portierctl dump): the one file the monitor truncates, at the
+ * one place it may be. */
+static void do_open_dump(Monitor *m)
+{
+        PrivMsg rep = { .type = PRIVMSG_OPENED };
+        _cleanup_free_ char *path = daemon_dump_path(m->d->pidfile_path);
+        int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY |
+                             O_NOFOLLOW, LOG_MODE) : -1;
+
+        rep.u.opened.result = !path ? -ENOMEM : fd < 0 ? -errno : 0;
+        reply(m, &rep, fd);
+        (void)safe_close(fd);
+}
+
 /* --- reload ----------------------------------------------------------------------------- */
 
 /* The bundle in a sealed memfd: the network process reads exactly what was recorded. */
@@ -491,6 +506,15 @@ static void on_request(Monitor *m)
                 case PRIVMSG_OPEN_LOG:
                         do_open_log(m, &req);
                         break;
+                case PRIVMSG_OPEN_DUMP:
+                        do_open_dump(m);
+                        break;
+                case PRIVMSG_STATUS:
+                        /* the decoder let only a one-line STATUS= through: never READY=,
+                         * MAINPID= or anything else the service manager acts on */
+                        r = portier_notify(false, req.u.status.text);
+                        reply_result(m, r > 0 ? 0 : r);
+                        break;
                 case PRIVMSG_RELOAD:
                         reply_result(m, 0);
                         reload(m);
@@ -607,6 +631,17 @@ static void close_network_side(Daemon *d)
                         (void)close(d->services[i]->fd);
 }
 
+/* The network process cannot remove the control socket from a directory only root may
+ * write (/run): the monitor does, if a socket is still there. */
+static void remove_control_socket(Daemon *d)
+{
+        const char *path = control_socket_path(d->control);
+        struct stat st;
+
+        if (path && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+                (void)unlink(path);
+}
+
 static int wait_hello(Monitor *m)
 {
         struct pollfd p = { .fd = m->req_fd, .events = POLLIN };
@@ -672,6 +707,7 @@ _Noreturn void monitor_run(Daemon *d, pid_t net_pid, int req_fd, int ev_fd,
         }
         if (!m.quitting)
                 end_servers(&m);
+        remove_control_socket(d);
         (void)portier_pidfile_remove(pf);
         portier_daemon_free(startup);
         _exit(status);

@@ -32,6 +32,8 @@ static const struct {
         [PRIVMSG_OPEN_LOG] = { "open log", MEMBER_SIZE(open_log) },
         [PRIVMSG_RELOAD] = { "reload", 0 },
         [PRIVMSG_RELOADED] = { "reloaded", MEMBER_SIZE(reloaded) },
+        [PRIVMSG_OPEN_DUMP] = { "open dump", 0 },
+        [PRIVMSG_STATUS] = { "status", MEMBER_SIZE(status) },
         [PRIVMSG_RESULT] = { "result", MEMBER_SIZE(result) },
         [PRIVMSG_BOUND] = { "bound", MEMBER_SIZE(bound) },
         [PRIVMSG_SPAWNED] = { "spawned", MEMBER_SIZE(spawned) },
@@ -79,6 +81,10 @@ static bool fields_valid(const PrivMsg *m)
         case PRIVMSG_OPEN_LOG:
                 return terminated(m->u.open_log.path, sizeof(m->u.open_log.path)) &&
                        m->u.open_log.path[0] == '/';
+        case PRIVMSG_STATUS:
+                return terminated(m->u.status.text, sizeof(m->u.status.text)) &&
+                       strncmp(m->u.status.text, "STATUS=", 7) == 0 &&
+                       !strchr(m->u.status.text, '\n');
         case PRIVMSG_BOUND:
                 return terminated(m->u.bound.text, sizeof(m->u.bound.text)) &&
                        m->u.bound.result <= 0;

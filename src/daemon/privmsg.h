@@ -21,6 +21,8 @@
  *   SPAWN      start the server of @index of @gen on the fd (+1 fd)    -> SPAWNED (+0/1 fd)
  *   SIGNAL     send @sig to server @pid (and its process group)        -> RESULT
  *   OPEN_LOG   open the log file @path for appending                   -> OPENED (+0/1 fd)
+ *   OPEN_DUMP  open the state dump file (portierd.dump by the pid file) -> OPENED (+0/1 fd)
+ *   STATUS     sd_notify this STATUS= line (only STATUS=, one line)     -> RESULT
  *   RELOAD     please reload the configuration (SIGHUP, portierctl)    -> RESULT
  *   RELOADED   generation @gen is applied; @oldest is the oldest still in use -> RESULT
  * Events (monitor -> network process, on a second socket, never answered):
@@ -46,6 +48,8 @@ typedef enum PrivMsgType {
         PRIVMSG_OPEN_LOG,
         PRIVMSG_RELOAD,
         PRIVMSG_RELOADED,
+        PRIVMSG_OPEN_DUMP,
+        PRIVMSG_STATUS,
         /* replies */
         PRIVMSG_RESULT,
         PRIVMSG_BOUND,
@@ -73,6 +77,7 @@ typedef struct PrivMsg {
                 struct { int32_t pid, sig; } signal;
                 struct { char path[PRIVMSG_PATH_MAX]; } open_log;
                 struct { uint32_t gen, oldest; } reloaded;
+                struct { char text[PRIVMSG_TEXT_MAX]; } status;
                 struct { int32_t result; } result;
                 struct { int32_t result; char text[PRIVMSG_TEXT_MAX]; } bound;
                 struct { int32_t result, pid, step, error, has_report; } spawned;

@@ -176,6 +176,39 @@ int privsep_open_log(void *userdata, const char *path)
 }
 
 /**
+ * privsep_open_dump() - the monitor opens the state dump file (truncated)
+ * @d: the daemon
+ *
+ * Return: the descriptor, or -errno.
+ */
+int privsep_open_dump(Daemon *d)
+{
+        PrivMsg req = { .type = PRIVMSG_OPEN_DUMP }, rep;
+        int fd = -1;
+
+        call(d->privsep, &req, -1, PRIVMSG_OPENED, &rep, &fd);
+        return rep.u.opened.result < 0 ? rep.u.opened.result : fd;
+}
+
+/**
+ * privsep_notify_status() - sd_notify a STATUS= line from the main pid (NotifyAccess=main)
+ * @d: the daemon
+ * @line: "STATUS=...", one line
+ *
+ * Return: as portier_notify() in the monitor: 1 sent, 0 no $NOTIFY_SOCKET, -errno.
+ */
+int privsep_notify_status(Daemon *d, const char *line)
+{
+        PrivMsg req = { .type = PRIVMSG_STATUS }, rep;
+
+        if (strlen(line) >= sizeof(req.u.status.text))
+                return -ENOBUFS;
+        strcpy(req.u.status.text, line);
+        call(d->privsep, &req, -1, PRIVMSG_RESULT, &rep, NULL);
+        return rep.u.result.result;
+}
+
+/**
  * privsep_reopen_daemon_log() - reopen the -filelog file (SIGHUP, after log rotation)
  * @d: the daemon
  *

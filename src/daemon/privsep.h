@@ -52,6 +52,8 @@ int privsep_spawn(Daemon *d, const Service *s, int fd, const struct sockaddr *pe
 int privsep_signal(Daemon *d, pid_t pid, int sig);
 int privsep_open_log(void *userdata, const char *path);
 int privsep_reopen_daemon_log(Daemon *d);
+int privsep_open_dump(Daemon *d);
+int privsep_notify_status(Daemon *d, const char *line);
 bool privsep_take_reload_grant(Daemon *d);
 int privsep_ask_reload(Daemon *d);
 void privsep_reloaded(Daemon *d);

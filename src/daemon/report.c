@@ -148,11 +148,12 @@ static int write_info(Daemon *d, bool json, FILE *f)
         const char *inetd = d->opts->inetd_compat ? "/etc/inetd.conf" : NULL;
 
         if (!json) {
-                fprintf(f, "pid %d\nversion %s\nconfig %s\ninetd %s\nsocket %s\n", (int)getpid(),
-                        PORTIER_VERSION, d->config_path, inetd ? inetd : "-", sock ? sock : "-");
+                fprintf(f, "pid %d\nversion %s\nconfig %s\ninetd %s\nsocket %s\n",
+                        (int)d->main_pid, PORTIER_VERSION, d->config_path, inetd ? inetd : "-",
+                        sock ? sock : "-");
                 return 0;
         }
-        fprintf(f, "{\"pid\":%d,\"version\":", (int)getpid());
+        fprintf(f, "{\"pid\":%d,\"version\":", (int)d->main_pid);
         proto_json_string(f, PORTIER_VERSION);
         fputs(",\"config\":", f);
         proto_json_string(f, d->config_path);
@@ -361,7 +362,7 @@ static void status_header(Daemon *d, bool json, FILE *f, const Rows *r)
         time_text(d->started_wall, json, t, sizeof(t));
         if (json) {
                 fprintf(f, "{\"pid\":%d,\"version\":\"%s\",\"started\":\"%s\",\"uptime\":%lld,"
-                        "\"config\":", (int)getpid(), PORTIER_VERSION, t, up);
+                        "\"config\":", (int)d->main_pid, PORTIER_VERSION, t, up);
                 proto_json_string(f, d->config_path);
                 fprintf(f, ",\"generation\":%u,\"reloading\":%s,\"stopping\":%s,"
                         "\"servers_running\":%u,\"services_on\":%zu,\"services_off\":%zu,"
@@ -370,7 +371,7 @@ static void status_header(Daemon *d, bool json, FILE *f, const Rows *r)
                         d->stopping ? "true" : "false", d->running, on, off, broken);
                 return;
         }
-        fprintf(f, "portierd %s - running, pid %d%s\n", PORTIER_VERSION, (int)getpid(),
+        fprintf(f, "portierd %s - running, pid %d%s\n", PORTIER_VERSION, (int)d->main_pid,
                 d->stopping ? " (stopping)" : d->reload_running ? " (reloading)" : "");
         fprintf(f, "       Since: %s; up %lldh %02lldm %02llds\n", t, up / 3600, up / 60 % 60,
                 up % 60);

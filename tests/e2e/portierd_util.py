@@ -21,6 +21,7 @@ Test servers are in tests/e2e/servers/ (report.py reports the whole spawn contra
 import errno
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -409,6 +410,32 @@ class Daemon:
 
     def zombies(self):
         return zombies(self.pid)
+
+
+def serving_pid(daemon):
+    """The process that holds the daemon's sockets and serves: the daemon itself, or with
+    privilege separation (PORTIER_TEST_PRIVSEP=1) its network process, the child of the
+    main pid that runs the same program as nobody."""
+    if not PRIVSEP or daemon.kind != "portierd":
+        return daemon.pid
+    from conftest import proc_cmdline, proc_status
+    nobody = str(pwd.getpwnam("nobody").pw_uid)
+
+    def find():
+        for c in children(daemon.pid):
+            try:
+                if proc_status(c)["Uid"].split()[0] == nobody and \
+                        proc_cmdline(c)[0] == proc_cmdline(daemon.pid)[0]:
+                    return c
+            except (FileNotFoundError, IndexError):
+                continue
+        return None
+    return wait_for(find, what="the network process")
+
+
+def need_no_privsep(why):
+    if PRIVSEP:
+        pytest.skip(f"{why}: not with privilege separation (PORTIER_TEST_PRIVSEP=1)")
 
 
 def socket_inode(port, host="127.0.0.1", proto="tcp"):

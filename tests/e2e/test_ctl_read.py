@@ -6,7 +6,7 @@ import re
 
 from conftest import wait_for
 from ctl_util import ctl  # noqa: F401 (fixture)
-from portierd_util import hold, server
+from portierd_util import hold, server, serving_pid
 
 
 def _setup(ctl):
@@ -109,7 +109,7 @@ def test_sockets_text_and_json(ctl):
     by = {x["service"]: x for x in data["sockets"]}
     assert by["holder"]["port"] == p_hold and by["holder"]["fd"] >= 0
     fd = by["holder"]["fd"]
-    assert os.readlink(f"/proc/{ctl.daemon.pid}/fd/{fd}").startswith("socket:")
+    assert os.readlink(f"/proc/{serving_pid(ctl.daemon)}/fd/{fd}").startswith("socket:")
 
 
 def test_dump_text_and_json(ctl):

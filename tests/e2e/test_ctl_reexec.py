@@ -12,7 +12,13 @@ import time
 
 from conftest import wait_for
 from ctl_util import ctl  # noqa: F401 (fixture)
-from portierd_util import hold, socket_inode
+from portierd_util import PRIVSEP, hold, socket_inode
+
+import pytest
+
+# Live re-exec is refused with privilege separation (test_privsep.py checks the refusal).
+pytestmark = pytest.mark.skipif(PRIVSEP, reason="re-exec is not supported with privilege "
+                                "separation (PORTIER_TEST_PRIVSEP=1)")
 
 
 def _fd_flags(pid, fd):
