@@ -58,16 +58,24 @@ def server(name):
 
 
 def children(pid):
-    """Pids whose parent is pid (any state)."""
+    """Pids whose parent is pid (any state). With PORTIER_TEST_PRIVSEP=1 the network process
+    of a portierd is left out: the tests count servers (serving_pid() finds it)."""
     out = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                if proc_stat(int(name))["ppid"] == pid:
+                if proc_stat(int(name))["ppid"] == pid and \
+                        not (PRIVSEP and _is_network_process(int(name), pid)):
                     out.append(int(name))
             except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
                 pass
     return out
+
+
+def _is_network_process(child, parent):
+    from conftest import proc_cmdline, proc_status
+    return proc_status(child)["Uid"].split()[0] == str(pwd.getpwnam("nobody").pw_uid) and \
+        proc_cmdline(child)[:1] == proc_cmdline(parent)[:1]
 
 
 def descendants(pid):
@@ -204,6 +212,10 @@ class Daemon:
         self.dlog = self.dir / "daemon.log"
         self.svclog = self.dir / "services.log"
         self.syslog = DgramReceiver(path=Path(sockdir) / "devlog")
+        if PRIVSEP:
+            # the network process (nobody) logs there: open to all, as /dev/log is
+            os.chmod(sockdir, 0o755)
+            os.chmod(self.syslog.address, 0o666)
         # every portierd under test has its own control socket, never /run/portierd.sock
         self.control_socket = Path(sockdir) / "ctl.sock"
         self.services = {}
@@ -418,16 +430,14 @@ def serving_pid(daemon):
     main pid that runs the same program as nobody."""
     if not PRIVSEP or daemon.kind != "portierd":
         return daemon.pid
-    from conftest import proc_cmdline, proc_status
-    nobody = str(pwd.getpwnam("nobody").pw_uid)
 
     def find():
-        for c in children(daemon.pid):
+        for name in os.listdir("/proc"):
             try:
-                if proc_status(c)["Uid"].split()[0] == nobody and \
-                        proc_cmdline(c)[0] == proc_cmdline(daemon.pid)[0]:
-                    return c
-            except (FileNotFoundError, IndexError):
+                if name.isdigit() and proc_stat(int(name))["ppid"] == daemon.pid and \
+                        _is_network_process(int(name), daemon.pid):
+                    return int(name)
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
                 continue
         return None
     return wait_for(find, what="the network process")

@@ -11,9 +11,11 @@ import pytest
 from access_util import connect_from, read_to_eof, refused_by_kernel
 from conftest import pid_alive, wait_for
 from ctl_util import ctl  # noqa: F401 (fixture)
-from portierd_util import hold, server
+from portierd_util import PRIVSEP, hold, server
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120),
+              pytest.mark.skipif(PRIVSEP, reason="re-exec is not supported with privilege "
+                                 "separation (PORTIER_TEST_PRIVSEP=1)")]
 
 
 def _hold_from(port, src):

@@ -8,7 +8,7 @@ The compromised-network-side simulation: the test takes a copy of the network pr
 of the request socket (pidfd_getfd(2), as root) and sends the monitor forged requests — a
 spawn of an index outside the configuration, of an INTERNAL or redirect service, of a
 generation it never had, with a descriptor that is not a socket, a signal to pid 1 or to
-the test itself, an "open log" of /etc/shadow, oversized, truncated and malformed messages,
+the test itself, an "open log" of /etc/shadow, an sd_notify line other than STATUS=, oversized, truncated and malformed messages,
 and messages with the wrong number of descriptors. Each is refused with an error and
 logged; the monitor and the network process keep serving. The network process itself, as
 its uid, cannot open /etc/shadow.
@@ -28,7 +28,7 @@ import subprocess
 
 import pytest
 
-from conftest import pid_alive, proc_cmdline, proc_status, wait_for
+from conftest import pid_alive, proc_cmdline, proc_stat, proc_status, wait_for
 from portierd_util import (children, connect, hold, need_portierd, read_all, report, server,
                            udp_ask)
 
@@ -36,8 +36,8 @@ PY = "/usr/bin/python3"
 NOBODY = pwd.getpwnam("nobody")
 
 # privmsg.h: types and payload sizes (native byte order: the test runs on the same machine)
-HELLO, BIND, SPAWN, SIGNAL, OPEN_LOG, RELOAD, RELOADED = range(1, 8)
-RESULT, BOUND, SPAWNED, OPENED = range(8, 12)
+HELLO, BIND, SPAWN, SIGNAL, OPEN_LOG, RELOAD, RELOADED, OPEN_DUMP, STATUS = range(1, 10)
+RESULT, BOUND, SPAWNED, OPENED = range(10, 14)
 
 
 @pytest.fixture(autouse=True)
@@ -57,14 +57,14 @@ def start(daemon, *extra):
 def network_pid(daemon):
     """The monitor's child that runs portierd as nobody."""
     def find():
-        for c in children(daemon.pid):
+        for name in os.listdir("/proc"):
             try:
-                st = proc_status(c)
-            except FileNotFoundError:
+                if name.isdigit() and proc_stat(int(name))["ppid"] == daemon.pid and \
+                        proc_status(int(name))["Uid"].split()[0] == str(NOBODY.pw_uid) and \
+                        proc_cmdline(int(name))[:1] == proc_cmdline(daemon.pid)[:1]:
+                    return int(name)
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
                 continue
-            if st["Uid"].split()[0] == str(NOBODY.pw_uid) and \
-                    proc_cmdline(c)[0] == proc_cmdline(daemon.pid)[0]:
-                return c
         return None
     return wait_for(find, what="the network process")
 
@@ -295,6 +295,9 @@ def test_forged_requests_refused(daemon, tmp_path):
              -errno.ESRCH),
             (msg(OPEN_LOG, b"/etc/shadow".ljust(1024, b"\0")), [], OPENED, -errno.EPERM),
             (msg(OPEN_LOG, b"/etc/shadow".ljust(1024, b"x")), [], RESULT, -errno.EBADMSG),
+            # sd_notify through the monitor: one STATUS= line, never MAINPID= or READY=
+            (msg(STATUS, b"MAINPID=1".ljust(256, b"\0")), [], RESULT, -errno.EBADMSG),
+            (msg(STATUS, b"STATUS=x\nREADY=1".ljust(256, b"\0")), [], RESULT, -errno.EBADMSG),
             (msg(BIND, struct.pack("=II", 1, 999)), [], BOUND, -errno.EPERM),
             (msg(BIND, struct.pack("=II", 1, 1)) + b"x", [], RESULT, -errno.EBADMSG),  # long
             (msg(BIND, struct.pack("=II", 1, 1))[:-1], [], RESULT, -errno.EBADMSG),    # short
