@@ -287,13 +287,44 @@ class Contender:
         self.ticks = {}         # concurrency -> summed daemon ticks
         self.cticks = {}        # concurrency -> summed ticks of its reaped servers
         self.cell_na = {}       # concurrency -> reason (daemon died during the run)
+        self.extra_pids = []    # more processes whose CPU is the daemon's (privsep's
+                                # network process)
+
+
+def network_process(pid):
+    """portierd --privsep-user's network process: the child of @pid running as nobody."""
+    import pwd
+    nobody = pwd.getpwnam("nobody").pw_uid
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rpartition(")")[2].split()[1])
+            if ppid == pid and os.stat(f"/proc/{name}").st_uid == nobody:
+                return int(name)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+def daemon_ticks(c):
+    """cpu_ticks() of the contender, with its extra processes' own ticks added."""
+    t = cpu_ticks(c.proc.pid)
+    for pid in c.extra_pids:
+        e = cpu_ticks(pid)
+        if t is None or e is None:
+            return None
+        t = (t[0] + e[0], t[1])
+    return t
 
 
 def start_contenders(args, tmp, bins):
     taken = set()
-    order = ["limitref", "portierd", "xinetd", "tcpserver", "limitfork"]
+    order = ["limitref", "portierd", "privsep", "xinetd", "tcpserver", "limitfork"]
     cons = {n: Contender(n) for n in order}
-    wanted = set(args.only.split(",")) if args.only else set(order[:4])
+    default = order[:5] if os.geteuid() == 0 else order[:2] + order[3:5]
+    wanted = set(args.only.split(",")) if args.only else set(default)
     if args.fork_ref:
         wanted.add("limitfork")
     tiny = bins["tinyserver"]
@@ -328,25 +359,36 @@ def start_contenders(args, tmp, bins):
             if not bins.get("portierd"):
                 c.na = f"{args.build}/portierd not built"
                 continue
+            if name == "privsep" and os.geteuid() != 0:
+                c.na = "privilege separation needs root"
+                continue
             conf = os.path.join(d, "portier.conf")
             c.logfile = os.path.join(d, "services.log")
             write_conf(conf, c.logfile, c.port, tiny)
             argv = [bins["portierd"]] + args.portierd_opts.split() + \
                 ["-f", conf, "-pidfile", os.path.join(d, "portierd.pid"),
                  "-filelog", os.path.join(d, "daemon.log")]
+            if name == "privsep":
+                argv += ["--privsep-user", "nobody"]
         try:
             c.proc = Proc(name, argv, tmp)
         except OSError as e:
             c.na = f"cannot start: {e.strerror}"
             continue
         why = wait_serving(c.proc, c.port, args.start_timeout)
+        if not why and name == "privsep":
+            net = network_process(c.proc.pid)
+            if net is None:
+                why = "no network process as nobody"
+            else:
+                c.extra_pids = [net]
         if why:
             c.na = why
             c.proc.stop()
             c.proc = None
         log(f"bench: {name}: " + (f"n/a ({c.na})" if c.na else
                                   f"pid {c.proc.pid} serving on 127.0.0.1:{c.port}"))
-    return [cons[n] for n in order if n in wanted or n != "limitfork"]
+    return [cons[n] for n in order if n in wanted or n not in ("limitfork", "privsep")]
 
 
 def parse_kv(line):
@@ -398,10 +440,10 @@ def measure(args, bins, cons):
                 if not c.proc.alive():
                     c.cell_na[conc] = f"daemon exited (status {c.proc.popen.returncode})"
                     continue
-                t0 = cpu_ticks(c.proc.pid)
+                t0 = daemon_ticks(c)
                 res, err = run_loadgen(bins, c.port, conc, args.seconds, args.timeout_ms)
                 time.sleep(0.02)        # the last servers exited: let the daemon reap them
-                t1 = cpu_ticks(c.proc.pid)
+                t1 = daemon_ticks(c)
                 if err:
                     c.cell_na[conc] = err
                     continue
@@ -524,6 +566,24 @@ def print_spawn_table(args, cons, concs, out):
         if r is not None:
             p(f"  c={conc:<3} CPU-bound capacity vs limitref (limitref / portierd CPU per "
               f"connection, servers included): {r:.2f}")
+    if any("by_round" in summ.get(("privsep", conc), {}) for conc in concs):
+        p("Privilege separation (portierd --privsep-user nobody; CPU: monitor + network "
+          "process):")
+        for conc in concs:
+            t = TARGET_VS_LIMITREF.get(conc, 0.9)
+            p(f"  c={conc:<3} conn/s vs limitref   " + verdict(rr("privsep", "limitref", conc), t)
+              + best("privsep", "limitref", conc))
+            p(f"  c={conc:<3} conn/s vs tcpserver  "
+              + verdict(rr("privsep", "tcpserver", conc), TARGET_VS_TCPSERVER)
+              + best("privsep", "tcpserver", conc))
+            p(f"  c={conc:<3} CPU/conn vs xinetd   "
+              + verdict(ratio(val("privsep", conc, "cpu_us"), val("xinetd", conc, "cpu_us")),
+                        TARGET_CPU_VS_XINETD, higher_is_better=False))
+            r = rr("privsep", "portierd", conc)
+            rc = ratio(val("privsep", conc, "cpu_us"), val("portierd", conc, "cpu_us"))
+            p(f"  c={conc:<3} against portierd without it: conn/s "
+              + (f"{r:.2f}" if r is not None else "n/a") + ", CPU/conn "
+              + (f"{rc:.2f}" if rc is not None else "n/a"))
     p("  (and, for scale: limitref / tcpserver, limitref / xinetd conn/s: " + ", ".join(
         f"c={conc} " + "/".join(
             f"{r:.2f}" if r is not None else "n/a" for r in (
@@ -699,12 +759,12 @@ def read_pidfile(path):
         return None
 
 
-def scale_portierd(args, bins, tmp, base, n):
+def scale_portierd(args, bins, tmp, base, n, extra=()):
     res = {}
     _raise_nofile()
     if not bins.get("portierd"):
         return {"na": f"{args.build}/portierd not built"}
-    d = os.path.join(tmp, "scale-portierd")
+    d = os.path.join(tmp, "scale-portierd" + ("-privsep" if extra else ""))
     os.makedirs(d)
     conf = write_many(d, base, n, bins["tinyserver"], os.path.join(d, "services.log"))
     pidfile = os.path.join(d, "portierd.pid")
@@ -713,7 +773,7 @@ def scale_portierd(args, bins, tmp, base, n):
     pid = None
     try:
         argv = [bins["portierd"], "-f", conf, "-pidfile", pidfile,
-                "-filelog", os.path.join(d, "daemon.log")]
+                "-filelog", os.path.join(d, "daemon.log"), *extra]
         errpath = os.path.join(d, "start.stderr")
         starts = []
         # The start is timed args.starts times (a shared machine makes one figure noisy);
@@ -846,7 +906,7 @@ def scale_xinetd(args, bins, tmp, base, n):
         proc.stop()
 
 
-def print_scale_table(n, reloads, rp, rx, out):
+def print_scale_table(n, reloads, rp, rx, out, rps=None):
     p = lambda s="": print(s, file=out)
     p(f"Scale: {n:,} services (one file each in an includedir), loopback ports")
     p()
@@ -867,7 +927,10 @@ def print_scale_table(n, reloads, rp, rx, out):
     def mib(k):
         return f"{k / 1024:.1f} MiB" if k else "n/a"
 
-    for name, r in (("portierd", rp), ("xinetd", rx)):
+    rows = [("portierd", rp), ("xinetd", rx)]
+    if rps is not None:
+        rows.insert(1, ("privsep", rps))       # portierd --privsep-user nobody
+    for name, r in rows:
         if "na" in r:
             p(f"{name:<9} n/a ({r['na']})")
             continue
@@ -963,8 +1026,9 @@ def main():
     ap.add_argument("--start-timeout", type=float, default=5.0,
                     help="seconds a daemon has to serve its first connection (5)")
     ap.add_argument("--only", default="",
-                    help="comma-separated subset of limitref,portierd,xinetd,tcpserver"
-                         ",limitfork")
+                    help="comma-separated subset of limitref,portierd,privsep,xinetd,"
+                         "tcpserver,limitfork (privsep: portierd --privsep-user nobody, "
+                         "measured by default as root)")
     ap.add_argument("--fork-ref", action="store_true",
                     help="also measure limitfork: limitref with fork() instead of vfork()")
     ap.add_argument("--services", type=int, default=10000,
@@ -995,7 +1059,7 @@ def main():
     except ValueError:
         sys.exit("bench: --concurrency takes numbers 1..1024, comma-separated")
 
-    known = {"limitref", "portierd", "xinetd", "tcpserver", "limitfork"}
+    known = {"limitref", "portierd", "privsep", "xinetd", "tcpserver", "limitfork"}
     if args.only and not set(args.only.split(",")) <= known:
         sys.exit("bench: --only takes names among " + ",".join(sorted(known)))
     bins = find_bins(args)
@@ -1046,9 +1110,14 @@ def main():
                     f"{base + args.services - 1}")
                 rp = scale_portierd(args, bins, tmp, base, args.services)
                 log(f"bench: scale: portierd {rp}")
+                rps = None
+                if os.geteuid() == 0 and (not args.only or "privsep" in args.only):
+                    rps = scale_portierd(args, bins, tmp, base, args.services,
+                                         ("--privsep-user", "nobody"))
+                    log(f"bench: scale: portierd --privsep-user nobody {rps}")
                 rx = scale_xinetd(args, bins, tmp, base, args.services)
                 log(f"bench: scale: xinetd {rx}")
-                scale = (rp, rx)
+                scale = (rp, rx, rps)
         if not args.no_spawn:
             cons = start_contenders(args, tmp, bins)
             concs = measure(args, bins, cons)
@@ -1073,7 +1142,7 @@ def main():
         if isinstance(scale, str):
             print(f"Scale: n/a ({scale})", file=out)
         elif scale:
-            print_scale_table(args.services, args.reloads, scale[0], scale[1], out)
+            print_scale_table(args.services, args.reloads, scale[0], scale[1], out, scale[2])
         la1 = loadavg()
         if la1 is not None:
             print(f"Load average (1 min) at the end: {la1:.2f}", file=out)
