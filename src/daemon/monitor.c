@@ -26,17 +26,20 @@
  * otherwise, the monitor ends every server (SIGTERM, 5 s, SIGKILL) and exits 1: never half a
  * daemon.
  *
- * The configuration load on reload blocks this loop (not the network process's), so spawns
- * wait for it: for 10,000 services about as long as the load itself.
+ * The load runs on a worker thread, so spawns are answered meanwhile; events the network
+ * process's socket cannot take now are queued (neither side ever blocks on the other's
+ * not reading, except the network process on the reply to its own request).
  */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,9 +70,24 @@ typedef struct Monitor {
         Generation **gens;              /* held: the network process may name them */
         size_t n_gens;
         unsigned last_gen;
-        bool reload_waiting, reload_pending;
+        bool reload_waiting, reload_pending;   /* a reload is under way; another is due */
+        /* The load runs on a worker thread: the loop goes on answering spawns meanwhile. */
+        int reload_fd;                  /* eventfd: the worker is done */
+        pthread_t reload_thread;
+        bool reload_running;
+        Generation *reload_result;
+        int reload_error;
+        ConfBundle *reload_bundle;
         PidSet servers;
         uint64_t refused;
+        /* Events the network process has not taken yet (its socket was full): sent when it
+         * is writable again. The monitor never blocks on a network process that does not
+         * read, and a reply it does not read is dropped. */
+        struct QueuedEvent {
+                PrivMsg m;
+                int fd;
+        } *queue;
+        size_t n_queue, queue_allocated;
 } Monitor;
 
 /* --- the servers' pids ------------------------------------------------------------------ */
@@ -202,7 +220,9 @@ static void reply(Monitor *m, const PrivMsg *rep, int fd)
 {
         int r = privmsg_send(m->req_fd, rep, fd);
 
-        if (r < 0 && r != -EPIPE && r != -ECONNRESET)
+        if (r == -EAGAIN)
+                refuse(m, "reply", "the network process does not read its replies; dropped");
+        else if (r < 0 && r != -EPIPE && r != -ECONNRESET)
                 portier_log(m->log, LOG_ERR, "privilege separation: cannot answer the "
                             "network process: %s", strerror(-r));
 }
@@ -417,50 +437,130 @@ static int bundle_memfd(const ConfBundle *b, uint64_t *ret_size)
         return fd;
 }
 
-static void send_event(Monitor *m, const PrivMsg *ev, int fd)
+static void event_failed(Monitor *m, const PrivMsg *ev, int r)
 {
-        int r = privmsg_send(m->ev_fd, ev, fd);
-
-        if (r < 0 && !m->net_gone)
+        if (!m->net_gone)
                 portier_log(m->log, LOG_ERR, "privilege separation: cannot send '%s' to the "
                             "network process: %s", privmsg_type_name(ev->type), strerror(-r));
 }
 
+/* Send what waits, in order, until the socket is full again. */
+static void flush_events(Monitor *m)
+{
+        size_t k = 0;
+
+        while (k < m->n_queue) {
+                struct QueuedEvent *q = &m->queue[k];
+                int r = privmsg_send(m->ev_fd, &q->m, q->fd);
+
+                if (r == -EAGAIN)
+                        break;
+                if (r < 0)
+                        event_failed(m, &q->m, r);
+                (void)safe_close(q->fd);
+                k++;
+        }
+        memmove(m->queue, m->queue + k, (m->n_queue - k) * sizeof(*m->queue));
+        m->n_queue -= k;
+}
+
+/* Send an event now, or queue it (with a copy of its descriptor) behind those waiting. */
+static void send_event(Monitor *m, const PrivMsg *ev, int fd)
+{
+        int r = m->n_queue == 0 ? privmsg_send(m->ev_fd, ev, fd) : -EAGAIN;
+
+        if (r == -EAGAIN && !m->net_gone) {
+                if (m->n_queue == m->queue_allocated) {
+                        size_t n = m->queue_allocated ? m->queue_allocated * 2 : 64;
+                        struct QueuedEvent *v = realloc(m->queue, n * sizeof(*v));
+
+                        if (!v) {
+                                event_failed(m, ev, -ENOMEM);
+                                return;
+                        }
+                        m->queue = v;
+                        m->queue_allocated = n;
+                }
+                m->queue[m->n_queue].m = *ev;
+                m->queue[m->n_queue].fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
+                m->n_queue++;
+                return;
+        }
+        if (r < 0)
+                event_failed(m, ev, r);
+}
+
+static void *reload_worker(void *arg)
+{
+        Monitor *m = arg;
+        GenerationSource src = { .record = m->reload_bundle };
+        uint64_t one = 1;
+
+        m->reload_error = generation_load_from(m->d, m->last_gen, &src, &m->reload_result);
+        /* The eventfd write publishes the result to the loop. */
+        if (write(m->reload_fd, &one, sizeof(one)) < 0)
+                abort();
+        return NULL;
+}
+
 static void reload(Monitor *m)
 {
-        GenerationSource src = { 0 };
-        PrivMsg ev = { .type = PRIVMSG_NEWCONF };
-        Generation *g = NULL;
-        int r, fd;
+        int r;
 
         if (m->reload_waiting || m->stopping) {
                 m->reload_pending = !m->stopping;
                 return;
         }
         (void)portier_notify_reloading();
-        if (conf_bundle_new(&src.record) < 0) {
+        if (conf_bundle_new(&m->reload_bundle) < 0) {
                 portier_log(m->log, LOG_ERR, "reload failed: out of memory");
                 (void)portier_notify(false, "READY=1");
                 return;
         }
         m->last_gen++;
-        r = generation_load_from(m->d, m->last_gen, &src, &g);
+        m->reload_result = NULL;
+        r = -pthread_create(&m->reload_thread, NULL, reload_worker, m);
+        if (r < 0) {
+                portier_log(m->log, LOG_ERR, "reload failed: cannot start a thread: %s",
+                            strerror(-r));
+                m->reload_bundle = conf_bundle_free(m->reload_bundle);
+                (void)portier_notify(false, "READY=1");
+                return;
+        }
+        m->reload_running = true;
+        m->reload_waiting = true;
+}
+
+/* The worker is done: hold the generation and pass what was read on. */
+static void reload_loaded(Monitor *m)
+{
+        PrivMsg ev = { .type = PRIVMSG_NEWCONF };
+        Generation *g;
+        uint64_t v;
+        int fd;
+
+        if (read(m->reload_fd, &v, sizeof(v)) < 0)
+                return;
+        (void)pthread_join(m->reload_thread, NULL);
+        m->reload_running = false;
+        g = m->reload_result;
+        m->reload_result = NULL;
         /* Its diagnostics are the network process's to log: it loads the same bytes. */
-        if (r == 0 && g && g->config && hold(m, g) == 0)
+        if (m->reload_error == 0 && g && g->config && hold(m, g) == 0)
                 g = NULL;
         generation_unref(g);
-        fd = bundle_memfd(src.record, &ev.u.newconf.size);
-        conf_bundle_free(src.record);
+        fd = bundle_memfd(m->reload_bundle, &ev.u.newconf.size);
+        m->reload_bundle = conf_bundle_free(m->reload_bundle);
         if (fd < 0) {
                 portier_log(m->log, LOG_ERR, "reload failed: cannot pass the configuration "
                             "on: %s", strerror(-fd));
+                m->reload_waiting = false;
                 (void)portier_notify(false, "READY=1");
                 return;
         }
         ev.u.newconf.gen = m->last_gen;
         send_event(m, &ev, fd);
         (void)close(fd);
-        m->reload_waiting = true;
 }
 
 static void do_reloaded(Monitor *m, const PrivMsg *req)
@@ -648,11 +748,13 @@ static int wait_hello(Monitor *m)
         PrivMsg req;
         int fd = -1, r;
 
-        /* Until the hello, a dead network process is all there is to see. */
-        r = poll(&p, 1, -1);
+        /* Until the hello, a dead network process is all there is to see (EOF). */
+        do
+                r = poll(&p, 1, -1);
+        while (r < 0 && errno == EINTR);
         if (r < 0)
                 return -errno;
-        r = privmsg_recv(m->req_fd, &req, &fd, 0);
+        r = privmsg_recv(m->req_fd, &req, &fd, MSG_DONTWAIT);
         (void)safe_close(fd);
         if (r < 0)
                 return r;
@@ -671,7 +773,12 @@ _Noreturn void monitor_run(Daemon *d, pid_t net_pid, int req_fd, int ev_fd,
 
         close_network_side(d);
         m.last_gen = d->gen->number;
-        if (hold(&m, generation_ref(d->gen)) < 0 || (r = wait_hello(&m)) < 0) {
+        m.reload_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        /* Neither socket may block the monitor (flush_events(), reply()). */
+        (void)fcntl(req_fd, F_SETFL, fcntl(req_fd, F_GETFL) | O_NONBLOCK);
+        (void)fcntl(ev_fd, F_SETFL, fcntl(ev_fd, F_GETFL) | O_NONBLOCK);
+        if (m.reload_fd < 0 || hold(&m, generation_ref(d->gen)) < 0 ||
+            (r = wait_hello(&m)) < 0) {
                 (void)kill(net_pid, SIGKILL);
                 (void)waitpid(net_pid, NULL, 0);
                 portier_log(m.log, LOG_ERR, "privilege separation: the network process did "
@@ -683,16 +790,24 @@ _Noreturn void monitor_run(Daemon *d, pid_t net_pid, int req_fd, int ev_fd,
         }
         (void)portier_daemon_ready(startup);
         while (!m.net_gone) {
-                struct pollfd p[2] = { { .fd = m.sig_fd, .events = POLLIN },
-                                       { .fd = m.req_fd, .events = POLLIN } };
+                struct pollfd p[4] = { { .fd = m.sig_fd, .events = POLLIN },
+                                       { .fd = m.req_fd, .events = POLLIN },
+                                       { .fd = m.reload_fd, .events = POLLIN },
+                                       { .fd = m.ev_fd, .events = m.n_queue ? POLLOUT : 0 } };
 
-                if (poll(p, 2, -1) < 0 && errno != EINTR)
+                if (poll(p, 4, -1) < 0 && errno != EINTR)
                         break;
+                if (p[3].revents)
+                        flush_events(&m);
                 if (p[1].revents)
                         on_request(&m);
+                if (p[2].revents)
+                        reload_loaded(&m);
                 if (p[0].revents)
                         on_signal(&m);
         }
+        if (m.reload_running)
+                (void)pthread_join(m.reload_thread, NULL);
         if (m.net_gone && WIFEXITED(m.net_status) && (m.stopping || m.quitting ||
                                                       WEXITSTATUS(m.net_status) != 0))
                 status = WEXITSTATUS(m.net_status);

@@ -10,11 +10,16 @@ import socket
 import threading
 import time
 
+import pytest
+
 from builtin_util import add_builtin, echo_roundtrip, recv_exactly, wait_eof
 from conftest import pid_alive, proc_stat, wait_for
 from ctl_util import ctl  # noqa: F401 (fixture)
-from portierd_util import children, connect
+from portierd_util import PRIVSEP, children, connect
 from redirect_util import Backend, add_redirect
+
+pytestmark = pytest.mark.skipif(PRIVSEP, reason="re-exec is not supported with privilege "
+                                "separation (PORTIER_TEST_PRIVSEP=1)")
 
 CHARGEN_LINE = 72
 
