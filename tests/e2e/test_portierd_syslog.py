@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from conftest import SYSLOG_RE, fetch, stamp_is_now
-from portierd_util import hold, need_portierd, server
+from portierd_util import hold, need_portierd, server, serving_pid
 
 FACILITIES = {"daemon": 3, "auth": 4, "authpriv": 10, "local0": 16, "local7": 23}
 LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warning": 4, "notice": 5,
@@ -49,7 +49,7 @@ def test_syslog_lines(daemon, log_type, pri):
         f"EXIT: sl status=0 pid={pid} duration=0(sec)"], [m.string for m in ms]
     for m in ms:
         assert int(m["pri"]) == pri, m.string
-        assert m["ident"] == "portierd" and int(m["pid"]) == daemon.pid, m.string
+        assert m["ident"] == "portierd" and int(m["pid"]) == serving_pid(daemon), m.string
         assert stamp_is_now(m), m.string
     assert not daemon.log(), "SYSLOG lines also went to the defaults' FILE"
 
@@ -61,7 +61,7 @@ def test_syslog_ident_xinetd(daemon):
     assert fetch(port) == b"x\n"
     d = daemon.syslog.wait(lambda d: "EXIT: fb " in d.text, what="the EXIT datagram")
     m = SYSLOG_RE.fullmatch(d.text)
-    assert m["ident"] == "xinetd" and int(m["pid"]) == daemon.pid, d.text
+    assert m["ident"] == "xinetd" and int(m["pid"]) == serving_pid(daemon), d.text
     # the line fail2ban's xinetd-fail filter reads: "xinetd[N]: FAIL: <svc> address from=<HOST>"
     start = [x for x in daemon.syslog.texts() if "START: fb" in x]
     assert start and start[0].split("]: ", 1)[1].startswith("START: fb pid="), start
@@ -109,5 +109,5 @@ def test_syslog_lines_match_xinetd(daemon, log_type, pri):
         f"EXIT: sx status=0 pid={pid} duration=0(sec)"], [m.string for m in ms]
     for m in ms:
         assert int(m["pri"]) == pri, m.string
-        assert m["ident"] == "xinetd" and int(m["pid"]) == daemon.pid, m.string
+        assert m["ident"] == "xinetd" and int(m["pid"]) == serving_pid(daemon), m.string
         assert stamp_is_now(m), m.string
