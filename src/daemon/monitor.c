@@ -585,6 +585,15 @@ static void on_request(Monitor *m)
 
                 if (r == -EAGAIN || r == -EPIPE || r == -ECONNRESET)
                         return;         /* EOF: its exit comes as SIGCHLD */
+                if (r == -EMFILE && req.type == PRIVMSG_SPAWN) {
+                        PrivMsg rep = { .type = PRIVMSG_SPAWNED,
+                                        .u.spawned.result = -EMFILE };
+
+                        portier_log(m->log, LOG_ERR, "privilege separation: out of "
+                                    "descriptors: a connection to start a server for is lost");
+                        reply(m, &rep, -1);
+                        continue;
+                }
                 if (r < 0) {
                         refuse(m, "malformed", strerror(-r));
                         reply_result(m, -EBADMSG);

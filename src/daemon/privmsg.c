@@ -220,9 +220,16 @@ int privmsg_recv(int sock, PrivMsg *ret, int *ret_fd, int flags)
         n_fds = take_fds(&mh, ret_fd);
         if (n == 0 && n_fds == 0)
                 return -EPIPE;
-        if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+        if (mh.msg_flags & MSG_TRUNC)
                 r = -EBADMSG;
-        else
+        else if (mh.msg_flags & MSG_CTRUNC) {
+                /* The descriptor was sent but could not be installed (out of descriptors):
+                 * the message is good, its descriptor lost. */
+                r = privmsg_decode(buf, (size_t)n, 1, ret);
+                if (r == 0 && n_fds == 0 && privmsg_fds(ret) == 1)
+                        return -EMFILE;
+                r = r == 0 ? -EPROTO : r;
+        } else
                 r = privmsg_decode(buf, (size_t)n, n_fds, ret);
         if (r < 0 && *ret_fd >= 0) {
                 (void)close(*ret_fd);

@@ -138,8 +138,10 @@ int privmsg_send(int sock, const PrivMsg *m, int fd);
  *
  * Descriptors of a refused message are closed.
  *
- * Return: 0; -EPIPE at end of stream; -EBADMSG/-EPROTO for a refused message (truncated,
- * oversized, malformed, wrong descriptors); -EAGAIN; -errno.
+ * Return: 0; -EMFILE when the message is good but its descriptor could not be received
+ * (this process is out of descriptors: @ret is set, *@ret_fd is -1); -EPIPE at end of
+ * stream; -EBADMSG/-EPROTO for a refused message (truncated, oversized, malformed, wrong
+ * descriptors); -EAGAIN; -errno.
  */
 int privmsg_recv(int sock, PrivMsg *ret, int *ret_fd, int flags);
 

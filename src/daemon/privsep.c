@@ -44,6 +44,21 @@ _Noreturn static void lost_monitor(Privsep *p, int r)
         _exit(1);
 }
 
+/* A reply whose descriptor this process had no room for: a socket or log file is then
+ * not opened (-EMFILE); a server was started all the same, without its libwrap report. */
+static void lost_descriptor(Privsep *p, PrivMsg *rep)
+{
+        portier_log(p->d->log, LOG_ERR, "privilege separation: out of descriptors: the "
+                    "monitor's '%s' reply came without its descriptor",
+                    privmsg_type_name(rep->type));
+        if (rep->type == PRIVMSG_BOUND)
+                rep->u.bound.result = -EMFILE;
+        else if (rep->type == PRIVMSG_OPENED)
+                rep->u.opened.result = -EMFILE;
+        else if (rep->type == PRIVMSG_SPAWNED)
+                rep->u.spawned.has_report = 0;
+}
+
 /* One request and its reply. A reply of another type than expected is the monitor's bug:
  * fatal as a lost monitor. */
 static void call(Privsep *p, const PrivMsg *req, int fd, uint32_t want, PrivMsg *rep,
@@ -55,7 +70,9 @@ static void call(Privsep *p, const PrivMsg *req, int fd, uint32_t want, PrivMsg 
         if (r < 0)
                 lost_monitor(p, r);
         r = privmsg_recv(p->req_fd, rep, &got, 0);
-        if (r < 0)
+        if (r == -EMFILE)
+                lost_descriptor(p, rep);
+        else if (r < 0)
                 lost_monitor(p, r);
         if (rep->type != want) {
                 (void)safe_close(got);
@@ -343,6 +360,17 @@ static int on_event(EvFile *f, uint32_t events)
 
                 if (r == -EAGAIN)
                         break;
+                if (r == -EMFILE && m.type == PRIVMSG_NEWCONF) {
+                        /* no room for the memfd: this reload fails (the old configuration
+                         * goes on), and the monitor must hear of it */
+                        portier_log(d->log, LOG_NOTICE, "Starting reconfiguration");
+                        portier_log(d->log, LOG_ERR, "reload failed: out of descriptors for "
+                                    "the new configuration; keeping the old configuration");
+                        d->next_generation = m.u.newconf.gen;
+                        control_reload_done(d, -EMFILE, NULL);
+                        privsep_reloaded(d);
+                        continue;
+                }
                 if (r < 0)
                         lost_monitor(p, r);
                 if (m.type == PRIVMSG_EXITED)
