@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,6 +134,17 @@ int conf_bundle_add_check(ConfBundle *b, ConfBundleKind kind, const char *path, 
         return add(b, &e, "", 0);
 }
 
+int conf_bundle_add_refusal(ConfBundle *b, size_t index, int attr, const char *message,
+                            const char *reason)
+{
+        char key[24];
+        ConfBundleEntry e = { .kind = CONF_BUNDLE_REFUSAL, .error = attr, .path = key,
+                              .errtext = message };
+
+        snprintf(key, sizeof(key), "%zu", index);
+        return add(b, &e, reason, strlen(reason));
+}
+
 int conf_bundle_add_dir(ConfBundle *b, const char *path, int error, char *const *names,
                         size_t n)
 {
@@ -234,7 +246,7 @@ static int parse_record(ConfBundle *b, char *buf, size_t size, size_t *at)
         memcpy(&h, buf + *at, sizeof(h));
         *at += sizeof(h);
         left -= sizeof(h);
-        if (h.kind < CONF_BUNDLE_FILE || h.kind > CONF_BUNDLE_READABLE || h.error < 0 ||
+        if (h.kind < CONF_BUNDLE_FILE || h.kind > CONF_BUNDLE_REFUSAL || h.error < 0 ||
             h.path_len > left || h.errtext_len > left - h.path_len ||
             h.data_len > left - h.path_len - h.errtext_len)
                 return -EBADMSG;

@@ -25,6 +25,10 @@ typedef enum ConfBundleKind {
         CONF_BUNDLE_DIR = 2,
         CONF_BUNDLE_EXEC = 3,           /* is the file an executable? (error only) */
         CONF_BUNDLE_READABLE = 4,       /* is the file readable? (error only) */
+        CONF_BUNDLE_REFUSAL = 5,        /* a service the daemon refused after the load (its
+                                           protections cannot be given): path = its index,
+                                           error = the attribute, errtext = the message,
+                                           data = the short reason */
 } ConfBundleKind;
 
 typedef struct ConfBundleEntry {
@@ -47,6 +51,8 @@ ConfBundle *conf_bundle_free(ConfBundle *b);
 int conf_bundle_add_file(ConfBundle *b, const char *path, int error, const char *errtext,
                          uint64_t dev, uint64_t ino, const void *data, size_t size);
 int conf_bundle_add_check(ConfBundle *b, ConfBundleKind kind, const char *path, int error);
+int conf_bundle_add_refusal(ConfBundle *b, size_t index, int attr, const char *message,
+                            const char *reason);
 int conf_bundle_add_dir(ConfBundle *b, const char *path, int error, char *const *names,
                         size_t n);
 

@@ -27,6 +27,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "conf/arena.h"
 #include "conf/bundle.h"
 #include "daemon/builtin.h"
 #include "daemon/control.h"
@@ -181,6 +182,36 @@ static int load_banners(Generation *g, const GenerationSource *src, size_t i)
         return 0;
 }
 
+/* Can the service have its protections here? Asked of the machine (harden.c), and recorded
+ * for privilege separation's network process, which takes the monitor's answer instead of
+ * probing (it could not: it has no privileges). Return: NULL, or the short reason with the
+ * message in @why. */
+static const char *load_refusal(Generation *g, const GenerationSource *src, HardenProbe *probe,
+                                size_t i, char *why, size_t size, ConfAttrId *ret_attr)
+{
+        const ConfService *cs = g->config->services[i];
+        const char *refused;
+
+        if (src->replay) {
+                char key[24];
+                const ConfBundleEntry *e;
+
+                snprintf(key, sizeof(key), "%zu", i);
+                e = conf_bundle_find(src->replay, CONF_BUNDLE_REFUSAL, key);
+                if (!e || e->error >= _CONF_ATTR_MAX)
+                        return NULL;
+                snprintf(why, size, "%s", e->errtext);
+                *ret_attr = (ConfAttrId)e->error;
+                refused = arena_strdup(g->config->arena, e->data);
+                return refused ? refused : "refused by the privileged process";
+        }
+        refused = harden_refusal(cs, probe, why, size, ret_attr);
+        if (refused && src->record &&
+            conf_bundle_add_refusal(src->record, i, *ret_attr, why, refused) < 0)
+                return "out of memory";
+        return refused;
+}
+
 /**
  * generation_load() - read the configuration and prepare it (callable off the loop)
  * @d: the daemon (only its immutable settings are read)
@@ -269,8 +300,7 @@ int generation_load_from(Daemon *d, unsigned number, const GenerationSource *src
                         generation_free(g);
                         return -ENOMEM;
                 }
-                if (!src->replay &&
-                    (refused = harden_refusal(cs, &probe, why, sizeof(why), &attr))) {
+                if ((refused = load_refusal(g, src, &probe, i, why, sizeof(why), &attr))) {
                         /* Never a silently unprotected server: a protection this machine
                          * cannot give (chroot without root, ...) keeps the service from
                          * running at all. */

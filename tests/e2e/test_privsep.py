@@ -354,3 +354,23 @@ def test_key_behaviours_under_privsep(daemon):
         data = read_all(c)
     assert b'"Uid"' in data
     daemon.wait_log(r"EXIT: t status=0 pid=\d+ duration=\d+\(sec\)")
+
+
+def test_reload_protection_verdict_is_the_monitors(daemon):
+    """A service asking for a protection (private_tmp) added by a reload: the network process
+    cannot probe it (no privileges) and takes the monitor's verdict from the bundle. Where the
+    machine allows it, the service serves with a fresh /tmp; where it does not, the refusal is
+    logged and the port stays closed — never a listener whose every spawn fails."""
+    start(daemon)
+    port = daemon.add("ptmp", "/bin/ls", "ls -A /tmp", private_tmp="yes", flags="NAMEINARGS")
+    daemon.reload()
+    refused = [m for m in daemon.messages() if "private_tmp = yes: this machine does not" in m]
+    if refused:
+        with pytest.raises(OSError):
+            connect(port, timeout=2).close()
+        assert "ptmp" in refused[0]
+    else:
+        assert os.listdir("/tmp"), "the test needs a /tmp with something in it"
+        with connect(port) as c:
+            assert read_all(c) == b""           # a fresh, empty /tmp
+        daemon.wait_log(r"EXIT: ptmp status=0 pid=\d+ duration=\d+\(sec\)")

@@ -141,11 +141,17 @@ static void test_malformed(void **state)
         assert_int_equal(conf_bundle_new(&b), 0);
         assert_int_equal(conf_bundle_add_file(b, "/f", 0, NULL, 1, 2, "abc", 3), 0);
         assert_int_equal(conf_bundle_add_dir(b, "/d", 0, names, 2), 0);
+        assert_int_equal(conf_bundle_add_refusal(b, 7, 3, "the message", "short"), 0);
         assert_int_equal(conf_bundle_serialize(b, &buf, &size), 0);
         assert_int_equal(conf_bundle_parse(buf, size, &p), 0);
         assert_non_null(conf_bundle_find(p, CONF_BUNDLE_DIR, "/d"));
         assert_int_equal(conf_bundle_find(p, CONF_BUNDLE_DIR, "/d")->n_names, 2);
         assert_null(conf_bundle_find(p, CONF_BUNDLE_FILE, "/d"));
+        assert_non_null(conf_bundle_find(p, CONF_BUNDLE_REFUSAL, "7"));
+        assert_string_equal(conf_bundle_find(p, CONF_BUNDLE_REFUSAL, "7")->errtext,
+                            "the message");
+        assert_memory_equal(conf_bundle_find(p, CONF_BUNDLE_REFUSAL, "7")->data, "short", 6);
+        assert_int_equal(conf_bundle_find(p, CONF_BUNDLE_REFUSAL, "7")->error, 3);
         conf_bundle_free(p);
         /* every truncation is refused (never read past the end: ASan) */
         for (size_t n = 0; n < size; n++)
@@ -154,11 +160,11 @@ static void test_malformed(void **state)
         buf[0] = 'X';
         assert_int_equal(conf_bundle_parse(buf, size, &p), -EBADMSG);
         buf[0] = 'P';
-        buf[4] = 3;
-        assert_int_equal(conf_bundle_parse(buf, size, &p), -EBADMSG);
-        buf[4] = 1;
+        buf[4] = 4;
         assert_int_equal(conf_bundle_parse(buf, size, &p), -EBADMSG);
         buf[4] = 2;
+        assert_int_equal(conf_bundle_parse(buf, size, &p), -EBADMSG);
+        buf[4] = 3;
         buf[8] = 9;
         assert_int_equal(conf_bundle_parse(buf, size, &p), -EBADMSG);
         free(buf);
