@@ -262,12 +262,11 @@ static void do_bind(Monitor *m, const PrivMsg *req)
 /* The descriptor a spawn request carries must be a socket of the service's type. */
 static bool socket_fits(int fd, const ConfService *cs)
 {
-        struct stat st;
         int type;
         socklen_t len = sizeof(type);
 
-        return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
-               getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == cs->socket_type;
+        /* (ENOTSOCK for anything but a socket) */
+        return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == cs->socket_type;
 }
 
 static void do_spawn(Monitor *m, const PrivMsg *req, int fd)
@@ -577,65 +576,64 @@ static void do_reloaded(Monitor *m, const PrivMsg *req)
         }
 }
 
+/* One request per wake-up: the network process waits for each reply, so there is never
+ * more than one (a forged flood is taken one at a time, as poll() reports it). */
 static void on_request(Monitor *m)
 {
-        for (;;) {
-                PrivMsg req;
-                int fd = -1, r = privmsg_recv(m->req_fd, &req, &fd, MSG_DONTWAIT);
+        PrivMsg req;
+        int fd = -1, r = privmsg_recv(m->req_fd, &req, &fd, MSG_DONTWAIT);
 
-                if (r == -EAGAIN || r == -EPIPE || r == -ECONNRESET)
-                        return;         /* EOF: its exit comes as SIGCHLD */
-                if (r == -EMFILE && req.type == PRIVMSG_SPAWN) {
-                        PrivMsg rep = { .type = PRIVMSG_SPAWNED,
-                                        .u.spawned.result = -EMFILE };
+        if (r == -EAGAIN || r == -EPIPE || r == -ECONNRESET)
+                return;         /* EOF: its exit comes as SIGCHLD */
+        if (r == -EMFILE && req.type == PRIVMSG_SPAWN) {
+                PrivMsg rep = { .type = PRIVMSG_SPAWNED, .u.spawned.result = -EMFILE };
 
-                        portier_log(m->log, LOG_ERR, "privilege separation: out of "
-                                    "descriptors: a connection to start a server for is lost");
-                        reply(m, &rep, -1);
-                        continue;
-                }
-                if (r < 0) {
-                        refuse(m, "malformed", strerror(-r));
-                        reply_result(m, -EBADMSG);
-                        continue;
-                }
-                switch (req.type) {
-                case PRIVMSG_HELLO:
-                        reply_result(m, 0);
-                        break;
-                case PRIVMSG_BIND:
-                        do_bind(m, &req);
-                        break;
-                case PRIVMSG_SPAWN:
-                        do_spawn(m, &req, fd);
-                        break;
-                case PRIVMSG_SIGNAL:
-                        do_signal(m, &req);
-                        break;
-                case PRIVMSG_OPEN_LOG:
-                        do_open_log(m, &req);
-                        break;
-                case PRIVMSG_OPEN_DUMP:
-                        do_open_dump(m);
-                        break;
-                case PRIVMSG_STATUS:
-                        /* the decoder let only a one-line STATUS= through: never READY=,
-                         * MAINPID= or anything else the service manager acts on */
-                        r = portier_notify(false, req.u.status.text);
-                        reply_result(m, r > 0 ? 0 : r);
-                        break;
-                case PRIVMSG_RELOAD:
-                        reply_result(m, 0);
-                        reload(m);
-                        break;
-                case PRIVMSG_RELOADED:
-                        do_reloaded(m, &req);
-                        break;
-                default:
-                        (void)safe_close(fd);
-                        refuse(m, privmsg_type_name(req.type), "not a request");
-                        reply_result(m, -EBADMSG);
-                }
+                portier_log(m->log, LOG_ERR, "privilege separation: out of descriptors: a "
+                            "connection to start a server for is lost");
+                reply(m, &rep, -1);
+                return;
+        }
+        if (r < 0) {
+                refuse(m, "malformed", strerror(-r));
+                reply_result(m, -EBADMSG);
+                return;
+        }
+        switch (req.type) {
+        case PRIVMSG_HELLO:
+                reply_result(m, 0);
+                break;
+        case PRIVMSG_BIND:
+                do_bind(m, &req);
+                break;
+        case PRIVMSG_SPAWN:
+                do_spawn(m, &req, fd);
+                break;
+        case PRIVMSG_SIGNAL:
+                do_signal(m, &req);
+                break;
+        case PRIVMSG_OPEN_LOG:
+                do_open_log(m, &req);
+                break;
+        case PRIVMSG_OPEN_DUMP:
+                do_open_dump(m);
+                break;
+        case PRIVMSG_STATUS:
+                /* the decoder let only a one-line STATUS= through: never READY=, MAINPID=
+                 * or anything else the service manager acts on */
+                r = portier_notify(false, req.u.status.text);
+                reply_result(m, r > 0 ? 0 : r);
+                break;
+        case PRIVMSG_RELOAD:
+                reply_result(m, 0);
+                reload(m);
+                break;
+        case PRIVMSG_RELOADED:
+                do_reloaded(m, &req);
+                break;
+        default:
+                (void)safe_close(fd);
+                refuse(m, privmsg_type_name(req.type), "not a request");
+                reply_result(m, -EBADMSG);
         }
 }
 
@@ -643,6 +641,8 @@ static void on_request(Monitor *m)
 
 static void reap(Monitor *m)
 {
+        PrivMsg ev = { .type = PRIVMSG_EXITED };
+
         for (;;) {
                 int status;
                 pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -650,22 +650,23 @@ static void reap(Monitor *m)
                 if (pid < 0 && errno == EINTR)
                         continue;
                 if (pid <= 0)
-                        return;
+                        break;
                 if (pid == m->net_pid) {
                         m->net_gone = true;
                         m->net_status = status;
                         continue;
                 }
-                if (!pidset_remove(&m->servers, pid))
+                if (!pidset_remove(&m->servers, pid) || m->net_gone)
                         continue;       /* a spawn that failed, reaped by spawn_run() */
-                if (!m->net_gone) {
-                        PrivMsg ev = { .type = PRIVMSG_EXITED };
-
-                        ev.u.exited.pid = pid;
-                        ev.u.exited.status = status;
+                ev.u.exited.e[ev.u.exited.n].pid = pid;
+                ev.u.exited.e[ev.u.exited.n].status = status;
+                if (++ev.u.exited.n == PRIVMSG_EXITED_MAX) {
                         send_event(m, &ev, -1);
+                        ev.u.exited.n = 0;
                 }
         }
+        if (ev.u.exited.n > 0 && !m->net_gone)
+                send_event(m, &ev, -1);
 }
 
 static void on_signal(Monitor *m)

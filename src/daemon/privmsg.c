@@ -93,6 +93,8 @@ static bool fields_valid(const PrivMsg *m)
                        (m->u.spawned.result < 0 || m->u.spawned.pid > 0);
         case PRIVMSG_OPENED:
                 return m->u.opened.result <= 0;
+        case PRIVMSG_EXITED:
+                return m->u.exited.n >= 1 && m->u.exited.n <= PRIVMSG_EXITED_MAX;
         case PRIVMSG_RESULT:
                 return m->u.result.result <= 0;
         default:

@@ -26,7 +26,8 @@
  *   RELOAD     please reload the configuration (SIGHUP, portierctl)    -> RESULT
  *   RELOADED   generation @gen is applied; @oldest is the oldest still in use -> RESULT
  * Events (monitor -> network process, on a second socket, never answered):
- *   EXITED     server @pid exited with wait status @status
+ *   EXITED     @n servers exited: each a pid and its wait status (batched: one message for
+ *              what one SIGCHLD reaped, up to PRIVMSG_EXITED_MAX)
  *   NEWCONF    load generation @gen from the bundle in the memfd (+1 fd)
  */
 
@@ -38,6 +39,7 @@
 #define PRIVMSG_PATH_MAX 1024
 #define PRIVMSG_TEXT_MAX 256
 #define PRIVMSG_FDS_MAX 1
+#define PRIVMSG_EXITED_MAX 32
 #define PRIVMSG_SIZE_MAX 2048           /* bigger than any message: a receive buffer */
 
 typedef enum PrivMsgType {
@@ -82,7 +84,10 @@ typedef struct PrivMsg {
                 struct { int32_t result; char text[PRIVMSG_TEXT_MAX]; } bound;
                 struct { int32_t result, pid, step, error, has_report; } spawned;
                 struct { int32_t result; } opened;
-                struct { int32_t pid, status; } exited;
+                struct {
+                        uint32_t n;
+                        struct { int32_t pid, status; } e[PRIVMSG_EXITED_MAX];
+                } exited;
                 struct { uint32_t gen; uint64_t size; } newconf;
         } u;
 } PrivMsg;

@@ -374,7 +374,8 @@ static int on_event(EvFile *f, uint32_t events)
                 if (r < 0)
                         lost_monitor(p, r);
                 if (m.type == PRIVMSG_EXITED)
-                        server_exited(d, m.u.exited.pid, m.u.exited.status);
+                        for (uint32_t i = 0; i < m.u.exited.n; i++)
+                                server_exited(d, m.u.exited.e[i].pid, m.u.exited.e[i].status);
                 else if (m.type == PRIVMSG_NEWCONF)
                         take_newconf(p, &m, fd);
                 else

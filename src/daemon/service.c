@@ -280,7 +280,11 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
         pid_t pid;
         int r, report_fd;
 
-        if (peer && sp.tcp && getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+        /* (under privilege separation the monitor asks for the server's variables itself:
+         * here the local address is only wanted for an ident lookup) */
+        if (peer && sp.tcp &&
+            (!s->d->privsep || (lookup && admit_wants_userid(s, s->conf->log_on_success))) &&
+            getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
                 sp.local = (struct sockaddr *)&local;
         held = peer && s->sources && s->conf->per_source != CONF_UNLIMITED &&
                takes_connections(s->conf);

@@ -57,8 +57,13 @@ static void test_round_trips(void **state)
         round_trip(&m);
         m = (PrivMsg){ .type = PRIVMSG_NEWCONF, .u.newconf = { 4, 100 } };
         round_trip(&m);
-        m = (PrivMsg){ .type = PRIVMSG_EXITED, .u.exited = { 55, 256 } };
+        m = (PrivMsg){ .type = PRIVMSG_EXITED, .u.exited = { 2, { { 55, 256 }, { 56, 9 } } } };
         round_trip(&m);
+        /* an EXITED batch of none, or of more than fit */
+        m.u.exited.n = 0;
+        assert_int_equal(privmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
+        m.u.exited.n = PRIVMSG_EXITED_MAX + 1;
+        assert_int_equal(privmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
 }
 
 static void test_refused(void **state)
