@@ -585,6 +585,7 @@ started:
                 goto fail;
         }
         reexec_adopt(&d);
+        (void)portier_notifyf(false, "STATUS=serving %zu services", d.n_services);
         if (o->privsep_user && !o->no_privsep && d.as_root) {
                 r = privsep_start(&d, o->privsep_user, pf, d.startup, err, sizeof(err));
                 if (r < 0)
@@ -605,7 +606,6 @@ started:
         if (o->cc_interval > 0)
                 ev_timer_arm_in(d.loop, &d.cc_timer, (uint64_t)o->cc_interval * EV_USEC_PER_SEC,
                                 consistency_check);
-        (void)portier_notifyf(false, "STATUS=serving %zu services", d.n_services);
         if (reexec > 0)
                 (void)portier_notify(false, "READY=1");
         else if (d.startup)
