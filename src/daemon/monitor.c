@@ -459,6 +459,8 @@ static void flush_events(Monitor *m)
                 (void)safe_close(q->fd);
                 k++;
         }
+        if (k == 0)
+                return;
         memmove(m->queue, m->queue + k, (m->n_queue - k) * sizeof(*m->queue));
         m->n_queue -= k;
 }

@@ -445,6 +445,12 @@ static int network_setup(Daemon *d, pid_t monitor, uid_t uid, gid_t gid, int req
         d->privsep = p;
         if ((r = drop_privileges(uid, gid, err, errsize)) < 0)
                 return r;
+#ifdef __SANITIZE_ADDRESS__
+        /* Test builds only: LeakSanitizer stops the process's threads with ptrace, which the
+         * user switch forbids (the process became non-dumpable). A production build never
+         * does this: a dumpable process could be traced by any other process of its user. */
+        (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+#endif
         /* The death signal is cleared by the user switch: set it after. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != monitor) {
                 snprintf(err, errsize, "the monitor is gone");
