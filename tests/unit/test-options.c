@@ -87,6 +87,16 @@ static void test_long_forms(void **state)
         assert_int_equal(o.action, OPTIONS_VERSION);
         assert_int_equal(parse(&o, "--help", NULL), 0);
         assert_int_equal(o.action, OPTIONS_HELP);
+
+        /* privilege separation: off unless a user is named; --no-privsep wins */
+        assert_int_equal(parse(&o, NULL), 0);
+        assert_null(o.privsep_user);
+        assert_false(o.no_privsep);
+        assert_int_equal(parse(&o, "--privsep-user", "nobody", NULL), 0);
+        assert_string_equal(o.privsep_user, "nobody");
+        assert_int_equal(parse(&o, "--privsep-user=portier", "--no-privsep", NULL), 0);
+        assert_string_equal(o.privsep_user, "portier");
+        assert_true(o.no_privsep);
 }
 
 static void test_no_bundling_and_unknown(void **state)
@@ -118,6 +128,10 @@ static void test_bad_arguments(void **state)
         assert_int_equal(parse(&o, "-filelog", "/tmp/l", "-syslog", "daemon", NULL), -EINVAL);
         assert_int_equal(parse(&o, "--check=yes", NULL), -EINVAL);
         assert_int_equal(parse(&o, "--log-ident", "", NULL), -EINVAL);
+        assert_int_equal(parse(&o, "--privsep-user", "", NULL), -EINVAL);
+        assert_non_null(strstr(errbuf, "privilege separation user cannot be empty"));
+        assert_int_equal(parse(&o, "--privsep-user", NULL), -EINVAL);
+        assert_int_equal(parse(&o, "--no-privsep=1", NULL), -EINVAL);
 }
 
 int main(void)
