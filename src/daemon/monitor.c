@@ -7,8 +7,9 @@
  * own state, never from the message's word:
  *   - BIND and SPAWN name a generation and a service index: the generation must be one the
  *     monitor loaded and still holds, the index an active service of it; SPAWN needs an exec'd
- *     service (a spawn template), a socket of the service's type, and takes the client's
- *     address from the connection itself (getpeername), the message's only for datagrams;
+ *     service (a spawn template), a socket of the service's type, fewer running servers
+ *     than -limit, and takes the client's address from the connection itself
+ *     (getpeername), the message's only for datagrams;
  *   - SIGNAL names a pid: it must be one of the monitor's running servers (its own children,
  *     reaped here, so the pid cannot have been reused), the signal SIGTERM or SIGKILL;
  *   - OPEN_LOG names a path: it must be -filelog or a log_type FILE of a held generation.
@@ -286,6 +287,10 @@ static void do_spawn(Monitor *m, const PrivMsg *req, int fd)
                 why = "not a service with a server to start", cs = NULL;
         if (cs && !socket_fits(fd, cs))
                 why = "the descriptor is not a socket of the service's type", cs = NULL;
+        /* -limit, kept here too: the network process counts servers until it has taken
+         * their exit events, so it always counts at least as many and is never refused */
+        if (cs && m->d->opts->limit > 0 && m->servers.n >= (size_t)m->d->opts->limit)
+                why = "the -limit of running servers is reached", cs = NULL;
         if (!cs) {
                 refuse(m, "spawn", why);
                 rep.u.spawned.result = -EPERM;

@@ -374,3 +374,25 @@ def test_reload_protection_verdict_is_the_monitors(daemon):
         with connect(port) as c:
             assert read_all(c) == b""           # a fresh, empty /tmp
         daemon.wait_log(r"EXIT: ptmp status=0 pid=\d+ duration=\d+\(sec\)")
+
+
+def test_forged_spawn_over_limit_refused(daemon):
+    """-limit is kept by the monitor too: a network process that ignored it could not start
+    more servers."""
+    exe = daemon.add("exe", PY, f"-S {server('report.py')}")
+    target = daemon.add("target", "/bin/sh", server("hold.sh"))
+    net = start(daemon, "-limit", "1")
+    c, spid = hold(target)
+    with c:
+        s = steal_request_socket(net)
+        a, b = socket.socketpair()
+        try:
+            assert ask(s, spawn_msg(1, 0), [a.fileno()]) == (SPAWNED, -errno.EPERM)
+        finally:
+            a.close()
+            b.close()
+            s.close()
+        daemon.wait_message("the -limit of running servers is reached")
+    daemon.wait_log(rf"EXIT: target status=\d+ pid={spid} duration=\d+\(sec\)")
+    rep, _ = report(exe)                # one server again: served
+    assert rep["Uid"].split()[0] == "0"
