@@ -47,6 +47,7 @@
 
 #include "conf/bundle.h"
 #include "daemon/control.h"
+#include "daemon/access.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
 #include "daemon/privmsg.h"
@@ -256,8 +257,73 @@ static void do_bind(Monitor *m, const PrivMsg *req)
         }
         fd = listener_open(cs, 0, &file, rep.u.bound.text, sizeof(rep.u.bound.text));
         rep.u.bound.result = fd < 0 ? fd : 0;
+        if (fd >= 0 && file.set)
+                rep.u.bound.file = (PrivMsgFile){ .set = 1, .dev = file.dev, .ino = file.ino,
+                                                  .ctime_sec = file.ctime.tv_sec,
+                                                  .ctime_nsec = file.ctime.tv_nsec };
         reply(m, &rep, fd < 0 ? -1 : fd);
         (void)safe_close(fd);
+}
+
+/* A unix service's socket file goes with its service: removed only at the path the
+ * monitor's configuration names, only a socket, and only the file the identity names. */
+static void do_remove_file(Monitor *m, const PrivMsg *req)
+{
+        const PrivMsgFile *f = &req->u.remove_file.file;
+        const char *why = NULL;
+        Generation *g;
+        const ConfService *cs = named_service(m, req->u.remove_file.gen,
+                                              req->u.remove_file.index, &g, &why);
+        ListenerFile file = { .set = true, .dev = (dev_t)f->dev, .ino = (ino_t)f->ino,
+                              .ctime = { .tv_sec = f->ctime_sec, .tv_nsec = f->ctime_nsec } };
+
+        if (cs && (cs->family != AF_UNIX || !cs->rare->socket_path))
+                why = "not a unix service with a socket file", cs = NULL;
+        if (!cs) {
+                refuse(m, "remove file", why);
+                reply_result(m, -EPERM);
+                return;
+        }
+        listener_remove_file(cs, &file);
+        reply_result(m, 0);
+}
+
+/* A unix client as the monitor sees it itself: a connection's SO_PEERCRED, or the
+ * credentials of the datagram waiting on a dgram socket (SO_PASSCRED, listener.c), peeked
+ * at so that the server still reads it. */
+static bool unix_client(int fd, const ConfService *cs, struct sockaddr_storage *ret)
+{
+        AccessUnixPeer p = { .family = AF_UNIX };
+
+        if (cs->socket_type != SOCK_DGRAM) {
+                if (access_unix_peer_of(fd, &p) < 0)
+                        return false;
+        } else {
+                union {
+                        char buf[CMSG_SPACE(sizeof(struct ucred))];
+                        struct cmsghdr align;
+                } ctl;
+                char c;
+                struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                                     .msg_controllen = sizeof(ctl.buf) };
+
+                if (recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC) < 0)
+                        return false;
+                for (struct cmsghdr *c2 = CMSG_FIRSTHDR(&mh); c2; c2 = CMSG_NXTHDR(&mh, c2))
+                        if (c2->cmsg_level == SOL_SOCKET && c2->cmsg_type == SCM_CREDENTIALS &&
+                            c2->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+                                struct ucred u;
+
+                                memcpy(&u, CMSG_DATA(c2), sizeof(u));
+                                p = (AccessUnixPeer){ .family = AF_UNIX, .has_cred = 1,
+                                                      .uid = u.uid, .gid = u.gid,
+                                                      .pid = u.pid };
+                        }
+        }
+        memset(ret, 0, sizeof(*ret));
+        memcpy(ret, &p, sizeof(p));
+        return true;
 }
 
 /* The descriptor a spawn request carries must be a socket of the service's type. */
@@ -299,7 +365,12 @@ static void do_spawn(Monitor *m, const PrivMsg *req, int fd)
                 return;
         }
         sp.tcp = cs->protocol == IPPROTO_TCP;
-        if (cs->socket_type == SOCK_STREAM) {
+        if (cs->family == AF_UNIX) {
+                /* (a wait = yes stream server gets the listening socket: no client yet) */
+                if ((cs->socket_type == SOCK_DGRAM || !cs->wait) &&
+                    unix_client(fd, cs, &remote))
+                        sp.remote = (struct sockaddr *)&remote;
+        } else if (cs->socket_type == SOCK_STREAM) {
                 if (getpeername(fd, (struct sockaddr *)&remote, &rlen) == 0) {
                         sp.remote = (struct sockaddr *)&remote;
                         if (sp.tcp && getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
@@ -623,6 +694,9 @@ static void on_request(Monitor *m)
                 break;
         case PRIVMSG_OPEN_DUMP:
                 do_open_dump(m);
+                break;
+        case PRIVMSG_REMOVE_FILE:
+                do_remove_file(m, &req);
                 break;
         case PRIVMSG_STATUS:
                 /* the decoder let only a one-line STATUS= through: never READY=, MAINPID=

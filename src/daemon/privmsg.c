@@ -34,6 +34,7 @@ static const struct {
         [PRIVMSG_RELOADED] = { "reloaded", MEMBER_SIZE(reloaded) },
         [PRIVMSG_OPEN_DUMP] = { "open dump", 0 },
         [PRIVMSG_STATUS] = { "status", MEMBER_SIZE(status) },
+        [PRIVMSG_REMOVE_FILE] = { "remove file", MEMBER_SIZE(remove_file) },
         [PRIVMSG_RESULT] = { "result", MEMBER_SIZE(result) },
         [PRIVMSG_BOUND] = { "bound", MEMBER_SIZE(bound) },
         [PRIVMSG_SPAWNED] = { "spawned", MEMBER_SIZE(spawned) },
@@ -87,7 +88,9 @@ static bool fields_valid(const PrivMsg *m)
                        !strchr(m->u.status.text, '\n');
         case PRIVMSG_BOUND:
                 return terminated(m->u.bound.text, sizeof(m->u.bound.text)) &&
-                       m->u.bound.result <= 0;
+                       m->u.bound.result <= 0 && m->u.bound.file.set <= 1;
+        case PRIVMSG_REMOVE_FILE:
+                return m->u.remove_file.file.set == 1;
         case PRIVMSG_SPAWNED:
                 return m->u.spawned.result <= 0 && (m->u.spawned.has_report & ~1) == 0 &&
                        (m->u.spawned.result < 0 || m->u.spawned.pid > 0);

@@ -23,6 +23,8 @@
  *   OPEN_LOG   open the log file @path for appending                   -> OPENED (+0/1 fd)
  *   OPEN_DUMP  open the state dump file (portierd.dump by the pid file) -> OPENED (+0/1 fd)
  *   STATUS     sd_notify this STATUS= line (only STATUS=, one line)     -> RESULT
+ *   REMOVE_FILE remove the socket file of unix service @index of @gen, if it is still
+ *              the file with this identity (a socket)                   -> RESULT
  *   RELOAD     please reload the configuration (SIGHUP, portierctl)    -> RESULT
  *   RELOADED   generation @gen is applied; @oldest is the oldest still in use -> RESULT
  * Events (monitor -> network process, on a second socket, never answered):
@@ -52,6 +54,7 @@ typedef enum PrivMsgType {
         PRIVMSG_RELOADED,
         PRIVMSG_OPEN_DUMP,
         PRIVMSG_STATUS,
+        PRIVMSG_REMOVE_FILE,
         /* replies */
         PRIVMSG_RESULT,
         PRIVMSG_BOUND,
@@ -71,6 +74,14 @@ typedef struct PrivMsgAddr {
         uint8_t addr[16];
 } PrivMsgAddr;
 
+/* The identity of a unix listener's socket file (listener.h ListenerFile). */
+typedef struct PrivMsgFile {
+        uint32_t set;                   /* 0: none (not a unix service, or abstract) */
+        uint32_t pad;
+        uint64_t dev, ino;
+        int64_t ctime_sec, ctime_nsec;
+} PrivMsgFile;
+
 typedef struct PrivMsg {
         uint32_t type;                  /* PrivMsgType */
         union {
@@ -80,8 +91,9 @@ typedef struct PrivMsg {
                 struct { char path[PRIVMSG_PATH_MAX]; } open_log;
                 struct { uint32_t gen, oldest; } reloaded;
                 struct { char text[PRIVMSG_TEXT_MAX]; } status;
+                struct { uint32_t gen, index; PrivMsgFile file; } remove_file;
                 struct { int32_t result; } result;
-                struct { int32_t result; char text[PRIVMSG_TEXT_MAX]; } bound;
+                struct { int32_t result; char text[PRIVMSG_TEXT_MAX]; PrivMsgFile file; } bound;
                 struct { int32_t result, pid, step, error, has_report; } spawned;
                 struct { int32_t result; } opened;
                 struct {

@@ -24,6 +24,7 @@
 #include "conf/bundle.h"
 #include "daemon/control.h"
 #include "daemon/daemon.h"
+#include "daemon/listener.h"
 #include "daemon/privmsg.h"
 #include "daemon/privsep.h"
 #include "util.h"
@@ -93,9 +94,11 @@ static void call(Privsep *p, const PrivMsg *req, int fd, uint32_t want, PrivMsg 
  *
  * Return: the socket; -EMFILE when it would take a descriptor kept for connections; -errno.
  */
-int privsep_bind(Daemon *d, const Service *s, char *err, size_t errsize)
+int privsep_bind(Daemon *d, const Service *s, ListenerFile *ret_file, char *err,
+                 size_t errsize)
 {
         PrivMsg req = { .type = PRIVMSG_BIND }, rep;
+        const PrivMsgFile *f = &rep.u.bound.file;
         int fd = -1;
 
         req.u.bind.gen = s->gen->number;
@@ -105,11 +108,37 @@ int privsep_bind(Daemon *d, const Service *s, char *err, size_t errsize)
                 snprintf(err, errsize, "%s", rep.u.bound.text);
                 return rep.u.bound.result;
         }
+        /* which socket file the monitor made: this process may not be able to look */
+        *ret_file = (ListenerFile){ .set = f->set, .dev = (dev_t)f->dev, .ino = (ino_t)f->ino,
+                                    .ctime = { .tv_sec = f->ctime_sec,
+                                               .tv_nsec = f->ctime_nsec } };
         if (d->listener_fd_max > 0 && fd >= d->listener_fd_max) {
                 (void)close(fd);
                 return -EMFILE;
         }
         return fd;
+}
+
+/**
+ * privsep_remove_file() - the monitor removes a unix service's socket file, if it is still
+ * the one that was made for it (listener_remove_file() there)
+ * @d: the daemon
+ * @s: the service
+ * @f: the file's identity; cleared
+ */
+void privsep_remove_file(Daemon *d, const Service *s, ListenerFile *f)
+{
+        PrivMsg req = { .type = PRIVMSG_REMOVE_FILE }, rep;
+
+        if (!f->set)
+                return;
+        req.u.remove_file.gen = s->gen->number;
+        req.u.remove_file.index = s->index;
+        req.u.remove_file.file = (PrivMsgFile){ .set = 1, .dev = f->dev, .ino = f->ino,
+                                                .ctime_sec = f->ctime.tv_sec,
+                                                .ctime_nsec = f->ctime.tv_nsec };
+        f->set = false;
+        call(d->privsep, &req, -1, PRIVMSG_RESULT, &rep, NULL);
 }
 
 /**

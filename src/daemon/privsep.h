@@ -46,7 +46,10 @@ typedef struct Privsep {
 int privsep_start(Daemon *d, const char *user, struct PortierPidfile *pf,
                   PortierDaemon *startup, char *err, size_t errsize);
 const struct ConfBundle *privsep_bundle(const Daemon *d);
-int privsep_bind(Daemon *d, const Service *s, char *err, size_t errsize);
+struct ListenerFile;
+int privsep_bind(Daemon *d, const Service *s, struct ListenerFile *ret_file, char *err,
+                 size_t errsize);
+void privsep_remove_file(Daemon *d, const Service *s, struct ListenerFile *f);
 int privsep_spawn(Daemon *d, const Service *s, int fd, const struct sockaddr *peer,
                   bool first_try, pid_t *ret_pid, SpawnError *ret_err, int *ret_report_fd);
 int privsep_signal(Daemon *d, pid_t pid, int sig);

@@ -144,8 +144,12 @@ void service_close(Service *s)
  */
 void service_remove_socket_file(Service *s)
 {
-        if (s->file.set && !s->d->draining)
-                listener_remove_file(s->conf, &s->file);
+        if (s->file.set && !s->d->draining) {
+                if (s->d->privsep)
+                        privsep_remove_file(s->d, s, &s->file);
+                else
+                        listener_remove_file(s->conf, &s->file);
+        }
 }
 
 /**
@@ -747,10 +751,8 @@ static int open_within_reserve(Service *s, char *err, size_t size)
 
         if (s->d->privsep) {
                 /* the monitor creates it (a unix socket's file too, with its owner and
-                 * mode); this process records which file it is, where it may look */
-                fd = privsep_bind(s->d, s, err, size);
-                if (fd >= 0)
-                        listener_identify_file(s->conf, &s->file);
+                 * mode) and says which file it made */
+                fd = privsep_bind(s->d, s, &s->file, err, size);
         } else {
                 fd = listener_open(s->conf, s->d->listener_fd_max, &s->file, err, size);
         }

@@ -8,7 +8,8 @@ The compromised-network-side simulation: the test takes a copy of the network pr
 of the request socket (pidfd_getfd(2), as root) and sends the monitor forged requests — a
 spawn of an index outside the configuration, of an INTERNAL or redirect service, of a
 generation it never had, with a descriptor that is not a socket, a signal to pid 1 or to
-the test itself, an "open log" of /etc/shadow, an sd_notify line other than STATUS=, oversized, truncated and malformed messages,
+the test itself, an "open log" of /etc/shadow, an sd_notify line other than STATUS=, the removal of a file that is not a unix service's
+socket, oversized, truncated and malformed messages,
 and messages with the wrong number of descriptors. Each is refused with an error and
 logged; the monitor and the network process keep serving. The network process itself, as
 its uid, cannot open /etc/shadow.
@@ -36,8 +37,9 @@ PY = "/usr/bin/python3"
 NOBODY = pwd.getpwnam("nobody")
 
 # privmsg.h: types and payload sizes (native byte order: the test runs on the same machine)
-HELLO, BIND, SPAWN, SIGNAL, OPEN_LOG, RELOAD, RELOADED, OPEN_DUMP, STATUS = range(1, 10)
-RESULT, BOUND, SPAWNED, OPENED = range(10, 14)
+HELLO, BIND, SPAWN, SIGNAL, OPEN_LOG, RELOAD, RELOADED, OPEN_DUMP, STATUS, REMOVE_FILE = \
+    range(1, 11)
+RESULT, BOUND, SPAWNED, OPENED = range(11, 15)
 
 
 @pytest.fixture(autouse=True)
@@ -299,6 +301,9 @@ def test_forged_requests_refused(daemon, tmp_path):
             (msg(STATUS, b"MAINPID=1".ljust(256, b"\0")), [], RESULT, -errno.EBADMSG),
             (msg(STATUS, b"STATUS=x\nREADY=1".ljust(256, b"\0")), [], RESULT, -errno.EBADMSG),
             (msg(BIND, struct.pack("=II", 1, 999)), [], BOUND, -errno.EPERM),
+            # removing a file: only a unix service's socket file
+            (msg(REMOVE_FILE, struct.pack("=IIIIQQqq", 1, 0, 1, 0, 1, 2, 3, 4)), [], RESULT,
+             -errno.EPERM),
             (msg(BIND, struct.pack("=II", 1, 1)) + b"x", [], RESULT, -errno.EBADMSG),  # long
             (msg(BIND, struct.pack("=II", 1, 1))[:-1], [], RESULT, -errno.EBADMSG),    # short
             (b"\x02\x00", [], RESULT, -errno.EBADMSG),                                  # 2 bytes

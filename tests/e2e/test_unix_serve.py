@@ -7,11 +7,12 @@ UNIXREMOTEEGID, UNIXREMOTEPID. portier-only (xinetd has no unix listeners)."""
 
 import json
 import os
+import pwd
 import socket
 
 import pytest
 
-from portierd_util import need_portierd, read_all, read_line, server
+from portierd_util import PRIVSEP, need_portierd, read_all, read_line, server, serving_pid
 from unix_util import add_unix, connect, exchange
 
 PY = "/usr/bin/python3"
@@ -127,7 +128,9 @@ def test_builtin_dgram_refused_at_load(daemon, sockdir):
 
 def test_redirect_to_unix_path(daemon, sockdir):
     """portier's `redirect = /path`: from TCP (or a unix socket) to a unix stream socket."""
-    backend = add_unix(daemon, "echo-b", sockdir / "b.sock", type="INTERNAL", _name="echo")
+    # (with privilege separation the proxy runs as nobody: the backend lets it in)
+    backend = add_unix(daemon, "echo-b", sockdir / "b.sock", type="INTERNAL", _name="echo",
+                       **({"socket_mode": "0666"} if PRIVSEP else {}))
     port = daemon.add("r-tcp", redirect=str(backend), log_on_success="PID HOST EXIT TRAFFIC")
     daemon.services["r-tcp"]["attrs"].pop("user")
     front = add_unix(daemon, "r-unix", sockdir / "f.sock", redirect=str(backend))
@@ -141,8 +144,14 @@ def test_redirect_to_unix_path(daemon, sockdir):
         assert read_all(s) == b"tcp to unix\n"
     assert exchange(front, b"unix to unix\n") == "unix to unix\n"
     daemon.wait_log(r"TRAFFIC: r-tcp in=12\(bytes\) out=12\(bytes\)")
-    # the backend's client is portierd itself
-    daemon.wait_log(rf"START: echo-b pid=0 from=uid:0,gid:0,pid:{daemon.pid}", count=2)
+    # the backend's client is portierd itself (its network process, as nobody, with
+    # privilege separation)
+    if PRIVSEP:
+        nobody = pwd.getpwnam("nobody")
+        me = f"uid:{nobody.pw_uid},gid:{nobody.pw_gid},pid:{serving_pid(daemon)}"
+    else:
+        me = f"uid:0,gid:0,pid:{daemon.pid}"
+    daemon.wait_log(rf"START: echo-b pid=0 from={me}", count=2)
     assert exchange(gone, b"x") in ("", "refused: ConnectionResetError",
                                     "refused: BrokenPipeError")
     daemon.wait_message(f"can't connect to unix socket '{sockdir}/none.sock'")
