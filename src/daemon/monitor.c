@@ -814,12 +814,18 @@ static void end_servers(Monitor *m)
 }
 
 /* Close what the network process serves on: a listening socket kept here would stay bound
- * after the network process closed it at a reload. */
+ * after the network process closed it at a reload. And let go of the services' hold on the
+ * first configuration: the monitor holds the generations it needs itself (hold()), so the
+ * first one is freed once the network process no longer uses it. (The rest of this copy of
+ * the daemon's start-up state is never touched again: its epoll instance and its other
+ * descriptors are shared with the network process, so nothing of it is torn down here.) */
 static void close_network_side(Daemon *d)
 {
-        for (size_t i = 0; i < d->n_services; i++)
+        for (size_t i = 0; i < d->n_services; i++) {
                 if (d->services[i]->fd >= 0)
                         (void)close(d->services[i]->fd);
+                d->services[i]->gen = generation_unref(d->services[i]->gen);
+        }
 }
 
 /* The network process cannot remove the control socket from a directory only root may
@@ -862,14 +868,16 @@ _Noreturn void monitor_run(Daemon *d, pid_t net_pid, int req_fd, int ev_fd,
                       .sig_fd = d->signal_fd, .net_pid = net_pid };
         int status = 1, r;
 
-        close_network_side(d);
         m.last_gen = d->gen->number;
+        if (hold(&m, d->gen) < 0)       /* takes over d->gen's reference */
+                generation_unref(d->gen);       /* (no generation held: fails below) */
+        d->gen = NULL;
+        close_network_side(d);
         m.reload_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         /* Neither socket may block the monitor (flush_events(), reply()). */
         (void)fcntl(req_fd, F_SETFL, fcntl(req_fd, F_GETFL) | O_NONBLOCK);
         (void)fcntl(ev_fd, F_SETFL, fcntl(ev_fd, F_GETFL) | O_NONBLOCK);
-        if (m.reload_fd < 0 || hold(&m, generation_ref(d->gen)) < 0 ||
-            (r = wait_hello(&m)) < 0) {
+        if (m.reload_fd < 0 || m.n_gens == 0 || (r = wait_hello(&m)) < 0) {
                 (void)kill(net_pid, SIGKILL);
                 (void)waitpid(net_pid, NULL, 0);
                 portier_log(m.log, LOG_ERR, "privilege separation: the network process did "

@@ -331,6 +331,8 @@ void privsep_reloaded(Daemon *d)
                         oldest = d->services[i]->gen->number;
         req.u.reloaded.gen = d->next_generation;
         req.u.reloaded.oldest = oldest;
+        /* the load that read it is over */
+        d->privsep->bundle = conf_bundle_free(d->privsep->bundle);
         call(d->privsep, &req, -1, PRIVMSG_RESULT, &rep, NULL);
 }
 
