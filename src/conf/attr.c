@@ -738,15 +738,33 @@ static int p_redirect(ConfCtx *c, ConfService *s, const ParseAttr *a)
         s->redirect_port = (uint16_t) port;
         if (!(s->redirect_host = dup(c, host)))
                 return -ENOMEM;
-        int r = resolve_address(host, s->redirect_port, AF_UNSPEC,
-                                !(c->flags & CONF_LOAD_NO_RESOLVE), &s->redirect_addr,
-                                &s->redirect_addr_len);
+        ConfSockaddr addrs[1 + CONF_REDIRECT_MORE];
+        socklen_t lens[1 + CONF_REDIRECT_MORE];
+        size_t n = 0;
+        int r = resolve_addresses(host, s->redirect_port, AF_UNSPEC,
+                                  !(c->flags & CONF_LOAD_NO_RESOLVE), addrs, lens,
+                                  1 + CONF_REDIRECT_MORE, &n);
         if (r == -EINVAL && (c->flags & CONF_LOAD_NO_RESOLVE)) {
                 s->redirect_addr_len = 0;
                 return 0;
         }
         if (r < 0)
                 return VERR(c, a, 0, "redirect: cannot resolve '%s'", host);
+        s->redirect_addr = addrs[0];
+        s->redirect_addr_len = lens[0];
+        /* a name with several addresses (IPv6 and IPv4, say): the others are tried in turn
+         * when a connection to the ones before fails */
+        if (n > 1 || s->rare->n_redirect_more) {
+                ConfRare *rare = attr_rare(c, s);
+
+                if (!rare)
+                        return -ENOMEM;
+                rare->n_redirect_more = (uint8_t)(n - 1);
+                for (size_t i = 1; i < n; i++) {
+                        rare->redirect_more[i - 1] = addrs[i];
+                        rare->redirect_more_len[i - 1] = lens[i];
+                }
+        }
         return 0;
 }
 

@@ -338,6 +338,8 @@ typedef enum ConfAtLimit {
  * the shared conf_rare_none (all unset) until it sets one. With 10,000 services that keeps
  * 1.2 MiB out of the daemon.
  */
+#define CONF_REDIRECT_MORE 3            /* a redirect tries up to 1 + this many addresses */
+
 typedef struct ConfRare {
         const struct ConfService *owner;        /* NULL for conf_rare_none */
         const char *libwrap;            /* hosts_access daemon name, NULL: the service id */
@@ -359,6 +361,9 @@ typedef struct ConfRare {
         unsigned socket_mode;
         const char **raw;               /* SKIPPED only: the block's lines as read */
         size_t n_raw;
+        uint8_t n_redirect_more;        /* redirect: the name's further addresses, tried in */
+        socklen_t redirect_more_len[CONF_REDIRECT_MORE];        /* turn when the ones */
+        ConfSockaddr redirect_more[CONF_REDIRECT_MORE];         /* before fail */
 } ConfRare;
 
 extern const ConfRare conf_rare_none;
@@ -468,6 +473,25 @@ typedef struct ConfService {
 static inline bool conf_redirect_unix(const ConfService *s)
 {
         return s->redirect_host && (s->redirect_host[0] == '/' || s->redirect_host[0] == '@');
+}
+
+/**
+ * conf_redirect_addr() - the @i-th address of a redirect's backend (0: redirect_addr, then
+ * the name's further ones), or NULL past the last (or when nothing was resolved)
+ */
+static inline const ConfSockaddr *conf_redirect_addr(const ConfService *s, size_t i,
+                                                     socklen_t *ret_len)
+{
+        if (!s->redirect_addr_len)
+                return NULL;
+        if (i == 0) {
+                *ret_len = s->redirect_addr_len;
+                return &s->redirect_addr;
+        }
+        if (i - 1 >= s->rare->n_redirect_more)
+                return NULL;
+        *ret_len = s->rare->redirect_more_len[i - 1];
+        return &s->rare->redirect_more[i - 1];
 }
 
 _Static_assert(_CONF_ATTR_MAX <= 64, "attr_set is a 64-bit mask");

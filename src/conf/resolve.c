@@ -118,8 +118,8 @@ int resolve_protocol(const char *name, int *ret_proto)
         return 0;
 }
 
-int resolve_address(const char *host, uint16_t port, int family, bool allow_dns,
-                    ConfSockaddr *ret, socklen_t *ret_len)
+int resolve_addresses(const char *host, uint16_t port, int family, bool allow_dns,
+                      ConfSockaddr *ret, socklen_t *ret_len, size_t max, size_t *ret_n)
 {
         struct addrinfo hints = {
                 .ai_family = family,
@@ -128,6 +128,7 @@ int resolve_address(const char *host, uint16_t port, int family, bool allow_dns,
         };
         struct addrinfo *res = NULL;
         char pbuf[8];
+        size_t n = 0;
         int r;
 
         snprintf(pbuf, sizeof(pbuf), "%u", port);
@@ -137,14 +138,23 @@ int resolve_address(const char *host, uint16_t port, int family, bool allow_dns,
                         return -EINVAL;
                 return -ENOENT;
         }
-        if (res->ai_addrlen > sizeof(*ret)) {
-                freeaddrinfo(res);
-                return -EAFNOSUPPORT;
+        for (const struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
+                if (ai->ai_addrlen > sizeof(*ret))
+                        continue;
+                memcpy(&ret[n], ai->ai_addr, ai->ai_addrlen);
+                ret_len[n++] = ai->ai_addrlen;
         }
-        memcpy(ret, res->ai_addr, res->ai_addrlen);
-        *ret_len = res->ai_addrlen;
         freeaddrinfo(res);
-        return 0;
+        *ret_n = n;
+        return n ? 0 : -EAFNOSUPPORT;
+}
+
+int resolve_address(const char *host, uint16_t port, int family, bool allow_dns,
+                    ConfSockaddr *ret, socklen_t *ret_len)
+{
+        size_t n;
+
+        return resolve_addresses(host, port, family, allow_dns, ret, ret_len, 1, &n);
 }
 
 typedef enum CacheKind {

@@ -33,6 +33,12 @@ int resolve_protocol(const char *name, int *ret_proto);
  */
 int resolve_address(const char *host, uint16_t port, int family, bool allow_dns,
                     ConfSockaddr *ret, socklen_t *ret_len);
+/**
+ * resolve_addresses() - resolve_address(), keeping up to @max addresses of the name, in the
+ * resolver's order (RFC 6724: the preferred first). *@ret_n: how many.
+ */
+int resolve_addresses(const char *host, uint16_t port, int family, bool allow_dns,
+                      ConfSockaddr *ret, socklen_t *ret_len, size_t max, size_t *ret_n);
 
 /*
  * A per-load memo of the lookups above (users, groups, protocols, services, server paths):

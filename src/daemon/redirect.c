@@ -92,6 +92,7 @@ struct RedirectPair {
         int client, backend;
         EvFile client_ev, backend_ev;
         EvTimer timer;          /* connect timeout, then idle timeout */
+        uint8_t attempt;        /* which of the backend's addresses is being connected to */
         RelayDir up, down;      /* client -> backend, backend -> client */
         uint64_t last_active;   /* ev_now() of the last byte moved */
         RedirectPair *next_free;
@@ -573,17 +574,53 @@ static void log_connect_error(RedirectPair *p, int err)
                             "(errno = %d)", pair_conf(p)->redirect_host, strerror(err), err);
                 return;
         }
-        (void)spawn_format_addr(&pair_conf(p)->redirect_addr.sa, host,
-                                sizeof(host), NULL);
+        socklen_t len;
+        const ConfSockaddr *to = conf_redirect_addr(pair_conf(p), p->attempt, &len);
+
+        if (to)
+                (void)spawn_format_addr(&to->sa, host, sizeof(host), NULL);
         portier_log(p->d->log, LOG_ERR, "can't connect to remote host %s: %s (errno = %d)",
                     host, strerror(err), err);
 }
 
-/* The backend cannot be reached: the client's connection is closed (no TRAFFIC line; EXIT
- * status=0, as xinetd's redirect child exits 0 then too). */
+static int start_connect(RedirectPair *p);
+
+/* The backend's next address, if its name has one more: 0 (connecting to it), or -errno. */
+static int connect_next(RedirectPair *p)
+{
+        const ConfService *cs = pair_conf(p);
+        socklen_t len;
+        int r;
+
+        if (!conf_redirect_addr(cs, p->attempt + 1u, &len))
+                return -ENOENT;
+        ev_file_remove(&p->backend_ev);
+        (void)close(p->backend);
+        p->backend = p->up.dst = p->down.src = -1;
+        p->attempt++;
+        if ((r = start_connect(p)) < 0)
+                return r;
+        if (cs->connect_timeout)
+                ev_timer_arm_in(p->d->loop, &p->timer,
+                                (uint64_t)cs->connect_timeout * EV_USEC_PER_SEC, on_timer);
+        return pair_rewatch(p);
+}
+
+/* The backend cannot be reached at this address: the next one of its name is tried, and
+ * when none is left the client's connection is closed (no TRAFFIC line; EXIT status=0, as
+ * xinetd's redirect child exits 0 then too). */
 static void connect_failed(RedirectPair *p, int err)
 {
-        log_connect_error(p, err);
+        for (;;) {
+                log_connect_error(p, err);
+                int r = connect_next(p);
+
+                if (r == 0)
+                        return;
+                if (r == -ENOENT || p->backend < 0)
+                        break;
+                err = -r;       /* that address failed at once: on to the next */
+        }
         pair_end(p, false);
 }
 
@@ -651,8 +688,9 @@ static int start_connect(RedirectPair *p)
 {
         const ConfService *cs = pair_conf(p);
         struct sockaddr_un un = { .sun_family = AF_UNIX };
-        const struct sockaddr *to = &cs->redirect_addr.sa;
-        socklen_t len = cs->redirect_addr_len;
+        socklen_t len = 0;
+        const ConfSockaddr *addr = conf_redirect_addr(cs, p->attempt, &len);
+        const struct sockaddr *to = addr ? &addr->sa : NULL;
         int fd;
 
         if (conf_redirect_unix(cs)) {
@@ -665,8 +703,9 @@ static int start_connect(RedirectPair *p)
                 to = (const struct sockaddr *)&un;
                 len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
                                   (cs->redirect_host[0] == '/'));
-        } else if (len == 0)
-                return -EDESTADDRREQ;   /* never resolved (not the daemon's loads) */
+        } else if (!to)
+                return -EDESTADDRREQ;   /* never resolved (not the daemon's loads), or a
+                                           reload left the name fewer addresses */
         fd = socket(to->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
@@ -739,6 +778,7 @@ void redirect_start(Service *s, int fd, const struct sockaddr *peer, const char 
         p->backend = -1;
         p->client_ev = p->backend_ev = EV_FILE_NULL;
         p->timer = EV_TIMER_NULL;
+        p->attempt = 0;
         p->up = (RelayDir){ .src = fd, .dst = -1, .pipe_r = -1, .pipe_w = -1,
                             .window = WINDOW_MIN };
         p->down = (RelayDir){ .src = -1, .dst = fd, .pipe_r = -1, .pipe_w = -1,
