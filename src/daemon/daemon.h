@@ -210,6 +210,8 @@ struct Daemon {
                                            those above are kept for connections (service.c) */
         bool watch_later;               /* at start: sockets are watched once ready is said
                                            (service_watch_all()) */
+        bool accept_short;              /* a service paused accepting for lack of descriptors
+                                           (service_descriptors_freed()) */
 
         Generation *gen;                /* the current configuration */
         Service **services;
@@ -287,6 +289,7 @@ Service *service_new(Daemon *d, Generation *g, size_t index);
 Service *service_free(Service *s);
 int service_listen(Service *s);
 void service_watch_all(Daemon *d);
+void service_descriptors_freed(Daemon *d);
 void service_close(Service *s);
 void service_remove_socket_file(Service *s);
 void service_update(Service *s, Generation *g, size_t index);

@@ -108,6 +108,7 @@ void inproc_end(InprocConn *c)
 
                 service_log(s, line, n);
         }
+        service_descriptors_freed(d);
         if (s->state == SERVICE_RETIRED) {
                 if (s->running == 0)
                         service_free(s);        /* unlinks itself from d->retired */

@@ -15,7 +15,8 @@
  * that a datagram the server left does not start another server at once). When its server
  * cannot be started at all, the datagrams are dropped too and the socket rests a second.
  *
- * On EMFILE/ENFILE the service stops watching its socket and looks again 100 ms later,
+ * On EMFILE/ENFILE the service stops watching its socket and looks again 100 ms later, or
+ * as soon as a connection portierd serves itself ends (it had descriptors),
  * instead of spinning on a connection it cannot accept (the loop is level-triggered: the
  * queued connection would report the socket readable at once, forever). It says so once per
  * shortage, and once when the shortage is over (its queue emptied).
@@ -557,6 +558,7 @@ static void accept_batch(Service *s)
                                                     "cannot accept: %m; pausing until it "
                                                     "can", s->conf->id);
                                 s->accept_paused = true;
+                                s->d->accept_short = true;
                                 (void)ev_file_set_events(&s->ev, 0);
                                 ev_timer_arm_in(s->d->loop, &s->retry, EMFILE_PAUSE_USEC,
                                                 resume_after_pause);
@@ -966,6 +968,32 @@ void service_retire(Service *s)
         }
         s->state = SERVICE_RETIRED;
         server_kill_service(s, SIGTERM);
+}
+
+/**
+ * service_descriptors_freed() - an in-process connection ended, so descriptors were given
+ * back: the services that paused accepting for lack of them look again now rather than at
+ * the end of their pause (a look that finds none left pauses again, quietly)
+ * @d: the daemon
+ */
+void service_descriptors_freed(Daemon *d)
+{
+        bool still = false;
+
+        if (!d->accept_short)
+                return;
+        for (size_t i = 0; i < d->n_services; i++) {
+                Service *s = d->services[i];
+
+                if (!s->accept_paused || s->fd < 0 || s->state != SERVICE_LISTENING)
+                        continue;
+                still = true;
+                if (s->ev.events == 0 && ev_timer_armed(&s->retry)) {
+                        ev_timer_disarm(&s->retry);
+                        (void)ev_file_set_events(&s->ev, EPOLLIN);
+                }
+        }
+        d->accept_short = still;
 }
 
 /**
