@@ -102,6 +102,8 @@ def start_daemons(args, bins, tmp):
             f.write(conf_text(os.path.join(d, "services.log"), ports, bins["tinyserver"]))
         argv = [bins[name], "-dontfork", "-f", conf, "-pidfile", os.path.join(d, "pid"),
                 "-filelog", os.path.join(d, "daemon.log")]
+        if name == "portierd":          # never the machine's own /run/portierd.sock
+            argv += ["--control-socket", os.path.join(d, "ctl.sock")]
         dm = Daemon(name, argv, d, ports, bins)
         why = run.wait_serving(dm.proc, ports["victim"], args.start_timeout)
         if why:

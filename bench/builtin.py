@@ -197,6 +197,8 @@ def main():
                        name == "portierd")
             argv = [binary, "-dontfork", "-f", conf, "-pidfile", os.path.join(tmp, name + ".pid"),
                     "-filelog", os.path.join(tmp, name + ".log")]
+            if name == "portierd":      # never the machine's own /run/portierd.sock
+                argv += ["--control-socket", os.path.join(tmp, name + ".ctl")]
             procs[name] = start(name, argv, tmp)
         for name in list(procs):
             if not wait_echo(ports[name]):

@@ -181,9 +181,11 @@ def start_daemon(kind, binary, tmp, backend):
     if not binary or not os.access(binary, os.X_OK):
         return Contender(kind, ports, na=f"{binary} not found")
     err = open(os.path.join(tmp, f"{kind}.stderr"), "wb")
-    p = start([binary, "-dontfork", "-f", conf, "-pidfile", os.path.join(tmp, f"{kind}.pid"),
-               "-filelog", os.path.join(tmp, f"{kind}.log")], stdin=subprocess.DEVNULL,
-              stdout=err, stderr=err)
+    argv = [binary, "-dontfork", "-f", conf, "-pidfile", os.path.join(tmp, f"{kind}.pid"),
+            "-filelog", os.path.join(tmp, f"{kind}.log")]
+    if kind == "portierd":              # never the machine's own /run/portierd.sock
+        argv += ["--control-socket", os.path.join(tmp, f"{kind}.ctl")]
+    p = start(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
     c = Contender(kind, {"line": ports["rline"], "source": ports["rsource"],
                          "hold": ports["rhold"]}, p)
     if not probe(c.ports["line"]):

@@ -367,7 +367,9 @@ def start_contenders(args, tmp, bins):
             write_conf(conf, c.logfile, c.port, tiny)
             argv = [bins["portierd"]] + args.portierd_opts.split() + \
                 ["-f", conf, "-pidfile", os.path.join(d, "portierd.pid"),
-                 "-filelog", os.path.join(d, "daemon.log")]
+                 "-filelog", os.path.join(d, "daemon.log"),
+                 # never the machine's own /run/portierd.sock (nor the other contender's)
+                 "--control-socket", os.path.join(d, "ctl.sock")]
             if name == "privsep":
                 argv += ["--privsep-user", "nobody"]
         try:
@@ -773,7 +775,8 @@ def scale_portierd(args, bins, tmp, base, n, extra=()):
     pid = None
     try:
         argv = [bins["portierd"], "-f", conf, "-pidfile", pidfile,
-                "-filelog", os.path.join(d, "daemon.log"), *extra]
+                "-filelog", os.path.join(d, "daemon.log"),
+                "--control-socket", os.path.join(d, "ctl.sock"), *extra]
         errpath = os.path.join(d, "start.stderr")
         starts = []
         # The start is timed args.starts times (a shared machine makes one figure noisy);
