@@ -168,7 +168,9 @@ typedef struct Service {
         struct UseridJob *userid_jobs;  /* ident lookups under way (userid.c) */
         RevdnsJob *revdns_jobs;         /* reverse lookups under way (revdns.c) */
         ForkQueue *fork_queue;          /* NULL until a fork fails */
-        uint32_t running;               /* servers and in-process connections now */
+        uint32_t running;               /* servers, in-process connections, and spawns in
+                                           flight (privsep: sent, no reply yet) now */
+        uint32_t spawning;              /* how many of `running` are spawns in flight */
         uint32_t gated;                 /* connections held for an IDONLY answer */
         ServiceCounters counters;
         uint32_t fail_second;           /* FAIL lines under a flood: the current second, */
@@ -179,6 +181,31 @@ typedef struct Service {
         bool accept_paused;             /* out of descriptors: said so once, until the
                                            queue is empty again (service.c) */
 } Service;
+
+/*
+ * A spawn under way across privilege separation: what the network process needs once the
+ * monitor's SPAWNED result comes (service.c service_spawn_done()). It is counted in its
+ * service's and the daemon's `running` from the request on, so that instances, -limit and
+ * the wait for servers at a stop or a service's retirement all count it.
+ */
+typedef struct SpawnJob {
+        Service *svc;
+        int fd;                         /* the connection (kept until the result: a fork
+                                           failure is retried on it), or -1 for a wait = yes
+                                           socket (the service's own) */
+        unsigned tries;                 /* fork tries before this one */
+        bool lookup;                    /* begin the USERID lookup once started */
+        bool held;                      /* holds the per_source slot of key */
+        bool has_peer, has_local;
+        AccessAddr key;
+        struct sockaddr_storage peer, local;
+        char from[46];
+        bool has_from;                  /* else the client is unknown ("<no address>") */
+        bool after_owned;               /* after_start is the job's (malloc'd) */
+        const char *after_start;        /* a line to log after START (the IDONLY gate's
+                                           USERID line), or NULL */
+        uint32_t next_free;             /* privsep.c's free list of slots */
+} SpawnJob;
 
 struct Server {
         Service *svc;
@@ -296,7 +323,9 @@ void service_update(Service *s, Generation *g, size_t index);
 void service_retire(Service *s);
 int service_take_socket(Service *s, Service *old);
 void service_server_exited(Service *s, Server *srv, int status);
-void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from);
+void service_spawn_done(SpawnJob *j, int r, pid_t pid, SpawnError err, int report_fd);
+void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from,
+                          const char *after);
 void service_drop_fork_retries(Service *s);
 bool service_queue_fork_retry(Service *s, int fd, const struct sockaddr *peer, const char *from,
                               unsigned tries);

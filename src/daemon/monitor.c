@@ -56,6 +56,7 @@
 
 #define END_GRACE_MSEC 5000
 #define LOG_MODE 0644
+#define REQUESTS_PER_WAKE 64
 
 typedef struct PidSet {
         pid_t *slots;                   /* 0: free; open addressing, linear probing */
@@ -90,6 +91,8 @@ typedef struct Monitor {
                 int fd;
         } *queue;
         size_t n_queue, queue_allocated;
+        /* SPAWNED results of this wake-up's requests, sent as one event at its end */
+        PrivMsg spawned;
 } Monitor;
 
 /* --- the servers' pids ------------------------------------------------------------------ */
@@ -336,9 +339,40 @@ static bool socket_fits(int fd, const ConfService *cs)
         return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == cs->socket_type;
 }
 
+static void send_event(Monitor *m, const PrivMsg *ev, int fd);
+
+/* Send the SPAWNED results gathered so far (one event). */
+static void flush_spawned(Monitor *m)
+{
+        if (m->spawned.u.spawned.n == 0)
+                return;
+        send_event(m, &m->spawned, -1);
+        m->spawned.u.spawned.n = 0;
+}
+
+/* A spawn request's result: into this wake-up's batch; one carrying libwrap's report pipe
+ * goes alone, after the results before it (the order of the replies is the requests'). */
+static void spawned(Monitor *m, uint32_t id, int result, pid_t pid, const SpawnError *err,
+                    int report)
+{
+        PrivMsg one = { .type = PRIVMSG_SPAWNED, .u.spawned.n = 1 };
+        PrivMsg *batch = report >= 0 ? &one : &m->spawned;
+        typeof(one.u.spawned.e[0]) *e;
+
+        if (report >= 0)
+                flush_spawned(m);
+        m->spawned.type = PRIVMSG_SPAWNED;
+        e = &batch->u.spawned.e[report >= 0 ? 0 : batch->u.spawned.n++];
+        *e = (typeof(*e)){ .id = id, .result = result, .pid = result == 0 ? pid : 0,
+                           .step = err->step, .error = err->error, .has_report = report >= 0 };
+        if (report >= 0)
+                send_event(m, &one, report);
+        else if (m->spawned.u.spawned.n == PRIVMSG_SPAWNED_MAX)
+                flush_spawned(m);
+}
+
 static void do_spawn(Monitor *m, const PrivMsg *req, int fd)
 {
-        PrivMsg rep = { .type = PRIVMSG_SPAWNED };
         const char *why = NULL;
         Generation *g = NULL;
         const ConfService *cs = named_service(m, req->u.spawn.gen, req->u.spawn.index, &g, &why);
@@ -359,9 +393,8 @@ static void do_spawn(Monitor *m, const PrivMsg *req, int fd)
                 why = "the -limit of running servers is reached", cs = NULL;
         if (!cs) {
                 refuse(m, "spawn", why);
-                rep.u.spawned.result = -EPERM;
                 (void)close(fd);
-                reply(m, &rep, -1);
+                spawned(m, req->u.spawn.id, -EPERM, 0, &err, -1);
                 return;
         }
         sp.tcp = cs->protocol == IPPROTO_TCP;
@@ -392,12 +425,7 @@ static void do_spawn(Monitor *m, const PrivMsg *req, int fd)
         if (r == 0 && pidset_add(&m->servers, pid) < 0)
                 portier_log(m->log, LOG_ERR, "privilege separation: out of memory recording "
                             "server %d", (int)pid);
-        rep.u.spawned.result = r;
-        rep.u.spawned.pid = r == 0 ? pid : 0;
-        rep.u.spawned.step = err.step;
-        rep.u.spawned.error = err.error;
-        rep.u.spawned.has_report = r == 0 && report >= 0;
-        reply(m, &rep, r == 0 ? report : -1);
+        spawned(m, req->u.spawn.id, r, pid, &err, r == 0 ? report : -1);
         (void)safe_close(report);
 }
 
@@ -654,27 +682,25 @@ static void do_reloaded(Monitor *m, const PrivMsg *req)
         }
 }
 
-/* One request per wake-up: the network process waits for each reply, so there is never
- * more than one (a forged flood is taken one at a time, as poll() reports it). */
-static void on_request(Monitor *m)
+/* One request: answered on the request socket, or (SPAWN) into the SPAWNED batch.
+ * Return: false when there is none (EAGAIN, or the end of the stream). */
+static bool serve_request(Monitor *m)
 {
         PrivMsg req;
         int fd = -1, r = privmsg_recv(m->req_fd, &req, &fd, MSG_DONTWAIT);
 
         if (r == -EAGAIN || r == -EPIPE || r == -ECONNRESET)
-                return;         /* EOF: its exit comes as SIGCHLD */
+                return false;   /* EOF: its exit comes as SIGCHLD */
         if (r == -EMFILE && req.type == PRIVMSG_SPAWN) {
-                PrivMsg rep = { .type = PRIVMSG_SPAWNED, .u.spawned.result = -EMFILE };
-
                 portier_log(m->log, LOG_ERR, "privilege separation: out of descriptors: a "
                             "connection to start a server for is lost");
-                reply(m, &rep, -1);
-                return;
+                spawned(m, req.u.spawn.id, -EMFILE, 0, &(SpawnError){ 0 }, -1);
+                return true;
         }
         if (r < 0) {
                 refuse(m, "malformed", strerror(-r));
                 reply_result(m, -EBADMSG);
-                return;
+                return true;
         }
         switch (req.type) {
         case PRIVMSG_HELLO:
@@ -716,6 +742,19 @@ static void on_request(Monitor *m)
                 refuse(m, privmsg_type_name(req.type), "not a request");
                 reply_result(m, -EBADMSG);
         }
+        return true;
+}
+
+/* Every request waiting, up to REQUESTS_PER_WAKE (a forged flood cannot keep the monitor
+ * from its signals), then the SPAWNED results in as few events as fit: the network process
+ * pipelines its spawns, so several wait here after a burst of connections, and one wake-up
+ * of each side serves them all. The results go before any EXITED of this loop turn's
+ * reaping (on_signal() comes after), so a server's exit never overtakes its start. */
+static void on_request(Monitor *m)
+{
+        for (int i = 0; i < REQUESTS_PER_WAKE && serve_request(m); i++)
+                ;
+        flush_spawned(m);
 }
 
 /* --- children and signals --------------------------------------------------------------- */

@@ -59,7 +59,8 @@ size_t privmsg_fds(const PrivMsg *m)
         case PRIVMSG_OPENED:
                 return m->u.opened.result == 0;
         case PRIVMSG_SPAWNED:
-                return m->u.spawned.result == 0 && m->u.spawned.has_report;
+                return m->u.spawned.n == 1 && m->u.spawned.e[0].result == 0 &&
+                       m->u.spawned.e[0].has_report;
         default:
                 return 0;
         }
@@ -68,6 +69,23 @@ size_t privmsg_fds(const PrivMsg *m)
 static bool terminated(const char *s, size_t size)
 {
         return memchr(s, '\0', size) != NULL;
+}
+
+/* A batch of one to PRIVMSG_SPAWNED_MAX results; a report pipe only in a batch of one. */
+static bool spawned_valid(const PrivMsg *m)
+{
+        uint32_t n = m->u.spawned.n;
+
+        if (n < 1 || n > PRIVMSG_SPAWNED_MAX)
+                return false;
+        for (uint32_t i = 0; i < n; i++) {
+                const typeof(m->u.spawned.e[0]) *e = &m->u.spawned.e[i];
+
+                if (e->result > 0 || (e->has_report & ~1) != 0 ||
+                    (e->result == 0 && e->pid <= 0) || (e->has_report && n != 1))
+                        return false;
+        }
+        return true;
 }
 
 /* The checks of the fields a type has beyond its size. */
@@ -92,8 +110,7 @@ static bool fields_valid(const PrivMsg *m)
         case PRIVMSG_REMOVE_FILE:
                 return m->u.remove_file.file.set == 1;
         case PRIVMSG_SPAWNED:
-                return m->u.spawned.result <= 0 && (m->u.spawned.has_report & ~1) == 0 &&
-                       (m->u.spawned.result < 0 || m->u.spawned.pid > 0);
+                return spawned_valid(m);
         case PRIVMSG_OPENED:
                 return m->u.opened.result <= 0;
         case PRIVMSG_EXITED:

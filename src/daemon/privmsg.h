@@ -15,10 +15,12 @@
  * generation and service index are checked against its own configuration, a pid against
  * its own servers, a path against its own configuration's log files (monitor.c).
  *
- * Requests (network process -> monitor, each answered by one reply on the same socket):
+ * Requests (network process -> monitor, each answered by one reply on the same socket,
+ * except SPAWN):
  *   HELLO      the network process dropped its privileges and runs     -> RESULT
  *   BIND       open the listening socket of service @index of @gen     -> BOUND (+1 fd)
- *   SPAWN      start the server of @index of @gen on the fd (+1 fd)    -> SPAWNED (+0/1 fd)
+ *   SPAWN      start the server of @index of @gen on the fd (+1 fd); pipelined: answered
+ *              on the event socket by a SPAWNED event carrying the request's @id
  *   SIGNAL     send @sig to server @pid (and its process group)        -> RESULT
  *   OPEN_LOG   open the log file @path for appending                   -> OPENED (+0/1 fd)
  *   OPEN_DUMP  open the state dump file (portierd.dump by the pid file) -> OPENED (+0/1 fd)
@@ -28,6 +30,10 @@
  *   RELOAD     please reload the configuration (SIGHUP, portierctl)    -> RESULT
  *   RELOADED   generation @gen is applied; @oldest is the oldest still in use -> RESULT
  * Events (monitor -> network process, on a second socket, never answered):
+ *   SPAWNED    the results of @n SPAWN requests, each with the request's id (batched: the
+ *              requests one wake-up of the monitor served, up to PRIVMSG_SPAWNED_MAX; a
+ *              result carrying a descriptor, libwrap's report pipe, travels alone). On the
+ *              event socket so that a server's EXITED can never overtake its SPAWNED.
  *   EXITED     @n servers exited: each a pid and its wait status (batched: one message for
  *              what one SIGCHLD reaped, up to PRIVMSG_EXITED_MAX)
  *   NEWCONF    load generation @gen from the bundle in the memfd (+1 fd)
@@ -42,6 +48,7 @@
 #define PRIVMSG_TEXT_MAX 256
 #define PRIVMSG_FDS_MAX 1
 #define PRIVMSG_EXITED_MAX 32
+#define PRIVMSG_SPAWNED_MAX 32
 #define PRIVMSG_SIZE_MAX 2048           /* bigger than any message: a receive buffer */
 
 typedef enum PrivMsgType {
@@ -55,7 +62,7 @@ typedef enum PrivMsgType {
         PRIVMSG_OPEN_DUMP,
         PRIVMSG_STATUS,
         PRIVMSG_REMOVE_FILE,
-        /* replies */
+        /* replies (SPAWNED: an event) */
         PRIVMSG_RESULT,
         PRIVMSG_BOUND,
         PRIVMSG_SPAWNED,
@@ -86,7 +93,7 @@ typedef struct PrivMsg {
         uint32_t type;                  /* PrivMsgType */
         union {
                 struct { uint32_t gen, index; } bind;
-                struct { uint32_t gen, index, first_try; PrivMsgAddr peer; } spawn;
+                struct { uint32_t gen, index, first_try; PrivMsgAddr peer; uint32_t id; } spawn;
                 struct { int32_t pid, sig; } signal;
                 struct { char path[PRIVMSG_PATH_MAX]; } open_log;
                 struct { uint32_t gen, oldest; } reloaded;
@@ -94,7 +101,11 @@ typedef struct PrivMsg {
                 struct { uint32_t gen, index; PrivMsgFile file; } remove_file;
                 struct { int32_t result; } result;
                 struct { int32_t result; char text[PRIVMSG_TEXT_MAX]; PrivMsgFile file; } bound;
-                struct { int32_t result, pid, step, error, has_report; } spawned;
+                struct {
+                        uint32_t n;
+                        struct { uint32_t id; int32_t result, pid, step, error, has_report; }
+                                e[PRIVMSG_SPAWNED_MAX];
+                } spawned;
                 struct { int32_t result; } opened;
                 struct {
                         uint32_t n;

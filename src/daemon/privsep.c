@@ -4,9 +4,12 @@
  * network process's side of every call across (privsep.h has the picture).
  *
  * The network process's calls are synchronous: one request, then its reply, on a blocking
- * SOCK_SEQPACKET pair, as spawn_run() was a synchronous vfork() before. Events (a server
- * exited, a new configuration) come on a second pair that the loop watches, so that a reply
- * is never mixed up with an event. When the monitor is gone, the network process stops at
+ * SOCK_SEQPACKET pair, except SPAWN: the network process sends it with an id and goes on
+ * (more accepts, more requests queued on the socket), and the result comes back as a
+ * SPAWNED event. Events (spawn results, servers exited, a new configuration) come on a
+ * second pair that the loop watches, so that a reply is never mixed up with an event, and
+ * a server's EXITED never comes before its SPAWNED (the monitor sends both, in that order,
+ * on this one socket). When the monitor is gone, the network process stops at
  * once: it never serves half (it could not start a server or bind a socket any more).
  */
 
@@ -57,7 +60,7 @@ static void lost_descriptor(Privsep *p, PrivMsg *rep)
         else if (rep->type == PRIVMSG_OPENED)
                 rep->u.opened.result = -EMFILE;
         else if (rep->type == PRIVMSG_SPAWNED)
-                rep->u.spawned.has_report = 0;
+                rep->u.spawned.e[0].has_report = 0;
 }
 
 /* One request and its reply. A reply of another type than expected is the monitor's bug:
@@ -141,41 +144,84 @@ void privsep_remove_file(Daemon *d, const Service *s, ListenerFile *f)
         call(d->privsep, &req, -1, PRIVMSG_RESULT, &rep, NULL);
 }
 
-/**
- * privsep_spawn() - the monitor starts a service's server (spawn_run() there)
- * @d: the daemon
- * @s: the service
- * @fd: the connection, or the listening socket of a wait = yes service (stays the caller's)
- * @peer: the client, for a datagram service (the monitor asks a connection itself)
- * @first_try: not a fork retry: the server gets banner_success from a libwrap child
- * @ret_pid: the server
- * @ret_err: the failed step, as spawn_run()
- * @ret_report_fd: as spawn_run()
- *
- * Return: as spawn_run().
- */
-int privsep_spawn(Daemon *d, const Service *s, int fd, const struct sockaddr *peer,
-                  bool first_try, pid_t *ret_pid, SpawnError *ret_err, int *ret_report_fd)
+/* A free slot for a spawn job (the array grows by doubling). Return: its index, or
+ * UINT32_MAX when out of memory. */
+static uint32_t job_alloc(Privsep *p)
 {
-        PrivMsg req = { .type = PRIVMSG_SPAWN }, rep;
-        int report = -1;
+        if (p->free_job == 0) {
+                uint32_t n = p->n_jobs ? p->n_jobs * 2 : 64;
+                SpawnJob *v = realloc(p->jobs, n * sizeof(*v));
 
+                if (!v)
+                        return UINT32_MAX;
+                for (uint32_t i = n; i > p->n_jobs; i--) {
+                        v[i - 1].svc = NULL;
+                        v[i - 1].next_free = p->free_job;
+                        p->free_job = i;
+                }
+                p->jobs = v;
+                p->n_jobs = n;
+        }
+        uint32_t id = p->free_job - 1;
+
+        p->free_job = p->jobs[id].next_free;
+        return id;
+}
+
+/**
+ * privsep_spawn_send() - ask the monitor to start a service's server (spawn_run() there),
+ * without waiting: the result comes as a SPAWNED event (service_spawn_done())
+ * @d: the daemon
+ * @j: what the result will need (copied; its svc is the service)
+ * @fd: the connection, or the listening socket of a wait = yes service (a copy goes)
+ * @first_try: not a fork retry: the server gets banner_success from a libwrap child
+ */
+void privsep_spawn_send(Daemon *d, const SpawnJob *j, int fd, bool first_try)
+{
+        Privsep *p = d->privsep;
+        const Service *s = j->svc;
+        PrivMsg req = { .type = PRIVMSG_SPAWN };
+        uint32_t id = job_alloc(p);
+        int r;
+
+        if (id == UINT32_MAX)
+                lost_monitor(p, -ENOMEM);       /* a server could not be accounted for */
+        p->jobs[id] = *j;
         req.u.spawn.gen = s->gen->number;
         req.u.spawn.index = s->index;
         req.u.spawn.first_try = first_try;
-        if (s->conf->socket_type != SOCK_STREAM)
-                privmsg_addr_from_sockaddr(peer, &req.u.spawn.peer);
-        call(d->privsep, &req, fd, PRIVMSG_SPAWNED, &rep, &report);
-        *ret_report_fd = report;
-        *ret_err = (SpawnError){ .step = (SpawnStep)rep.u.spawned.step,
-                                 .error = rep.u.spawned.error };
-        if (rep.u.spawned.result < 0) {
-                if (ret_err->step > SPAWN_STEP_EXEC)
-                        *ret_err = (SpawnError){ SPAWN_STEP_NONE, 0 };
-                return rep.u.spawned.result;
+        req.u.spawn.id = id;
+        if (s->conf->socket_type != SOCK_STREAM && j->has_peer)
+                privmsg_addr_from_sockaddr((const struct sockaddr *)&j->peer, &req.u.spawn.peer);
+        r = privmsg_send(p->req_fd, &req, fd);
+        if (r < 0)
+                lost_monitor(p, r);
+}
+
+/* SPAWNED: each result to its job. An id that is no spawn in flight is a reply to a request
+ * this process did not make (a forgery on its socket): logged and dropped. */
+static void take_spawned(Privsep *p, const PrivMsg *m, int fd)
+{
+        for (uint32_t i = 0; i < m->u.spawned.n; i++) {
+                const typeof(m->u.spawned.e[0]) *e = &m->u.spawned.e[i];
+                int report = e->has_report ? fd : -1;
+                SpawnJob job;
+
+                if (e->id >= p->n_jobs || !p->jobs[e->id].svc) {
+                        portier_log(p->d->log, LOG_WARNING, "privilege separation: a spawn "
+                                    "result for no request of this process (id %u); dropped",
+                                    e->id);
+                        (void)safe_close(report);
+                        continue;
+                }
+                job = p->jobs[e->id];
+                p->jobs[e->id].svc = NULL;
+                p->jobs[e->id].next_free = p->free_job;
+                p->free_job = e->id + 1;
+                service_spawn_done(&job, e->result, e->pid,
+                                   (SpawnError){ .step = (SpawnStep)e->step,
+                                                 .error = e->error }, report);
         }
-        *ret_pid = rep.u.spawned.pid;
-        return 0;
 }
 
 /**
@@ -402,9 +448,13 @@ static int on_event(EvFile *f, uint32_t events)
                         privsep_reloaded(d);
                         continue;
                 }
-                if (r < 0)
+                if (r == -EMFILE && m.type == PRIVMSG_SPAWNED)
+                        lost_descriptor(p, &m);         /* started, without its report */
+                else if (r < 0)
                         lost_monitor(p, r);
-                if (m.type == PRIVMSG_EXITED)
+                if (m.type == PRIVMSG_SPAWNED)
+                        take_spawned(p, &m, fd);
+                else if (m.type == PRIVMSG_EXITED)
                         for (uint32_t i = 0; i < m.u.exited.n; i++)
                                 server_exited(d, m.u.exited.e[i].pid, m.u.exited.e[i].status);
                 else if (m.type == PRIVMSG_NEWCONF)
@@ -425,6 +475,7 @@ Privsep *privsep_free(Privsep *p)
         (void)safe_close(p->req_fd);
         (void)safe_close(p->ev_fd);
         conf_bundle_free(p->bundle);
+        free(p->jobs);
         free(p);
         return NULL;
 }

@@ -14,8 +14,9 @@
  *   - the child drops to the privsep user (no supplementary groups, no capabilities,
  *     no_new_privs, "/") and runs the event loop as before: admission, built-ins, redirect,
  *     the control socket, the log lines. Its privileged calls go through the functions
- *     below, one request and one reply each on a socket pair (privmsg.h); server exits and
- *     new configurations arrive as events on a second one.
+ *     below, one request and one reply each on a socket pair (privmsg.h), except spawns,
+ *     which are pipelined: their results arrive, with server exits and new configurations,
+ *     as events on a second one.
  *
  * Not supported with privilege separation: live re-exec (refused with a message).
  */
@@ -40,6 +41,11 @@ typedef struct Privsep {
         struct ConfBundle *bundle;      /* the configuration the next load reads */
         bool reload_granted;            /* reload_start() comes from the monitor's NEWCONF */
         unsigned refused;               /* requests the monitor refused (a bug or an attack) */
+        /* Spawns in flight: a slot per request, its index the request's id (grown, never
+         * shrunk, like the server records: the spawn path allocates only past the peak). */
+        struct SpawnJob *jobs;
+        uint32_t n_jobs;                /* slots allocated */
+        uint32_t free_job;              /* first free slot + 1; 0: none */
 } Privsep;
 
 /* privsep.c: start, and the network process's side */
@@ -50,8 +56,7 @@ struct ListenerFile;
 int privsep_bind(Daemon *d, const Service *s, struct ListenerFile *ret_file, char *err,
                  size_t errsize);
 void privsep_remove_file(Daemon *d, const Service *s, struct ListenerFile *f);
-int privsep_spawn(Daemon *d, const Service *s, int fd, const struct sockaddr *peer,
-                  bool first_try, pid_t *ret_pid, SpawnError *ret_err, int *ret_report_fd);
+void privsep_spawn_send(Daemon *d, const struct SpawnJob *j, int fd, bool first_try);
 int privsep_signal(Daemon *d, pid_t pid, int sig);
 int privsep_open_log(void *userdata, const char *path);
 int privsep_reopen_daemon_log(Daemon *d);

@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,7 @@ void service_log(Service *s, const char *line, size_t len)
 }
 
 static int fork_retry_due(EvTimer *t);
+static void rest_after_spawn_failure(Service *s);
 
 /* Act on what a libwrap child reported, once (the pipe is then closed). */
 static void take_report(Service *s, Server *srv)
@@ -267,66 +269,35 @@ static bool queue_fork_retry(Service *s, int fd, const struct sockaddr *peer, co
 }
 
 /*
- * Start the server; log START (and begin the USERID lookup) or the failure. A connection
- * (wait = no stream) is taken over: closed once the server has it, queued for a fork retry,
- * or refused; a wait = yes socket stays the caller's.
+ * The server of a spawn was started, or could not be: log START (and begin the USERID
+ * lookup) or the failure. A connection (wait = no stream) is taken over: closed once the
+ * server has it, queued for a fork retry, or refused.
  */
-static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, const char *from,
-                              bool lookup, unsigned tries)
+static void spawn_finish(SpawnJob *j, int r, pid_t pid, const SpawnError *err, int report_fd)
 {
-        struct sockaddr_storage local;
-        socklen_t llen = sizeof(local);
-        SpawnPeer sp = { .remote = peer, .tcp = s->conf->protocol == IPPROTO_TCP };
-        SpawnError err = { 0 };
-        AccessAddr key;
+        Service *s = j->svc;
+        const struct sockaddr *peer = j->has_peer ? (struct sockaddr *)&j->peer : NULL;
+        const char *from = j->has_from ? j->from : NULL;
         Server *srv;
         char line[512];
-        bool held;
-        pid_t pid;
-        int r, report_fd;
 
-        /* (under privilege separation the monitor asks for the server's variables itself:
-         * here the local address is only wanted for an ident lookup) */
-        if (peer && sp.tcp &&
-            (!s->d->privsep || (lookup && admit_wants_userid(s, s->conf->log_on_success))) &&
-            getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
-                sp.local = (struct sockaddr *)&local;
-        held = peer && s->sources && s->conf->per_source != CONF_UNLIMITED &&
-               takes_connections(s->conf);
-        if (held && !admit_take_source_slot(s, fd, peer, from, &key))
-                return;
-        /* banner_success before the server can write; with libwrap, the child sends it once
-         * hosts_access() has let the client in (DESIGN.md decision 4). */
-        /* TCPMUXPLUS: the daemon acknowledges for the server (RFC 1078's "+"). */
-        if (tries == 0 && (s->conf->type & CONF_TYPE_TCPMUXPLUS) && takes_connections(s->conf))
-                (void)send(fd, "+Go\r\n", 5, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (tries == 0 && takes_connections(s->conf) && !s->spawn->libwrap)
-                admit_send_banner(s, fd, BANNER_SUCCESS);
-        if (s->banners) {
-                sp.banner_fail = s->banners->data[BANNER_FAIL];
-                sp.banner_fail_len = s->banners->len[BANNER_FAIL];
-                sp.banner_success = s->banners->data[BANNER_SUCCESS];
-                sp.banner_success_len = tries == 0 ? s->banners->len[BANNER_SUCCESS] : 0;
-        }
-        if (s->d->privsep)
-                r = privsep_spawn(s->d, s, fd, peer, tries == 0, &pid, &err, &report_fd);
-        else
-                r = spawn_run(s->spawn, fd, &sp, &pid, &err, &report_fd);
-        if (r < 0 && held)
-                ratelimit_source_release(s->sources, &key, ev_now(s->d->loop));
+        if (r < 0 && j->held)
+                ratelimit_source_release(s->sources, &j->key, ev_now(s->d->loop));
         if (r < 0) {
                 s->counters.spawn_failed++;
-                if (err.step != SPAWN_STEP_NONE) {
+                if (err->step != SPAWN_STEP_NONE) {
                         portier_log(s->d->log, LOG_ERR, "service '%s': cannot start '%s': "
                                     "%s failed: %s", s->conf->id, s->spawn->path,
-                                    spawn_step_name(err.step), strerror(err.error));
+                                    spawn_step_name(err->step), strerror(err->error));
                         goto done;
                 }
                 /* vfork() itself failed: out of processes or memory. */
                 portier_log(s->d->log, LOG_ERR, "service '%s': cannot fork: %s", s->conf->id,
                             strerror(-r));
-                if (queue_fork_retry(s, fd, peer, from, tries + 1))
-                        return;
+                if (j->fd >= 0 && queue_fork_retry(s, j->fd, peer, from, j->tries + 1)) {
+                        j->fd = -1;     /* the queue's now */
+                        goto done;
+                }
                 admit_refuse(s, -1, NULL, REFUSE_FORK, from);
                 goto done;
         }
@@ -339,8 +310,8 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
         } else {
                 if (report_fd >= 0)
                         watch_report(s, srv, report_fd, from);
-                if (held) {
-                        srv->src = key;
+                if (j->held) {
+                        srv->src = j->key;
                         srv->src_held = true;
                 }
                 srv->has_client = peer && access_addr_from_sockaddr(peer, &srv->client) == 0;
@@ -351,11 +322,122 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
 
                 service_log(s, line, n);
         }
-        if (lookup && sp.local && admit_wants_userid(s, s->conf->log_on_success))
-                (void)userid_start(s, USERID_LOG, -1, peer, sp.local, from);
+        if (j->lookup && j->has_local && admit_wants_userid(s, s->conf->log_on_success))
+                (void)userid_start(s, USERID_LOG, -1, peer, (struct sockaddr *)&j->local,
+                                   from);
 done:
-        if (takes_connections(s->conf))
-                (void)close(fd);
+        if (j->fd >= 0)
+                (void)close(j->fd);
+        if (j->after_start)
+                service_log(s, j->after_start, strlen(j->after_start));
+        if (j->after_owned)
+                free((char *)j->after_start);
+}
+
+/*
+ * Start the server: synchronously (spawn_run()), or under privilege separation by a request
+ * to the monitor whose result comes later as an event (service_spawn_done()): the network
+ * process goes on accepting meanwhile, and the monitor serves the requests of a burst in one
+ * wake-up. A connection (wait = no stream) is taken over; a wait = yes socket stays the
+ * caller's.
+ */
+static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, const char *from,
+                              bool lookup, unsigned tries, const char *after)
+{
+        socklen_t llen = sizeof(struct sockaddr_storage);
+        SpawnPeer sp = { .remote = peer, .tcp = s->conf->protocol == IPPROTO_TCP };
+        SpawnError err = { 0 };
+        SpawnJob j = { .svc = s, .fd = takes_connections(s->conf) ? fd : -1, .tries = tries,
+                       .lookup = lookup, .has_from = from != NULL, .after_start = after };
+        pid_t pid = 0;
+        int r, report_fd = -1;
+
+        /* (under privilege separation the monitor asks for the server's variables itself:
+         * here the local address is only wanted for an ident lookup) */
+        if (peer && sp.tcp &&
+            (!s->d->privsep || (lookup && admit_wants_userid(s, s->conf->log_on_success))) &&
+            getsockname(fd, (struct sockaddr *)&j.local, &llen) == 0) {
+                sp.local = (struct sockaddr *)&j.local;
+                j.has_local = true;
+        }
+        j.held = peer && s->sources && s->conf->per_source != CONF_UNLIMITED &&
+                 takes_connections(s->conf);
+        if (j.held && !admit_take_source_slot(s, fd, peer, from, &j.key)) {
+                if (after)
+                        service_log(s, after, strlen(after));
+                return;
+        }
+        /* banner_success before the server can write; with libwrap, the child sends it once
+         * hosts_access() has let the client in (DESIGN.md decision 4). */
+        /* TCPMUXPLUS: the daemon acknowledges for the server (RFC 1078's "+"). */
+        if (tries == 0 && (s->conf->type & CONF_TYPE_TCPMUXPLUS) && takes_connections(s->conf))
+                (void)send(fd, "+Go\r\n", 5, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (tries == 0 && takes_connections(s->conf) && !s->spawn->libwrap)
+                admit_send_banner(s, fd, BANNER_SUCCESS);
+        if (peer) {
+                j.has_peer = true;
+                memcpy(&j.peer, peer, peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                      : peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                                   : sizeof(j.peer));
+        }
+        snprintf(j.from, sizeof(j.from), "%s", from ? from : "");
+        if (s->d->privsep) {
+                /* the line waits for the result: the job keeps a copy (written now if
+                 * there is no memory for one) */
+                if (after && !(j.after_start = strdup(after)))
+                        service_log(s, after, strlen(after));
+                j.after_owned = j.after_start != NULL;
+                privsep_spawn_send(s->d, &j, fd, tries == 0);
+                s->spawning++;
+                s->running++;
+                s->d->running++;
+                return;
+        }
+        if (s->banners) {
+                sp.banner_fail = s->banners->data[BANNER_FAIL];
+                sp.banner_fail_len = s->banners->len[BANNER_FAIL];
+                sp.banner_success = s->banners->data[BANNER_SUCCESS];
+                sp.banner_success_len = tries == 0 ? s->banners->len[BANNER_SUCCESS] : 0;
+        }
+        r = spawn_run(s->spawn, fd, &sp, &pid, &err, &report_fd);
+        spawn_finish(&j, r, pid, &err, report_fd);
+}
+
+/**
+ * service_spawn_done() - privilege separation: the monitor's result of a spawn request
+ * @j: the request's job (its connection taken over)
+ * @r: 0, or spawn_run()'s error
+ * @pid: the server, when started
+ * @err: the failed step
+ * @report_fd: libwrap's report pipe, or -1 (taken over)
+ *
+ * A server started for a service that was retired or for a daemon that is stopping
+ * meanwhile is ended at once, as its fellows were; a wait = yes service whose server could
+ * not be started listens again after a rest, as after a synchronous failure.
+ */
+void service_spawn_done(SpawnJob *j, int r, pid_t pid, SpawnError err, int report_fd)
+{
+        Service *s = j->svc;
+        Daemon *d = s->d;
+
+        s->spawning--;
+        s->running--;
+        d->running--;
+        if (r < 0 && err.step > SPAWN_STEP_EXEC)
+                err = (SpawnError){ SPAWN_STEP_NONE, 0 };
+        spawn_finish(j, r, pid, &err, report_fd);
+        if (r == 0 && (s->state == SERVICE_RETIRED || d->stopping)) {
+                (void)privsep_signal(d, pid, SIGTERM);
+        } else if (r < 0 && !takes_connections(s->conf) && s->state == SERVICE_SUSPENDED &&
+                   s->running == 0) {
+                s->state = SERVICE_LISTENING;
+                if (s->fd >= 0)
+                        rest_after_spawn_failure(s);
+        }
+        if (r < 0 && s->state == SERVICE_RETIRED && s->running == 0)
+                service_free(s);
+        else if (r < 0 && (d->opts->limit > 0 || s->conf->instances != CONF_UNLIMITED))
+                service_resume_paused(d);
 }
 
 /* Serve an admitted connection: a built-in on the loop, a redirect's proxy, else its
@@ -371,7 +453,7 @@ static void spawn_and_log(Service *s, int fd, const struct sockaddr *peer, const
                 redirect_start(s, fd, peer, from);
                 return;
         }
-        spawn_and_log_try(s, fd, peer, from, lookup, 0);
+        spawn_and_log_try(s, fd, peer, from, lookup, 0, NULL);
 }
 
 static int fork_retry_due(EvTimer *t)
@@ -388,7 +470,7 @@ static int fork_retry_due(EvTimer *t)
                 ForkRetry *fr = &queue[i];
 
                 spawn_and_log_try(s, fr->fd, (struct sockaddr *)&fr->peer, fr->from, true,
-                                  fr->tries);
+                                  fr->tries, NULL);
         }
         return 0;
 }
@@ -433,11 +515,21 @@ void service_drop_fork_retries(Service *s)
  * @peer: the client, or NULL when unknown
  * @from: the client as text, or NULL
  *
- * Used by the IDONLY gate once the identd answered (the gate writes the USERID line).
+ * @after: a line to log after START, or NULL (the gate's USERID line; under privilege
+ *         separation START comes with the monitor's result, later)
+ *
+ * Used by the IDONLY gate once the identd answered.
  */
-void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from)
+void service_start_server(Service *s, int fd, const struct sockaddr *peer, const char *from,
+                          const char *after)
 {
+        if (s->conf->kind == CONF_KIND_SERVER) {
+                spawn_and_log_try(s, fd, peer, from, false, 0, after);
+                return;
+        }
         spawn_and_log(s, fd, peer, from, false);
+        if (after)
+                service_log(s, after, strlen(after));
 }
 
 static int resume_after_pause(EvTimer *t)
@@ -700,9 +792,12 @@ static void hand_over(Service *s)
                 return;
         }
         uint64_t started = s->counters.started;
+        uint32_t spawning = s->spawning;
 
         spawn_and_log(s, s->fd, p, p ? from : NULL, false);
-        if (s->counters.started == started) {
+        /* (under privilege separation the spawn is under way: the service waits for it,
+         * suspended, and a failure resumes it: service_spawn_done()) */
+        if (s->counters.started == started && s->spawning == spawning) {
                 rest_after_spawn_failure(s);
                 return;
         }

@@ -95,9 +95,14 @@ static void finish(UseridJob *j, IdentResult result)
 
                         s->gated--;
                         j->kind = USERID_LOG;   /* from here on, only the line is left */
-                        service_start_server(s, fd, (struct sockaddr *)&j->peer, j->from);
-                        log_line(s, line, ident_format_userid(line, sizeof(line), s->conf->id,
-                                                              reply));
+                        int n = ident_format_userid(line, sizeof(line), s->conf->id,
+                                                    reply);
+
+                        if (n == -ENOBUFS)
+                                n = (int)strlen(line);
+                        /* the USERID line follows START (logged when the server started) */
+                        service_start_server(s, fd, (struct sockaddr *)&j->peer, j->from,
+                                             n > 0 ? line : NULL);
                 } else {
                         s->counters.noid++;
                         log_line(s, line, ident_format_noid(line, sizeof(line), s->conf->id,

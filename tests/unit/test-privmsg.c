@@ -48,9 +48,23 @@ static void test_round_trips(void **state)
         m = (PrivMsg){ .type = PRIVMSG_OPEN_LOG };
         strcpy(m.u.open_log.path, "/var/log/x");
         round_trip(&m);
-        m = (PrivMsg){ .type = PRIVMSG_SPAWNED, .u.spawned = { 0, 99, 0, 0, 1 } };
+        m = (PrivMsg){ .type = PRIVMSG_SPAWNED, .u.spawned = { 1, { { 5, 0, 99, 0, 0, 1 } } } };
         assert_int_equal(privmsg_fds(&m), 1);
         round_trip(&m);
+        /* a batch: results without descriptors, a failure among them */
+        m = (PrivMsg){ .type = PRIVMSG_SPAWNED,
+                       .u.spawned = { 3, { { 1, 0, 99, 0, 0, 0 }, { 2, -EAGAIN, 0, 0, 0, 0 },
+                                           { 3, 0, 100, 0, 0, 0 } } } };
+        assert_int_equal(privmsg_fds(&m), 0);
+        round_trip(&m);
+        /* a report pipe only travels alone; a batch of none or of more than fit */
+        m.u.spawned.e[2].has_report = 1;
+        assert_int_equal(privmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
+        m.u.spawned.e[2].has_report = 0;
+        m.u.spawned.n = 0;
+        assert_int_equal(privmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
+        m.u.spawned.n = PRIVMSG_SPAWNED_MAX + 1;
+        assert_int_equal(privmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
         m = (PrivMsg){ .type = PRIVMSG_BOUND, .u.bound.result = -EADDRINUSE };
         strcpy(m.u.bound.text, "cannot bind");
         assert_int_equal(privmsg_fds(&m), 0);
@@ -112,7 +126,9 @@ static void test_refused(void **state)
         strcpy(buf + 8, "etc/shadow");
         assert_int_equal(privmsg_decode(buf, (size_t)n, 0, &back), -EBADMSG);
         /* a reply claiming success with a bad pid, a positive result */
-        m = (PrivMsg){ .type = PRIVMSG_SPAWNED, .u.spawned = { 0, 0, 0, 0, 0 } };
+        m = (PrivMsg){ .type = PRIVMSG_SPAWNED, .u.spawned = { 1, { { 7, 0, 0, 0, 0, 0 } } } };
+        assert_int_equal(privmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
+        m.u.spawned.e[0] = (typeof(m.u.spawned.e[0])){ 7, 1, 0, 0, 0, 0 };
         assert_int_equal(privmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
         m = (PrivMsg){ .type = PRIVMSG_RESULT, .u.result.result = 1 };
         assert_int_equal(privmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
