@@ -30,6 +30,11 @@
  * The load runs on a worker thread, so spawns are answered meanwhile; events the network
  * process's socket cannot take now are queued (neither side ever blocks on the other's
  * not reading, except the network process on the reply to its own request).
+ *
+ * Spawns are pipelined (privsep.c): the network process does not wait for their results,
+ * so after a burst of connections several SPAWN requests wait here. One wake-up serves all
+ * that wait (on_request()) and sends their results as one SPAWNED event on the event
+ * socket, ahead of the EXITED events of the same loop turn.
  */
 
 #include <errno.h>

@@ -21,6 +21,7 @@ import ctypes
 import errno
 import os
 import pwd
+import re
 import select
 import signal
 import socket
@@ -426,3 +427,63 @@ def test_forged_spawn_over_limit_refused(daemon):
     daemon.wait_log(rf"EXIT: target status=\d+ pid={spid} duration=\d+\(sec\)")
     rep, _ = report(exe)                # one server again: served
     assert rep["Uid"].split()[0] == "0"
+
+
+def listen_backlog(port):
+    """Connections waiting in the accept queue of the listener on 127.0.0.1:port."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, state, queues = fields[1], fields[3], fields[4]
+            if state == "0A" and int(local.split(":")[1], 16) == port:
+                return int(queues.split(":")[1], 16)
+    raise AssertionError(f"no listener on port {port}")
+
+
+def test_instances_count_spawns_in_flight(daemon):
+    """Spawns are pipelined: one the monitor has not answered yet counts against instances.
+    The monitor is stopped while two clients come: the network process asks for the first
+    one's server and refuses the second at once, before any answer."""
+    h = daemon.add("h", "/bin/sh", server("hold.sh"), instances="1")
+    start(daemon)
+    os.kill(daemon.pid, signal.SIGSTOP)
+    try:
+        first = connect(h)
+        second = connect(h)
+        daemon.wait_log(r"FAIL: h service_limit from=127\.0\.0\.1")
+        assert not [x for x in daemon.log() if x.startswith("START:")], daemon.log()
+    finally:
+        os.kill(daemon.pid, signal.SIGCONT)
+    with first, second:
+        assert read_all(second, timeout=5) == b""
+        line = first.recv(100)
+        assert line.startswith(b"pid "), line
+        spid = int(line.split()[1])
+    daemon.wait_log(rf"START: h pid={spid} from=127\.0\.0\.1")
+    daemon.wait_log(rf"EXIT: h status=\d+ pid={spid} duration=\d+\(sec\)")
+    assert len([x for x in daemon.log() if x.startswith("START:")]) == 1, daemon.log()
+
+
+def test_stop_with_spawns_in_flight(daemon):
+    """SIGTERM while spawns wait for the monitor's answer: the network process waits for
+    them, ends the servers they started (EXIT logged for each), and only then exits; no
+    server is left behind."""
+    h = daemon.add("h", "/bin/sh", server("hold.sh"))
+    start(daemon)
+    os.kill(daemon.pid, signal.SIGSTOP)
+    try:
+        clients = [connect(h) for _ in range(3)]
+        # accepted (and so asked for: the same callback) once the queue is empty
+        wait_for(lambda: listen_backlog(h) == 0, what="the connections accepted")
+        os.kill(daemon.pid, signal.SIGTERM)
+    finally:
+        os.kill(daemon.pid, signal.SIGCONT)
+    assert daemon.procs.wait_exit(daemon.pid, 15) == 0
+    for c in clients:
+        c.close()
+    starts = [re.fullmatch(r"START: h pid=(\d+) from=127\.0\.0\.1", x) for x in daemon.log()
+              if x.startswith("START:")]
+    assert len(starts) == 3 and all(starts), daemon.log()
+    assert len([x for x in daemon.log() if x.startswith("EXIT: h")]) == 3, daemon.log()
+    for m in starts:
+        assert not pid_alive(int(m.group(1)))
