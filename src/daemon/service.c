@@ -294,7 +294,10 @@ static void spawn_finish(SpawnJob *j, int r, pid_t pid, const SpawnError *err, i
                 /* vfork() itself failed: out of processes or memory. */
                 portier_log(s->d->log, LOG_ERR, "service '%s': cannot fork: %s", s->conf->id,
                             strerror(-r));
-                if (j->fd >= 0 && queue_fork_retry(s, j->fd, peer, from, j->tries + 1)) {
+                /* (not for a service retired or a daemon stopping while the spawn was under
+                 * way: nothing would serve the retry) */
+                if (j->fd >= 0 && s->state != SERVICE_RETIRED && !s->d->stopping &&
+                    queue_fork_retry(s, j->fd, peer, from, j->tries + 1)) {
                         j->fd = -1;     /* the queue's now */
                         goto done;
                 }
