@@ -383,7 +383,11 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
                                       : peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
                                                                    : sizeof(j.peer));
         }
-        snprintf(j.from, sizeof(j.from), "%s", from ? from : "");
+        if (from) {     /* (j.from is zeroed: the copy stays terminated) */
+                size_t n = strnlen(from, sizeof(j.from) - 1);
+
+                memcpy(j.from, from, n);
+        }
         if (s->d->privsep) {
                 /* the line waits for the result: the job keeps a copy (written now if
                  * there is no memory for one) */
