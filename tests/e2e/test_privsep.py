@@ -440,17 +440,19 @@ def listen_backlog(port):
     raise AssertionError(f"no listener on port {port}")
 
 
-def test_instances_count_spawns_in_flight(daemon):
-    """Spawns are pipelined: one the monitor has not answered yet counts against instances.
-    The monitor is stopped while two clients come: the network process asks for the first
-    one's server and refuses the second at once, before any answer."""
-    h = daemon.add("h", "/bin/sh", server("hold.sh"), instances="1")
+@pytest.mark.parametrize("limit,reason", [("instances", "service_limit"),
+                                          ("per_source", "per_source_limit")])
+def test_limits_count_spawns_in_flight(daemon, limit, reason):
+    """Spawns are pipelined: one the monitor has not answered yet counts against instances
+    and per_source. The monitor is stopped while two clients come: the network process asks
+    for the first one's server and refuses the second at once, before any answer."""
+    h = daemon.add("h", "/bin/sh", server("hold.sh"), **{limit: "1"})
     start(daemon)
     os.kill(daemon.pid, signal.SIGSTOP)
     try:
         first = connect(h)
         second = connect(h)
-        daemon.wait_log(r"FAIL: h service_limit from=127\.0\.0\.1")
+        daemon.wait_log(rf"FAIL: h {reason} from=127\.0\.0\.1")
         assert not [x for x in daemon.log() if x.startswith("START:")], daemon.log()
     finally:
         os.kill(daemon.pid, signal.SIGCONT)
