@@ -58,7 +58,9 @@ int conf_bundle_add_dir(ConfBundle *b, const char *path, int error, char *const 
 
 /**
  * conf_bundle_find() - what the recording load found at @path
- * @b: a parsed bundle (lookups are by binary search; safe from several threads)
+ * @b: a parsed bundle (lookups are by binary search; safe from several threads), or a
+ *     streamed one (conf_bundle_stream_from(): one thread only; it may read more of the
+ *     stream)
  * @kind: CONF_BUNDLE_FILE or CONF_BUNDLE_DIR
  * @path: the path as the loader named it
  *
@@ -89,5 +91,37 @@ int conf_bundle_serialize(const ConfBundle *b, char **ret, size_t *ret_size);
 int conf_bundle_parse(const void *data, size_t size, ConfBundle **ret);
 
 size_t conf_bundle_count(const ConfBundle *b);
+
+/*
+ * Streaming (privilege separation's reload): the recording load writes each record to a
+ * pipe as it makes it, and the other process loads from that pipe at the same time instead of
+ * after it. The stream is "PCS1", the records as serialized above, and an end mark (a record
+ * header of kind 0 whose data length is the number of records before it).
+ */
+
+/** conf_bundle_stream_to() - write every record added from now on to @fd (blocking; not
+ * owned). Return: 0 or -errno (the header could not be written). */
+int conf_bundle_stream_to(ConfBundle *b, int fd);
+
+/** conf_bundle_stream_end() - the end mark. Return: 0, or the -errno of the first write that
+ * failed (the reader then finds the stream cut). */
+int conf_bundle_stream_end(ConfBundle *b);
+
+/**
+ * conf_bundle_stream_from() - a bundle read from the stream @fd (taken over) on demand:
+ * conf_bundle_find() reads records, blocking, until it has the one asked for or the stream
+ * ends; at most @max_size bytes in all
+ * @fd: the pipe's reading end
+ * @max_size: the bound
+ * @ret: the bundle
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int conf_bundle_stream_from(int fd, uint64_t max_size, ConfBundle **ret);
+
+/** conf_bundle_stream_finish() - read the rest of the stream, to its end mark. Return: 0 when
+ * the stream was complete and well-formed, -EBADMSG when it was not, -EPIPE when it was cut,
+ * -ENOMEM. */
+int conf_bundle_stream_finish(ConfBundle *b);
 
 #endif

@@ -268,6 +268,7 @@ struct Daemon {
         bool reload_again;
         Generation *reload_result;
         int reload_error;
+        bool reload_parked;             /* loaded, waiting for the monitor's word (privsep) */
 
         struct Control *control;        /* the control socket (control.c) */
         struct Reexec *reexec;          /* live upgrade (reexec.c) */
@@ -308,6 +309,7 @@ int generation_load_from(Daemon *d, unsigned number, const GenerationSource *src
 void generation_log_diag(Daemon *d, const ConfDiag *diag);
 int reload_start(Daemon *d);
 int reload_init(Daemon *d);
+void generation_reload_resume(Daemon *d);
 void reload_deinit(Daemon *d);
 int generation_apply(Daemon *d, Generation *g, bool initial);
 

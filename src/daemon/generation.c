@@ -582,6 +582,13 @@ static void *reload_worker(void *arg)
         uint64_t one = 1;
 
         d->reload_error = generation_load(d, d->next_generation, &g);
+        if (d->privsep) {
+                /* a load from the monitor's stream: only a complete stream counts */
+                int r = privsep_stream_finish(d);
+
+                if (r < 0 && d->reload_error == 0)
+                        d->reload_error = r;
+        }
         d->reload_result = g;
         /* The eventfd write publishes the result to the loop thread. */
         if (write(d->reload_fd, &one, sizeof(one)) < 0)
@@ -589,19 +596,23 @@ static void *reload_worker(void *arg)
         return NULL;
 }
 
-static int on_reload_done(EvFile *f, uint32_t events)
+/* What a load gave, applied (or, when it failed, logged); then the next reload if one is due. */
+static void reload_finish(Daemon *d)
 {
-        Daemon *d = container_of(f, Daemon, reload_ev);
-        Generation *g;
-        uint64_t v;
+        Generation *g = d->reload_result;
+        /* the monitor does not hold what was loaded here: it would refuse its servers */
+        bool refused = d->reload_error == 0 && g && g->config && d->privsep &&
+                       privsep_conf_refused(d);
 
-        if (read(d->reload_fd, &v, sizeof(v)) < 0)
-                return 0;
-        /* The worker has written its result and is returning: this wait is short. */
-        (void)pthread_join(d->reload_thread, NULL);
-        d->reload_running = false;
-        g = d->reload_result;
         d->reload_result = NULL;
+        d->reload_parked = false;
+        if (refused) {
+                portier_log(d->log, LOG_ERR, "reload failed: the monitor did not take the new "
+                            "configuration; keeping the old configuration");
+                d->reload_error = -EIO;
+                generation_unref(g);
+                g = NULL;
+        }
         /* Log rotation sends SIGHUP: the daemon's own file follows it even when the new
          * configuration turns out to be unreadable. */
         int r = d->privsep ? privsep_reopen_daemon_log(d) : portier_log_reopen(d->log);
@@ -611,7 +622,9 @@ static int on_reload_done(EvFile *f, uint32_t events)
         /* The portierctl clients waiting for this reload learn its outcome. */
         control_reload_done(d, d->stopping ? -ESHUTDOWN :
                                d->reload_error < 0 ? d->reload_error : 0, g ? &g->diag : NULL);
-        if (d->reload_error < 0 || !g || !g->config) {
+        if (refused) {
+                /* said above */
+        } else if (d->reload_error < 0 || !g || !g->config) {
                 if (g)
                         generation_log_diag(d, &g->diag);
                 portier_log(d->log, LOG_ERR, "reload failed: cannot read '%s': %s; keeping the "
@@ -633,7 +646,36 @@ static int on_reload_done(EvFile *f, uint32_t events)
                 d->reload_again = false;
                 (void)reload_start(d);
         }
+}
+
+static int on_reload_done(EvFile *f, uint32_t events)
+{
+        Daemon *d = container_of(f, Daemon, reload_ev);
+        uint64_t v;
+
+        if (read(d->reload_fd, &v, sizeof(v)) < 0)
+                return 0;
+        /* The worker has written its result and is returning: this wait is short. */
+        (void)pthread_join(d->reload_thread, NULL);
+        d->reload_running = false;
+        /* Privilege separation, a load from the monitor's stream: applied once the monitor
+         * says it holds that generation too (CONFDONE), so that no spawn names it before. */
+        if (d->privsep && privsep_conf_pending(d)) {
+                d->reload_parked = true;
+                return 0;
+        }
+        reload_finish(d);
         return 0;
+}
+
+/**
+ * generation_reload_resume() - the monitor's word came: apply a load that waited for it
+ * @d: the daemon
+ */
+void generation_reload_resume(Daemon *d)
+{
+        if (d->reload_parked)
+                reload_finish(d);
 }
 
 /**
@@ -649,7 +691,7 @@ int reload_start(Daemon *d)
         /* Privilege separation: the monitor loads first and sends what it read. */
         if (d->privsep && !privsep_take_reload_grant(d))
                 return privsep_ask_reload(d);
-        if (d->reload_running) {
+        if (d->reload_running || d->reload_parked) {
                 d->reload_again = true;
                 return 0;
         }
@@ -683,6 +725,11 @@ void reload_deinit(Daemon *d)
                 d->reload_running = false;
                 generation_unref(d->reload_result);
                 d->reload_result = NULL;
+        }
+        if (d->reload_parked) {
+                generation_unref(d->reload_result);
+                d->reload_result = NULL;
+                d->reload_parked = false;
         }
         ev_file_remove(&d->reload_ev);
         d->reload_fd = safe_close(d->reload_fd);

@@ -86,6 +86,9 @@ typedef struct Monitor {
         Generation *reload_result;
         int reload_error;
         ConfBundle *reload_bundle;
+        int reload_stream;              /* the worker streams the bundle into it (CONFSTREAM),
+                                           and closes it; -1: passed whole at the end */
+        bool reload_streamed;           /* this reload's bundle went down a stream */
         PidSet servers;
         uint64_t refused;
         /* Events the network process has not taken yet (its socket was full): sent when it
@@ -607,17 +610,46 @@ static void *reload_worker(void *arg)
         uint64_t one = 1;
 
         m->reload_error = generation_load_from(m->d, m->last_gen, &src, &m->reload_result);
+        if (m->reload_stream >= 0) {
+                /* the end mark comes after everything, the refusals included */
+                (void)conf_bundle_stream_end(m->reload_bundle);
+                m->reload_stream = safe_close(m->reload_stream);
+        }
         /* The eventfd write publishes the result to the loop. */
         if (write(m->reload_fd, &one, sizeof(one)) < 0)
                 abort();
         return NULL;
 }
 
+/*
+ * A pipe the worker streams the bundle into as it loads, so that the network process loads
+ * at the same time rather than after it (a reload of 10,000 services took the sum of the two
+ * loads). Returns the reading end, or -1: then the bundle goes whole, in a memfd, at the end.
+ */
+static int stream_bundle(Monitor *m)
+{
+        int pfd[2];
+
+        m->reload_stream = -1;
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+                return -1;
+        (void)fcntl(pfd[1], F_SETPIPE_SZ, 1 << 20);     /* fewer wake-ups; best effort */
+        if (conf_bundle_stream_to(m->reload_bundle, pfd[1]) < 0) {
+                (void)close(pfd[0]);
+                (void)close(pfd[1]);
+                return -1;
+        }
+        m->reload_stream = pfd[1];
+        return pfd[0];
+}
+
 static void reload(Monitor *m)
 {
-        int r;
+        int r, stream;
 
-        if (m->reload_waiting || m->stopping) {
+        /* (with a stream, the network process may be done before the worker is: a load
+         * that failed there at once) */
+        if (m->reload_waiting || m->reload_running || m->stopping) {
                 m->reload_pending = !m->stopping;
                 return;
         }
@@ -629,22 +661,35 @@ static void reload(Monitor *m)
         }
         m->last_gen++;
         m->reload_result = NULL;
+        stream = stream_bundle(m);
         r = -pthread_create(&m->reload_thread, NULL, reload_worker, m);
         if (r < 0) {
                 portier_log(m->log, LOG_ERR, "reload failed: cannot start a thread: %s",
                             strerror(-r));
                 m->reload_bundle = conf_bundle_free(m->reload_bundle);
+                m->reload_stream = safe_close(m->reload_stream);
+                (void)safe_close(stream);
                 (void)portier_notify(false, "READY=1");
                 return;
         }
         m->reload_running = true;
         m->reload_waiting = true;
+        m->reload_streamed = stream >= 0;
+        if (stream >= 0) {
+                PrivMsg ev = { .type = PRIVMSG_CONFSTREAM };
+
+                ev.u.confstream.gen = m->last_gen;
+                send_event(m, &ev, stream);
+                (void)close(stream);
+        }
 }
 
-/* The worker is done: hold the generation and pass what was read on. */
+/* The worker is done: hold the generation and pass what was read on (or, when it streamed
+ * it, say whether the network process may apply what it loaded from the stream). */
 static void reload_loaded(Monitor *m)
 {
         PrivMsg ev = { .type = PRIVMSG_NEWCONF };
+        bool streamed = m->reload_streamed, held;
         Generation *g;
         uint64_t v;
         int fd;
@@ -656,8 +701,23 @@ static void reload_loaded(Monitor *m)
         g = m->reload_result;
         m->reload_result = NULL;
         /* Its diagnostics are the network process's to log: it loads the same bytes. */
-        if (m->reload_error == 0 && g && g->config && hold(m, g) == 0)
+        held = m->reload_error == 0 && g && g->config && hold(m, g) == 0;
+        if (held)
                 g = NULL;
+        if (streamed) {
+                PrivMsg done = { .type = PRIVMSG_CONFDONE };
+
+                done.u.confdone.gen = m->last_gen;
+                done.u.confdone.held = held;
+                generation_unref(g);
+                m->reload_bundle = conf_bundle_free(m->reload_bundle);
+                send_event(m, &done, -1);
+                if (!m->reload_waiting && m->reload_pending) {
+                        m->reload_pending = false;
+                        reload(m);
+                }
+                return;
+        }
         generation_unref(g);
         fd = bundle_memfd(m->reload_bundle, &ev.u.newconf.size);
         m->reload_bundle = conf_bundle_free(m->reload_bundle);
@@ -681,7 +741,7 @@ static void do_reloaded(Monitor *m, const PrivMsg *req)
         m->reload_waiting = false;
         drop_before(m, req->u.reloaded.oldest);
         (void)portier_notify(false, "READY=1");
-        if (m->reload_pending) {
+        if (m->reload_pending && !m->reload_running) {
                 m->reload_pending = false;
                 reload(m);
         }
@@ -909,7 +969,7 @@ _Noreturn void monitor_run(Daemon *d, pid_t net_pid, int req_fd, int ev_fd,
                            PortierPidfile *pf, PortierDaemon *startup)
 {
         Monitor m = { .d = d, .log = d->log, .req_fd = req_fd, .ev_fd = ev_fd,
-                      .sig_fd = d->signal_fd, .net_pid = net_pid };
+                      .sig_fd = d->signal_fd, .net_pid = net_pid, .reload_stream = -1 };
         int status = 1, r;
 
         m.last_gen = d->gen->number;

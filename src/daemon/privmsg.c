@@ -41,6 +41,8 @@ static const struct {
         [PRIVMSG_OPENED] = { "opened", MEMBER_SIZE(opened) },
         [PRIVMSG_EXITED] = { "exited", MEMBER_SIZE(exited) },
         [PRIVMSG_NEWCONF] = { "new configuration", MEMBER_SIZE(newconf) },
+        [PRIVMSG_CONFSTREAM] = { "configuration stream", MEMBER_SIZE(confstream) },
+        [PRIVMSG_CONFDONE] = { "configuration loaded", MEMBER_SIZE(confdone) },
 };
 
 const char *privmsg_type_name(uint32_t type)
@@ -53,6 +55,7 @@ size_t privmsg_fds(const PrivMsg *m)
         switch (m->type) {
         case PRIVMSG_SPAWN:
         case PRIVMSG_NEWCONF:
+        case PRIVMSG_CONFSTREAM:
                 return 1;
         case PRIVMSG_BOUND:
                 return m->u.bound.result == 0;
@@ -117,6 +120,8 @@ static bool fields_valid(const PrivMsg *m)
                 return m->u.exited.n >= 1 && m->u.exited.n <= PRIVMSG_EXITED_MAX;
         case PRIVMSG_RESULT:
                 return m->u.result.result <= 0;
+        case PRIVMSG_CONFDONE:
+                return m->u.confdone.held <= 1;
         default:
                 return true;
         }

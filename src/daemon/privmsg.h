@@ -37,6 +37,10 @@
  *   EXITED     @n servers exited: each a pid and its wait status (batched: one message for
  *              what one SIGCHLD reaped, up to PRIVMSG_EXITED_MAX)
  *   NEWCONF    load generation @gen from the bundle in the memfd (+1 fd)
+ *   CONFSTREAM load generation @gen from the bundle streaming on this pipe, while the
+ *              monitor loads it (+1 fd); then
+ *   CONFDONE   the monitor has loaded generation @gen: @held 1 when it holds it (spawns may
+ *              name it), 0 when not (the network process must not apply it)
  */
 
 #include <stdbool.h>
@@ -70,6 +74,8 @@ typedef enum PrivMsgType {
         /* events */
         PRIVMSG_EXITED,
         PRIVMSG_NEWCONF,
+        PRIVMSG_CONFSTREAM,
+        PRIVMSG_CONFDONE,
         _PRIVMSG_MAX,
 } PrivMsgType;
 
@@ -112,6 +118,8 @@ typedef struct PrivMsg {
                         struct { int32_t pid, status; } e[PRIVMSG_EXITED_MAX];
                 } exited;
                 struct { uint32_t gen; uint64_t size; } newconf;
+                struct { uint32_t gen; } confstream;
+                struct { uint32_t gen, held; } confdone;
         } u;
 } PrivMsg;
 

@@ -382,6 +382,77 @@ void privsep_reloaded(Daemon *d)
         call(d->privsep, &req, -1, PRIVMSG_RESULT, &rep, NULL);
 }
 
+/**
+ * privsep_stream_finish() - on the load's worker thread, once the load is done: read its
+ * stream to the end (CONFSTREAM)
+ * @d: the daemon
+ *
+ * Return: 0 (complete, or no stream), or -errno when the stream was cut or malformed: what
+ * was loaded may then differ from the monitor's load, and is not applied.
+ */
+int privsep_stream_finish(Daemon *d)
+{
+        Privsep *p = d->privsep;
+
+        return p && p->streaming && p->bundle ? conf_bundle_stream_finish(p->bundle) : 0;
+}
+
+/**
+ * privsep_conf_pending() - is a load from a stream done here before the monitor said
+ * whether it holds that generation (CONFDONE)? It is applied only after.
+ * @d: the daemon
+ */
+bool privsep_conf_pending(const Daemon *d)
+{
+        return d->privsep && d->privsep->streaming && !d->privsep->conf_done;
+}
+
+/**
+ * privsep_conf_refused() - did the monitor say it does not hold the generation just loaded
+ * from a stream? (It would refuse to start its servers: it is not applied.)
+ * @d: the daemon
+ */
+bool privsep_conf_refused(const Daemon *d)
+{
+        return d->privsep && d->privsep->streaming && d->privsep->conf_done &&
+               !d->privsep->conf_held;
+}
+
+/* CONFSTREAM: load the generation the monitor is loading, from the stream, meanwhile. */
+static void take_confstream(Privsep *p, const PrivMsg *m, int fd)
+{
+        Daemon *d = p->d;
+        ConfBundle *b = NULL;
+        int r = conf_bundle_stream_from(fd, BUNDLE_SIZE_MAX, &b);
+
+        if (r < 0) {
+                portier_log(d->log, LOG_ERR, "privilege separation: cannot read the new "
+                            "configuration from the monitor: %s", strerror(-r));
+                if (conf_bundle_new(&b) < 0)    /* an empty bundle: the load fails */
+                        lost_monitor(p, -ENOMEM);
+        }
+        conf_bundle_free(p->bundle);
+        p->bundle = b;
+        p->streaming = r == 0;
+        p->conf_done = p->conf_held = false;
+        d->next_generation = m->u.confstream.gen - 1;  /* reload_start() counts it */
+        p->reload_granted = true;
+        if (reload_start(d) < 0) {
+                p->streaming = false;
+                privsep_reloaded(d);    /* nothing will be applied: say so */
+        }
+}
+
+/* CONFDONE: the monitor's load of the streamed generation is over. */
+static void take_confdone(Privsep *p, const PrivMsg *m)
+{
+        if (!p->streaming || m->u.confdone.gen != p->d->next_generation)
+                return;         /* not the load under way (it failed to start) */
+        p->conf_done = true;
+        p->conf_held = m->u.confdone.held;
+        generation_reload_resume(p->d);
+}
+
 /* NEWCONF: read the bundle from the memfd, then load it as a reload. */
 static void take_newconf(Privsep *p, const PrivMsg *m, int fd)
 {
@@ -420,6 +491,7 @@ static void take_newconf(Privsep *p, const PrivMsg *m, int fd)
         }
         conf_bundle_free(p->bundle);
         p->bundle = b;
+        p->streaming = false;
         d->next_generation = m->u.newconf.gen - 1;     /* reload_start() counts it */
         p->reload_granted = true;
         if (reload_start(d) < 0)
@@ -437,13 +509,15 @@ static int on_event(EvFile *f, uint32_t events)
 
                 if (r == -EAGAIN)
                         break;
-                if (r == -EMFILE && m.type == PRIVMSG_NEWCONF) {
+                if (r == -EMFILE && (m.type == PRIVMSG_NEWCONF ||
+                                     m.type == PRIVMSG_CONFSTREAM)) {
                         /* no room for the memfd: this reload fails (the old configuration
                          * goes on), and the monitor must hear of it */
                         portier_log(d->log, LOG_NOTICE, "Starting reconfiguration");
                         portier_log(d->log, LOG_ERR, "reload failed: out of descriptors for "
                                     "the new configuration; keeping the old configuration");
-                        d->next_generation = m.u.newconf.gen;
+                        d->next_generation = m.type == PRIVMSG_NEWCONF ? m.u.newconf.gen
+                                                                       : m.u.confstream.gen;
                         control_reload_done(d, -EMFILE, NULL);
                         privsep_reloaded(d);
                         continue;
@@ -459,6 +533,10 @@ static int on_event(EvFile *f, uint32_t events)
                                 server_exited(d, m.u.exited.e[i].pid, m.u.exited.e[i].status);
                 else if (m.type == PRIVMSG_NEWCONF)
                         take_newconf(p, &m, fd);
+                else if (m.type == PRIVMSG_CONFSTREAM)
+                        take_confstream(p, &m, fd);
+                else if (m.type == PRIVMSG_CONFDONE)
+                        take_confdone(p, &m);
                 else
                         (void)safe_close(fd);
         }

@@ -40,6 +40,9 @@ typedef struct Privsep {
         EvFile ev;
         struct ConfBundle *bundle;      /* the configuration the next load reads */
         bool reload_granted;            /* reload_start() comes from the monitor's NEWCONF */
+        bool streaming;                 /* the load under way reads a stream (CONFSTREAM), */
+        bool conf_done;                 /* ... the monitor's CONFDONE for it came, */
+        bool conf_held;                 /* ... saying that it holds the generation */
         unsigned refused;               /* requests the monitor refused (a bug or an attack) */
         /* Spawns in flight: a slot per request, its index the request's id (grown, never
          * shrunk, like the server records: the spawn path allocates only past the peak). */
@@ -65,6 +68,9 @@ int privsep_notify_status(Daemon *d, const char *line);
 bool privsep_take_reload_grant(Daemon *d);
 int privsep_ask_reload(Daemon *d);
 void privsep_reloaded(Daemon *d);
+int privsep_stream_finish(Daemon *d);
+bool privsep_conf_pending(const Daemon *d);
+bool privsep_conf_refused(const Daemon *d);
 Privsep *privsep_free(Privsep *p);
 
 /* monitor.c: the privileged parent; never returns (exits with the daemon's status) */

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,12 +172,126 @@ static void test_malformed(void **state)
         conf_bundle_free(b);
 }
 
+/* A recording load streamed to a pipe while another thread loads from it: the same
+ * services, the stream complete. */
+typedef struct Streamer {
+        ConfLoadOptions o;
+        ConfBundle *rec;
+        int fd;
+        int r, end;
+} Streamer;
+
+static void *record_streaming(void *arg)
+{
+        Streamer *st = arg;
+        ConfDiag d = CONF_DIAG_NULL;
+        Config *c = NULL;
+
+        st->r = conf_bundle_stream_to(st->rec, st->fd);
+        if (st->r == 0)
+                st->r = conf_load(&st->o, &c, &d);
+        st->end = conf_bundle_stream_end(st->rec);
+        close(st->fd);
+        config_free(c);
+        conf_diag_deinit(&d);
+        return NULL;
+}
+
+static void test_streamed(void **state)
+{
+        char main_path[256];
+        int pfd[2];
+        pthread_t t;
+        Streamer st = { 0 };
+        ConfBundle *in;
+        ConfLoadOptions o = { .path = main_path };
+        ConfDiag d = CONF_DIAG_NULL;
+        Config *c;
+
+        snprintf(main_path, sizeof(main_path), "%s/main.conf", dir);
+        assert_int_equal(pipe(pfd), 0);
+        assert_int_equal(conf_bundle_new(&st.rec), 0);
+        st.o = (ConfLoadOptions){ .path = main_path, .record = st.rec };
+        st.fd = pfd[1];
+        assert_int_equal(conf_bundle_stream_from(pfd[0], 1 << 20, &in), 0);
+        assert_int_equal(pthread_create(&t, NULL, record_streaming, &st), 0);
+        o.replay = in;
+        assert_int_equal(conf_load(&o, &c, &d), 0);
+        assert_int_equal(conf_bundle_stream_finish(in), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(st.r, 0);
+        assert_int_equal(st.end, 0);
+        assert_int_equal(c->n_services, 2);
+        assert_string_equal(c->services[0]->id, "a-stream");
+        assert_string_equal(c->services[1]->id, "b-stream");
+        assert_int_equal(conf_bundle_count(in), conf_bundle_count(st.rec));
+        config_free(c);
+        conf_diag_deinit(&d);
+        conf_bundle_free(in);
+        conf_bundle_free(st.rec);
+}
+
+/* A stream cut short, or malformed, is found out; a key it never had is not found. */
+static void test_stream_cut_and_malformed(void **state)
+{
+        ConfBundle *b, *in;
+        int pfd[2];
+        char junk[64];
+
+        /* found in any order; a key the stream never had is not found */
+        assert_int_equal(pipe(pfd), 0);
+        assert_int_equal(conf_bundle_new(&b), 0);
+        assert_int_equal(conf_bundle_stream_to(b, pfd[1]), 0);
+        assert_int_equal(conf_bundle_add_file(b, "/f", 0, NULL, 1, 2, "abc", 3), 0);
+        assert_int_equal(conf_bundle_add_check(b, CONF_BUNDLE_EXEC, "/bin/x", EACCES), 0);
+        assert_int_equal(conf_bundle_stream_end(b), 0);
+        close(pfd[1]);
+        assert_int_equal(conf_bundle_stream_from(pfd[0], 1 << 20, &in), 0);
+        assert_non_null(conf_bundle_find(in, CONF_BUNDLE_EXEC, "/bin/x"));   /* out of order */
+        assert_memory_equal(conf_bundle_find(in, CONF_BUNDLE_FILE, "/f")->data, "abc", 4);
+        assert_null(conf_bundle_find(in, CONF_BUNDLE_FILE, "/never"));
+        assert_int_equal(conf_bundle_stream_finish(in), 0);
+        conf_bundle_free(in);
+        conf_bundle_free(b);
+
+        /* the writer went away before its end mark */
+        assert_int_equal(pipe(pfd), 0);
+        assert_int_equal(write(pfd[1], "PCS1", 4), 4);
+        close(pfd[1]);
+        assert_int_equal(conf_bundle_stream_from(pfd[0], 1 << 20, &in), 0);
+        assert_null(conf_bundle_find(in, CONF_BUNDLE_FILE, "/f"));
+        assert_int_equal(conf_bundle_stream_finish(in), -EPIPE);
+        conf_bundle_free(in);
+
+        /* junk, and a record longer than the bound */
+        assert_int_equal(pipe(pfd), 0);
+        memset(junk, 0x7f, sizeof(junk));
+        assert_int_equal(write(pfd[1], junk, sizeof(junk)), (ssize_t)sizeof(junk));
+        close(pfd[1]);
+        assert_int_equal(conf_bundle_stream_from(pfd[0], 1 << 20, &in), 0);
+        assert_int_equal(conf_bundle_stream_finish(in), -EBADMSG);
+        conf_bundle_free(in);
+        assert_int_equal(pipe(pfd), 0);
+        assert_int_equal(conf_bundle_new(&b), 0);
+        assert_int_equal(conf_bundle_stream_to(b, pfd[1]), 0);
+        assert_int_equal(conf_bundle_add_file(b, "/f", 0, NULL, 1, 2, "0123456789", 10), 0);
+        assert_int_equal(conf_bundle_stream_end(b), 0);
+        close(pfd[1]);
+        assert_int_equal(conf_bundle_stream_from(pfd[0], 40, &in), 0);
+        assert_null(conf_bundle_find(in, CONF_BUNDLE_FILE, "/f"));
+        assert_int_equal(conf_bundle_stream_finish(in), -EBADMSG);
+        conf_bundle_free(in);
+        conf_bundle_free(b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_record_replay),
                 cmocka_unit_test(test_failure_replayed),
                 cmocka_unit_test(test_malformed),
+                cmocka_unit_test(test_streamed),
+                cmocka_unit_test(test_stream_cut_and_malformed),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
