@@ -156,7 +156,9 @@ typedef struct Service {
         uint32_t index;                 /* of conf in gen->config (privsep names it so) */
         ServiceState state;
         int fd;                         /* the listening socket, -1 when closed */
-        ListenerFile file;              /* socket_path: the file it created (listener.c) */
+        uint32_t n_inproc;              /* how many of `running` are in-process connections */
+        ListenerFile *file;             /* socket_path "/...": the file it created
+                                           (listener.c); NULL for every other service */
         EvFile ev;
         EvTimer retry;                  /* bind retry, cps return, accept pause */
         RatelimitCps cps;
@@ -164,7 +166,6 @@ typedef struct Service {
         char *bind_error;               /* the last bind failure; NULL when listening */
         Server *servers;                /* the running servers' records (doubly linked) */
         InprocConn *inproc;             /* in-process connections (inproc.c), newest first */
-        uint32_t n_inproc;              /* how many of `running` they are */
         struct UseridJob *userid_jobs;  /* ident lookups under way (userid.c) */
         RevdnsJob *revdns_jobs;         /* reverse lookups under way (revdns.c) */
         ForkQueue *fork_queue;          /* NULL until a fork fails */
@@ -172,14 +173,14 @@ typedef struct Service {
                                            flight (privsep: sent, no reply yet) now */
         uint32_t spawning;              /* how many of `running` are spawns in flight */
         uint32_t gated;                 /* connections held for an IDONLY answer */
-        ServiceCounters counters;
         uint32_t fail_second;           /* FAIL lines under a flood: the current second, */
         uint32_t fail_logged;           /* the lines written in it, */
-        uint64_t fail_suppressed;       /* those suppressed since the last report, */
-        FailReport *fail_report;        /* and the timer that reports them (NULL until then) */
         bool matched;                   /* scratch, during a reload */
         bool accept_paused;             /* out of descriptors: said so once, until the
                                            queue is empty again (service.c) */
+        uint64_t fail_suppressed;       /* those suppressed since the last report, */
+        FailReport *fail_report;        /* and the timer that reports them (NULL until then) */
+        ServiceCounters counters;
 } Service;
 
 /*

@@ -112,9 +112,11 @@ int privsep_bind(Daemon *d, const Service *s, ListenerFile *ret_file, char *err,
                 return rep.u.bound.result;
         }
         /* which socket file the monitor made: this process may not be able to look */
-        *ret_file = (ListenerFile){ .set = f->set, .dev = (dev_t)f->dev, .ino = (ino_t)f->ino,
-                                    .ctime = { .tv_sec = f->ctime_sec,
-                                               .tv_nsec = f->ctime_nsec } };
+        if (ret_file)
+                *ret_file = (ListenerFile){ .set = f->set, .dev = (dev_t)f->dev,
+                                            .ino = (ino_t)f->ino,
+                                            .ctime = { .tv_sec = f->ctime_sec,
+                                                       .tv_nsec = f->ctime_nsec } };
         if (d->listener_fd_max > 0 && fd >= d->listener_fd_max) {
                 (void)close(fd);
                 return -EMFILE;
