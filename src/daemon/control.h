@@ -68,6 +68,8 @@ void reexec_fail(Daemon *d, const char *why);
 int reexec_take_fd(Daemon *d, const ConfService *cs);
 int reexec_control_fd(Daemon *d);
 void reexec_adopt(Daemon *d);
+void reexec_adopt_held(Daemon *d);
+void reexec_drop_held(Daemon *d);
 bool reexec_child_exited(Daemon *d, pid_t pid, int status);
 size_t reexec_signal_children(Daemon *d, int sig);
 bool reexec_cps_pause(Service *s);

@@ -603,6 +603,7 @@ started:
                 portier_log(d.log, LOG_WARNING, "--privsep-user: portierd does not run as "
                             "root; no privilege separation");
         }
+        reexec_adopt_held(&d);  /* (the network process's, under privilege separation) */
         if (o->cc_interval > 0)
                 ev_timer_arm_in(d.loop, &d.cc_timer, (uint64_t)o->cc_interval * EV_USEC_PER_SEC,
                                 consistency_check);

@@ -3,7 +3,9 @@
  * drainer.c — the live upgrade's drainer: a fork of the old image that serves the in-process
  * connections open at a re-exec to their end (why a fork rather than a hand-over, and its
  * rules, are in reexec.c's header). Forked just before execve(), it waits on a pipe whose
- * write end is close-on-exec in the daemon: EOF means the exec succeeded.
+ * write end is close-on-exec in the daemon: EOF means the exec succeeded. Under privilege
+ * separation no fork is needed: the old network process itself becomes the drainer when its
+ * monitor's request socket closes at the exec (monitor_reexec.c).
  */
 
 #include <errno.h>
@@ -14,6 +16,8 @@
 #include <unistd.h>
 
 #include "daemon/control.h"
+#include "daemon/daemon.h"
+#include "daemon/privsep.h"
 #include "daemon/reexec.h"
 #include "daemon/revdns.h"
 #include "daemon/userid.h"
@@ -86,6 +90,8 @@ static void drainer_release(Drainer *dr)
                 }
         }
         d->control = control_forget(d->control);
+        /* (the old network process: its monitor is the new image, with new sockets) */
+        d->privsep = privsep_free(d->privsep);
         d->pidfile_fd = safe_close(d->pidfile_fd);
         d->reload_fd = safe_close(d->reload_fd);
 }
@@ -99,8 +105,6 @@ static void drainer_release(Drainer *dr)
  */
 static _Noreturn void drainer_run(Daemon *d, int go_fd)
 {
-        Drainer dr = { .d = d, .sig_ev = EV_FILE_NULL, .done = EV_TIMER_NULL };
-        EvLoop *loop = NULL;
         ssize_t n;
         char c;
 
@@ -110,6 +114,21 @@ static _Noreturn void drainer_run(Daemon *d, int go_fd)
         if (n != 0)
                 _exit(0);
         (void)close(go_fd);
+        drainer_serve(d);
+}
+
+/**
+ * drainer_serve() - become the drainer: the daemon's execve() succeeded
+ * @d: the daemon (a fork of the old image, or under privilege separation the old network
+ *     process itself, whose monitor has just executed the new image)
+ *
+ * Serves the in-process connections from a loop of its own until the last one ended.
+ */
+_Noreturn void drainer_serve(Daemon *d)
+{
+        Drainer dr = { .d = d, .sig_ev = EV_FILE_NULL, .done = EV_TIMER_NULL };
+        EvLoop *loop = NULL;
+
         (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
         d->draining = true;
         d->stopping = true;

@@ -57,6 +57,7 @@
 #include "daemon/listener.h"
 #include "daemon/privmsg.h"
 #include "daemon/privsep.h"
+#include "daemon/reexec.h"
 #include "util.h"
 
 #define END_GRACE_MSEC 5000
@@ -101,6 +102,9 @@ typedef struct Monitor {
         size_t n_queue, queue_allocated;
         /* SPAWNED results of this wake-up's requests, sent as one event at its end */
         PrivMsg spawned;
+        /* Drainers (the old network processes after a re-exec): children, not servers; their
+         * exits go to the network process as a server's (reexec_child_exited() there). */
+        PidSet drainers;
 } Monitor;
 
 /* --- the servers' pids ------------------------------------------------------------------ */
@@ -747,6 +751,71 @@ static void do_reloaded(Monitor *m, const PrivMsg *req)
         }
 }
 
+/* --- re-exec (monitor_reexec.c) ------------------------------------------------------------ */
+
+static bool reexec_is_server(void *userdata, pid_t pid)
+{
+        return pidset_has(&((Monitor *)userdata)->servers, pid);
+}
+
+static bool reexec_is_drainer(void *userdata, pid_t pid)
+{
+        return pidset_has(&((Monitor *)userdata)->drainers, pid);
+}
+
+static bool reexec_is_log_path(void *userdata, const char *path)
+{
+        return log_path_configured(userdata, path);
+}
+
+/* REEXEC: returns only when the new image was not executed (then the pair serves on). */
+static void do_reexec(Monitor *m, const PrivMsg *req, int fd)
+{
+        MonitorReexecChecks c = { .userdata = m, .log = m->log,
+                                  .is_server = reexec_is_server,
+                                  .is_drainer = reexec_is_drainer,
+                                  .is_log_path = reexec_is_log_path };
+        PrivMsg rep = { .type = PRIVMSG_REEXEC_FAILED };
+        char *err = rep.u.reexec_failed.text;
+        size_t errsize = sizeof(rep.u.reexec_failed.text);
+        int r;
+
+        if (m->stopping || m->quitting || m->reload_waiting || m->reload_running) {
+                snprintf(err, errsize, "%s", m->stopping || m->quitting ?
+                         "the daemon is stopping" : "a reload is under way; try again");
+                r = -EBUSY;
+        } else if (m->n_queue > 0) {
+                /* events the network process has not read: its inventory is out of date */
+                snprintf(err, errsize, "servers exited meanwhile; try again");
+                r = -EAGAIN;
+        } else {
+                r = monitor_reexec(m->d, m->net_pid, fd, &c, err, errsize);
+        }
+        refuse(m, "re-exec", err);
+        (void)safe_close(fd);
+        rep.u.reexec_failed.result = r < 0 ? r : -EPROTO;
+        reply(m, &rep, -1);
+}
+
+/* After a re-exec: the servers the new image adopted (before the split) are the monitor's
+ * children and servers, and the drainers its children. */
+static void adopt_children(Monitor *m)
+{
+        Daemon *d = m->d;
+        Reexec *x = d->reexec;
+
+        for (size_t k = 0; k < d->n_services + d->n_retired; k++) {
+                Service *s = k < d->n_services ? d->services[k] : d->retired[k - d->n_services];
+
+                for (Server *srv = s->servers; srv; srv = srv->next)
+                        (void)pidset_add(&m->servers, srv->pid);
+        }
+        for (size_t i = 0; x && i < x->n_orphans; i++)
+                (void)pidset_add(&m->servers, x->orphans[i].pid);
+        for (size_t i = 0; x && i < x->n_drainers; i++)
+                (void)pidset_add(&m->drainers, x->drainers[i]);
+}
+
 /* One request: answered on the request socket, or (SPAWN) into the SPAWNED batch.
  * Return: false when there is none (EAGAIN, or the end of the stream). */
 static bool serve_request(Monitor *m)
@@ -802,6 +871,9 @@ static bool serve_request(Monitor *m)
         case PRIVMSG_RELOADED:
                 do_reloaded(m, &req);
                 break;
+        case PRIVMSG_REEXEC:
+                do_reexec(m, &req, fd);
+                break;
         default:
                 (void)safe_close(fd);
                 refuse(m, privmsg_type_name(req.type), "not a request");
@@ -841,7 +913,8 @@ static void reap(Monitor *m)
                         m->net_status = status;
                         continue;
                 }
-                if (!pidset_remove(&m->servers, pid) || m->net_gone)
+                if ((!pidset_remove(&m->servers, pid) && !pidset_remove(&m->drainers, pid)) ||
+                    m->net_gone)
                         continue;       /* a spawn that failed, reaped by spawn_run() */
                 ev.u.exited.e[ev.u.exited.n].pid = pid;
                 ev.u.exited.e[ev.u.exited.n].status = status;
@@ -930,6 +1003,7 @@ static void close_network_side(Daemon *d)
                         (void)close(d->services[i]->fd);
                 d->services[i]->gen = generation_unref(d->services[i]->gen);
         }
+        reexec_drop_held(d);    /* after a re-exec: the network process adopts them */
 }
 
 /* The network process cannot remove the control socket from a directory only root may
@@ -972,6 +1046,7 @@ _Noreturn void monitor_run(Daemon *d, pid_t net_pid, int req_fd, int ev_fd,
                       .sig_fd = d->signal_fd, .net_pid = net_pid, .reload_stream = -1 };
         int status = 1, r;
 
+        adopt_children(&m);     /* (before the first configuration's services go) */
         m.last_gen = d->gen->number;
         if (hold(&m, d->gen) < 0)       /* takes over d->gen's reference */
                 generation_unref(d->gen);       /* (no generation held: fails below) */

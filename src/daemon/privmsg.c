@@ -43,6 +43,8 @@ static const struct {
         [PRIVMSG_NEWCONF] = { "new configuration", MEMBER_SIZE(newconf) },
         [PRIVMSG_CONFSTREAM] = { "configuration stream", MEMBER_SIZE(confstream) },
         [PRIVMSG_CONFDONE] = { "configuration loaded", MEMBER_SIZE(confdone) },
+        [PRIVMSG_REEXEC] = { "re-exec", MEMBER_SIZE(reexec) },
+        [PRIVMSG_REEXEC_FAILED] = { "re-exec failed", MEMBER_SIZE(reexec_failed) },
 };
 
 const char *privmsg_type_name(uint32_t type)
@@ -56,6 +58,7 @@ size_t privmsg_fds(const PrivMsg *m)
         case PRIVMSG_SPAWN:
         case PRIVMSG_NEWCONF:
         case PRIVMSG_CONFSTREAM:
+        case PRIVMSG_REEXEC:
                 return 1;
         case PRIVMSG_BOUND:
                 return m->u.bound.result == 0;
@@ -122,6 +125,9 @@ static bool fields_valid(const PrivMsg *m)
                 return m->u.result.result <= 0;
         case PRIVMSG_CONFDONE:
                 return m->u.confdone.held <= 1;
+        case PRIVMSG_REEXEC_FAILED:
+                return m->u.reexec_failed.result < 0 &&
+                       terminated(m->u.reexec_failed.text, sizeof(m->u.reexec_failed.text));
         default:
                 return true;
         }

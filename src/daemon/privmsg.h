@@ -29,6 +29,9 @@
  *              the file with this identity (a socket)                   -> RESULT
  *   RELOAD     please reload the configuration (SIGHUP, portierctl)    -> RESULT
  *   RELOADED   generation @gen is applied; @oldest is the oldest still in use -> RESULT
+ *   REEXEC     re-execute portierd with the inventory of @size bytes in the memfd (+1 fd)
+ *              -> REEXEC_FAILED (why) when it did not; on success the monitor execve()s:
+ *              the socket closes
  * Events (monitor -> network process, on a second socket, never answered):
  *   SPAWNED    the results of @n SPAWN requests, each with the request's id (batched: the
  *              requests one wake-up of the monitor served, up to PRIVMSG_SPAWNED_MAX; a
@@ -76,6 +79,9 @@ typedef enum PrivMsgType {
         PRIVMSG_NEWCONF,
         PRIVMSG_CONFSTREAM,
         PRIVMSG_CONFDONE,
+        /* (a request, after the events: types only ever join at the end) */
+        PRIVMSG_REEXEC,
+        PRIVMSG_REEXEC_FAILED,          /* its reply */
         _PRIVMSG_MAX,
 } PrivMsgType;
 
@@ -120,6 +126,8 @@ typedef struct PrivMsg {
                 struct { uint32_t gen; uint64_t size; } newconf;
                 struct { uint32_t gen; } confstream;
                 struct { uint32_t gen, held; } confdone;
+                struct { uint64_t size; } reexec;
+                struct { int32_t result; char text[PRIVMSG_TEXT_MAX]; } reexec_failed;
         } u;
 } PrivMsg;
 

@@ -697,3 +697,45 @@ fail:
         snprintf(err, errsize, "privilege separation: cannot start: %s", strerror(errno));
         return -errno;
 }
+
+/**
+ * privsep_take_events() - take the monitor's events waiting now (before a re-exec writes
+ * the inventory: the servers that exited are not listed)
+ * @d: the daemon
+ */
+void privsep_take_events(Daemon *d)
+{
+        (void)on_event(&d->privsep->ev, EPOLLIN);
+}
+
+/**
+ * privsep_reexec() - ask the monitor to re-execute portierd with this process's state
+ * @d: the daemon
+ * @memfd: the inventory (the monitor takes the descriptors it names from this process)
+ * @size: its size
+ *
+ * @err: receives the monitor's reason when it did not
+ * @errsize: its size
+ *
+ * Return: 1 when the monitor executed the new image (its end of the request socket closed
+ * at the exec: this process is now the old one, and drains), or the monitor's -errno (it
+ * refused, or execve() failed: nothing changed).
+ */
+int privsep_reexec(Daemon *d, int memfd, uint64_t size, char *err, size_t errsize)
+{
+        Privsep *p = d->privsep;
+        PrivMsg req = { .type = PRIVMSG_REEXEC, .u.reexec.size = size }, rep;
+        int r, got = -1;
+
+        r = privmsg_send(p->req_fd, &req, memfd);
+        if (r < 0)
+                lost_monitor(p, r);
+        r = privmsg_recv(p->req_fd, &rep, &got, 0);
+        (void)safe_close(got);
+        if (r == -EPIPE || r == -ECONNRESET)
+                return 1;
+        if (r < 0 || rep.type != PRIVMSG_REEXEC_FAILED)
+                lost_monitor(p, r < 0 ? r : -EPROTO);
+        snprintf(err, errsize, "%s", rep.u.reexec_failed.text);
+        return rep.u.reexec_failed.result;
+}

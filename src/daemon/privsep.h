@@ -22,6 +22,7 @@
  */
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -72,6 +73,8 @@ int privsep_stream_finish(Daemon *d);
 bool privsep_conf_pending(const Daemon *d);
 bool privsep_conf_refused(const Daemon *d);
 Privsep *privsep_free(Privsep *p);
+void privsep_take_events(Daemon *d);
+int privsep_reexec(Daemon *d, int memfd, uint64_t size, char *err, size_t errsize);
 
 /* monitor.c: the privileged parent; never returns (exits with the daemon's status) */
 _Noreturn void monitor_run(Daemon *d, pid_t net_pid, int req_fd, int ev_fd,

@@ -96,6 +96,8 @@
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
+#include "daemon/privmsg.h"
+#include "daemon/privsep.h"
 #include "daemon/reexec.h"
 #include "daemon/revdns.h"
 #include "daemon/userid.h"
@@ -143,10 +145,24 @@ int reexec_init(Daemon *d)
 
 void reexec_free(Daemon *d)
 {
-        Reexec *x = d->reexec;
-
-        if (!x)
+        if (!d->reexec)
                 return;
+        reexec_state_free(d->reexec, true);
+        free(d->reexec);
+        d->reexec = NULL;
+}
+
+/* Free what @x holds; its descriptors are closed only with @close_fds (a copy parsed to be
+ * checked names another process's numbers). @x itself is not freed. */
+void reexec_state_free(Reexec *x, bool close_fds)
+{
+        if (!close_fds) {
+                for (size_t i = 0; i < x->n_services; i++)
+                        x->services[i].fd = -1;
+                for (size_t i = 0; i < x->n_held; i++)
+                        x->held[i].fd = -1;
+                x->exe_fd = x->state_fd = -1;
+        }
         for (size_t i = 0; i < x->n_services; i++) {
                 if (!x->services[i].taken)
                         (void)safe_close(x->services[i].fd);
@@ -184,8 +200,6 @@ void reexec_free(Daemon *d)
         (void)safe_close(x->state_fd);
         free(x->exe);
         free(x->error);
-        free(x);
-        d->reexec = NULL;
 }
 
 /* --- the old image ------------------------------------------------------------------------ */
@@ -218,6 +232,52 @@ static void pass_fds(Daemon *d, int pidfile_fd, int client_fd, int state_fd, boo
         inventory_each_held(d, on ? held_cloexec_on : held_cloexec_off, NULL);
 }
 
+/* Under privilege separation: the monitor executes the new image (monitor_reexec.c) with
+ * this process's inventory; this process, the old network process, then drains. */
+static int reexec_by_monitor(Daemon *d, int client_fd, char *err, size_t errsize)
+{
+        pid_t monitor = getppid();
+        char why[PRIVMSG_TEXT_MAX];
+        struct stat st;
+        int fd, r;
+
+        portier_log(d->log, LOG_NOTICE, "re-executing through the monitor (%zu services, %u "
+                    "servers running, %u in-process connections)", d->n_services, d->running,
+                    d->inproc_running);
+        /* This process drains its own in-process connections: it names itself the drainer. */
+        fd = inventory_write(d, d->pidfile_fd, client_fd, d->inproc_running ? getpid() : 0);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                r = fd < 0 ? fd : -errno;
+                (void)safe_close(fd);
+                snprintf(err, errsize, "re-exec refused: cannot write the state: %s",
+                         strerror(-r));
+                return r;
+        }
+        logset_flush(d->logs);
+        r = privsep_reexec(d, fd, (uint64_t)st.st_size, why, sizeof(why));
+        (void)close(fd);
+        if (r < 0) {
+                snprintf(err, errsize, "re-exec %s: %s; still serving", r == -EBUSY ||
+                         r == -EAGAIN || r == -ENOEXEC ? "refused" : "failed", why);
+                portier_log(d->log, LOG_ERR, "%s", err);
+                return r;
+        }
+        /* The request socket closed: the monitor executed the new image (same pid), or died
+         * (then this process is reparented and ends). */
+        if (getppid() != monitor) {
+                portier_log(d->log, LOG_CRIT, "privilege separation: lost the monitor during "
+                            "the re-exec; exiting");
+                logset_flush(d->logs);
+                _exit(1);
+        }
+        if (d->inproc_running == 0) {
+                logset_flush(d->logs);
+                _exit(0);
+        }
+        d->reexec->exe_fd = safe_close(d->reexec->exe_fd);
+        drainer_serve(d);
+}
+
 /**
  * reexec_start() - execute the daemon's binary in place, handing the state over
  * @d: the daemon
@@ -236,13 +296,8 @@ int reexec_start(Daemon *d, int client_fd, char *err, size_t errsize)
         int fd, r, go_fd;
         pid_t drainer;
 
-        if (d->privsep) {
-                /* The monitor would have to re-exec itself and hand the network process's
-                 * state over to a new one: not done (portierd(8)). */
-                snprintf(err, errsize, "re-exec refused: not supported with privilege "
-                         "separation (--privsep-user); restart portierd instead");
-                return -EOPNOTSUPP;
-        }
+        if (d->privsep)
+                privsep_take_events(d);         /* (may start a reload: checked next) */
         if (d->stopping || d->reload_running) {
                 snprintf(err, errsize, "re-exec refused: %s", d->stopping ? "the daemon is "
                          "stopping" : "a reload is under way; try again");
@@ -252,6 +307,8 @@ int reexec_start(Daemon *d, int client_fd, char *err, size_t errsize)
                 snprintf(err, errsize, "re-exec refused: the daemon's binary is unknown");
                 return -ENOENT;
         }
+        if (d->privsep)
+                return reexec_by_monitor(d, client_fd, err, errsize);
         if (stat(x->exe, &st) < 0 || !S_ISREG(st.st_mode) || access(x->exe, X_OK) < 0) {
                 snprintf(err, errsize, "re-exec refused: '%s' is not an executable file",
                          x->exe);
@@ -641,9 +698,12 @@ size_t reexec_signal_children(Daemon *d, int sig)
         for (size_t i = 0; sig && x && i < x->n_drainers; i++)
                 (void)kill(x->drainers[i], sig);
         /* A server leads its own process group: end what it started too. */
-        for (size_t i = 0; sig && x && i < x->n_orphans; i++)
-                if (kill(-x->orphans[i].pid, sig) < 0)
+        for (size_t i = 0; sig && x && i < x->n_orphans; i++) {
+                if (d->privsep)         /* (they are the monitor's children, maybe root's) */
+                        (void)privsep_signal(d, x->orphans[i].pid, sig);
+                else if (kill(-x->orphans[i].pid, sig) < 0)
                         (void)kill(x->orphans[i].pid, sig);
+        }
         return x ? x->n_drainers + x->n_orphans : 0;
 }
 
@@ -655,7 +715,7 @@ size_t reexec_signal_children(Daemon *d, int sig)
 void reexec_adopt(Daemon *d)
 {
         Reexec *x = d->reexec;
-        size_t adopted = 0, orphans = 0, kept = 0, lost = 0;
+        size_t adopted = 0, orphans = 0, kept = 0;
         char msg[PROTO_MESSAGE_MAX];
 
         if (!x || !x->active)
@@ -691,22 +751,9 @@ void reexec_adopt(Daemon *d)
                         (void)ev_file_set_events(&s->ev, 0);
                 }
         }
-        for (size_t i = 0; i < x->n_held; i++) {
-                ReexecHeld *h = &x->held[i];
-                Service *s = find_service(keyed, d->n_services, h->key);
-
-                if (s)
-                        adopt_held(s, h);
-                else
-                        lost++;
-                h->fd = safe_close(h->fd);      /* -1 when taken */
-        }
         for (size_t i = 0; keyed && i < d->n_services; i++)
                 free(keyed[i].key);
         free(keyed);
-        if (lost)
-                portier_log(d->log, LOG_WARNING, "re-exec: %zu connections in admission belong "
-                            "to no service any more; closed", lost);
         if (orphans)
                 portier_log(d->log, LOG_WARNING, "re-exec: %zu running servers belong to no "
                             "service any more; they are reaped without an EXIT line", orphans);
@@ -731,6 +778,62 @@ void reexec_adopt(Daemon *d)
         x->active = false;
         /* Children that exited while no image watched are waiting to be reaped. */
         server_reap(d);
+}
+
+/**
+ * reexec_adopt_held() - the connections that were in admission go on from their step
+ * @d: the daemon
+ *
+ * After reexec_adopt(), and under privilege separation only in the network process: the
+ * monitor must not hold a copy of a connection (or of an ident query) that the network
+ * process serves (reexec_drop_held() there).
+ */
+void reexec_adopt_held(Daemon *d)
+{
+        Reexec *x = d->reexec;
+        KeyedService *keyed;
+        size_t lost = 0;
+
+        if (!x || x->n_held == 0)
+                return;
+        keyed = keyed_services(d);
+        for (size_t i = 0; i < x->n_held; i++) {
+                ReexecHeld *h = &x->held[i];
+                Service *s = find_service(keyed, d->n_services, h->key);
+
+                if (s)
+                        adopt_held(s, h);
+                else
+                        lost++;
+                h->fd = safe_close(h->fd);      /* -1 when taken */
+        }
+        for (size_t i = 0; keyed && i < d->n_services; i++)
+                free(keyed[i].key);
+        free(keyed);
+        reexec_drop_held(d);
+        if (lost)
+                portier_log(d->log, LOG_WARNING, "re-exec: %zu connections in admission belong "
+                            "to no service any more; closed", lost);
+}
+
+/**
+ * reexec_drop_held() - close the handed-over connections in admission, unadopted (the
+ * monitor's copies: the network process adopts them)
+ * @d: the daemon
+ */
+void reexec_drop_held(Daemon *d)
+{
+        Reexec *x = d->reexec;
+
+        for (size_t i = 0; x && i < x->n_held; i++) {
+                (void)safe_close(x->held[i].fd);
+                free(x->held[i].key);
+        }
+        if (x) {
+                free(x->held);
+                x->held = NULL;
+                x->n_held = 0;
+        }
 }
 
 /**

@@ -10,6 +10,7 @@
  *                 loading and adoption, the fallback (its header says the whole design)
  *   inventory.c   the inventory's text format: written by the old image, parsed by the new
  *   drainer.c     the drainer, the fork that serves the in-process connections on
+ *   monitor_reexec.c  under privilege separation: the monitor's part (its header)
  */
 
 #include <stdbool.h>
@@ -132,5 +133,21 @@ int inventory_cmp_service(const void *a, const void *b);
 /* drainer.c */
 pid_t drainer_fork(Daemon *d, int *ret_go);
 void drainer_abort(int go_fd);
+_Noreturn void drainer_serve(Daemon *d);
+
+/* reexec.c */
+void reexec_state_free(Reexec *x, bool close_fds);
+
+/* monitor_reexec.c: what the monitor knows, for checking the network process's inventory */
+typedef struct MonitorReexecChecks {
+        void *userdata;
+        PortierLog *log;
+        bool (*is_server)(void *userdata, pid_t pid);   /* a running server of the monitor */
+        bool (*is_drainer)(void *userdata, pid_t pid);  /* a drainer the monitor knows */
+        bool (*is_log_path)(void *userdata, const char *path);  /* a configured log file */
+} MonitorReexecChecks;
+
+int monitor_reexec(Daemon *d, pid_t net_pid, int memfd, const MonitorReexecChecks *c,
+                   char *err, size_t errsize);
 
 #endif

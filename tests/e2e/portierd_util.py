@@ -57,15 +57,16 @@ def server(name):
     return str(SERVERS / name)
 
 
-def children(pid):
+def children(pid, network=False):
     """Pids whose parent is pid (any state). With PORTIER_TEST_PRIVSEP=1 the network process
-    of a portierd is left out: the tests count servers (serving_pid() finds it)."""
+    of a portierd is left out (the tests count servers; serving_pid() finds it), and so is an
+    old one draining after a re-exec, unless network is true."""
     out = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 if proc_stat(int(name))["ppid"] == pid and \
-                        not (PRIVSEP and _is_network_process(int(name), pid)):
+                        (network or not (PRIVSEP and _is_network_process(int(name), pid))):
                     out.append(int(name))
             except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
                 pass
@@ -432,15 +433,22 @@ def serving_pid(daemon):
         return daemon.pid
 
     def find():
+        # after a re-exec the old network process may still drain: the newest one serves
+        found = []
         for name in os.listdir("/proc"):
             try:
                 if name.isdigit() and proc_stat(int(name))["ppid"] == daemon.pid and \
                         _is_network_process(int(name), daemon.pid):
-                    return int(name)
+                    found.append((_start_time(int(name)), int(name)))
             except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
                 continue
-        return None
+        return max(found)[1] if found else None
     return wait_for(find, what="the network process")
+
+
+def _start_time(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
 
 
 def need_no_privsep(why):

@@ -12,13 +12,10 @@ import time
 
 from conftest import wait_for
 from ctl_util import ctl  # noqa: F401 (fixture)
-from portierd_util import PRIVSEP, hold, socket_inode
+from portierd_util import PRIVSEP, hold, serving_pid, socket_inode
 
 import pytest
 
-# Live re-exec is refused with privilege separation (test_privsep.py checks the refusal).
-pytestmark = pytest.mark.skipif(PRIVSEP, reason="re-exec is not supported with privilege "
-                                "separation (PORTIER_TEST_PRIVSEP=1)")
 
 
 def _fd_flags(pid, fd):
@@ -99,7 +96,7 @@ def test_reexec_under_load(ctl):
     assert ctl.json("status", "holder")["services"][0]["running"] == 0
     # the listening sockets are close-on-exec again
     for x in ctl.json("sockets")["sockets"]:
-        assert _fd_flags(pid, x["fd"]) & os.O_CLOEXEC
+        assert _fd_flags(serving_pid(d), x["fd"]) & os.O_CLOEXEC
     # and a second re-exec works as the first
     assert ctl.run("reexec").rc == 0
     assert ctl.json("status")["generation"] == 3 and d.pid == pid
@@ -139,7 +136,7 @@ def test_reexec_execve_fails_and_is_undone(ctl, tmp_path):
     with socket.create_connection(("127.0.0.1", p_echo), timeout=10) as c:
         assert c.recv(10) == b"hi\n"
     for x in ctl.json("sockets")["sockets"]:
-        assert _fd_flags(pid, x["fd"]) & os.O_CLOEXEC
+        assert _fd_flags(serving_pid(ctl.daemon), x["fd"]) & os.O_CLOEXEC
 
 
 def test_reexec_new_image_fails_old_one_serves_again(ctl, tmp_path):

@@ -28,9 +28,7 @@ from conftest import wait_for  # noqa: E402
 from portierd_util import PRIVSEP  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(120),
-              pytest.mark.skipif(not netns_usable(), reason="needs root, unshare and ip"),
-              pytest.mark.skipif(PRIVSEP, reason="re-exec is not supported with privilege "
-                                 "separation (PORTIER_TEST_PRIVSEP=1)")]
+              pytest.mark.skipif(not netns_usable(), reason="needs root, unshare and ip")]
 
 
 class HoldingIdentd(IdentdBase):

@@ -15,11 +15,9 @@ import pytest
 from builtin_util import add_builtin, echo_roundtrip, recv_exactly, wait_eof
 from conftest import pid_alive, proc_stat, wait_for
 from ctl_util import ctl  # noqa: F401 (fixture)
-from portierd_util import PRIVSEP, children, connect
+from portierd_util import PRIVSEP, children, connect, serving_pid
 from redirect_util import Backend, add_redirect
 
-pytestmark = pytest.mark.skipif(PRIVSEP, reason="re-exec is not supported with privilege "
-                                "separation (PORTIER_TEST_PRIVSEP=1)")
 
 CHARGEN_LINE = 72
 
@@ -40,9 +38,13 @@ def chargen_expected(offset, n):
 
 
 def drainers(d):
-    """The daemon's children that are portierd processes (the drainers), not servers."""
+    """The daemon's children that are portierd processes (the drainers), not servers. With
+    privilege separation the drainer is the old network process: all but the newest."""
     out = []
-    for c in children(d.pid):
+    serving = serving_pid(d) if PRIVSEP else None
+    for c in children(d.pid, network=True):
+        if c == serving:
+            continue
         try:
             st = proc_stat(c)
             with open(f"/proc/{c}/exe", "rb"):
@@ -254,7 +256,7 @@ def test_new_image_fails_fallback_keeps_the_drainer(ctl, tmp_path):
     assert r.rc == 1 and "the previous binary serves again" in r.err, r
     assert d.pid == pid
     # no server runs: the daemon's only child is the drainer (its binary file was replaced)
-    (drainer,) = wait_for(lambda: live_children(pid), what="the drainer")
+    (drainer,) = wait_for(lambda: live_children(pid, d), what="the drainer")
     assert echo_roundtrip(echo, b"two\n") == b"two\n"
     with connect(p_echo) as e2:
         assert echo_roundtrip(e2, b"new\n") == b"new\n"
@@ -266,9 +268,14 @@ def test_new_image_fails_fallback_keeps_the_drainer(ctl, tmp_path):
 
 
 
-def live_children(pid):
+def live_children(pid, d=None):
+    """Children not reaped yet; with d, under privilege separation, the old network process
+    (a drainer) too, but not the one that serves."""
     out = []
-    for c in children(pid):
+    serving = serving_pid(d) if PRIVSEP and d else None
+    for c in children(pid, network=d is not None):
+        if c == serving:
+            continue
         try:
             if proc_stat(c)["state"] != "Z":
                 out.append(c)

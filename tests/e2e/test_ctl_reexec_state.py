@@ -13,9 +13,7 @@ from conftest import pid_alive, wait_for
 from ctl_util import ctl  # noqa: F401 (fixture)
 from portierd_util import PRIVSEP, hold, server
 
-pytestmark = [pytest.mark.timeout(120),
-              pytest.mark.skipif(PRIVSEP, reason="re-exec is not supported with privilege "
-                                 "separation (PORTIER_TEST_PRIVSEP=1)")]
+pytestmark = [pytest.mark.timeout(120)]
 
 
 def _hold_from(port, src):

@@ -42,6 +42,7 @@ NOBODY = pwd.getpwnam("nobody")
 HELLO, BIND, SPAWN, SIGNAL, OPEN_LOG, RELOAD, RELOADED, OPEN_DUMP, STATUS, REMOVE_FILE = \
     range(1, 11)
 RESULT, BOUND, SPAWNED, OPENED = range(11, 15)
+REEXEC, REEXEC_FAILED = 17, 18
 
 
 @pytest.fixture(autouse=True)
@@ -58,19 +59,25 @@ def start(daemon, *extra):
     return network_pid(daemon)
 
 
+def network_pids(daemon):
+    """The monitor's children that run portierd as nobody, oldest first: the network process
+    last (before it, after a re-exec, old ones that drain)."""
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            if name.isdigit() and proc_stat(int(name))["ppid"] == daemon.pid and \
+                    proc_status(int(name))["Uid"].split()[0] == str(NOBODY.pw_uid) and \
+                    proc_cmdline(int(name))[:1] == proc_cmdline(daemon.pid)[:1]:
+                with open(f"/proc/{name}/stat") as f:
+                    found.append((int(f.read().rsplit(")", 1)[1].split()[19]), int(name)))
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+    return [pid for _, pid in sorted(found)]
+
+
 def network_pid(daemon):
-    """The monitor's child that runs portierd as nobody."""
-    def find():
-        for name in os.listdir("/proc"):
-            try:
-                if name.isdigit() and proc_stat(int(name))["ppid"] == daemon.pid and \
-                        proc_status(int(name))["Uid"].split()[0] == str(NOBODY.pw_uid) and \
-                        proc_cmdline(int(name))[:1] == proc_cmdline(daemon.pid)[:1]:
-                    return int(name)
-            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
-                continue
-        return None
-    return wait_for(find, what="the network process")
+    """The monitor's child that runs portierd as nobody (the newest)."""
+    return wait_for(lambda: (network_pids(daemon) or [None])[-1], what="the network process")
 
 
 def privileged_port(proto="tcp"):
@@ -189,13 +196,85 @@ def test_network_process_death_stops_everything(daemon):
     daemon.wait_message("the network process")
 
 
-def test_reexec_refused(daemon, portierd_bin):
-    start(daemon)
+def _ctl(daemon, portierd_bin, *args):
     ctl = os.path.join(os.path.dirname(portierd_bin), "portierctl")
-    r = subprocess.run([ctl, "--socket", str(daemon.control_socket), "reexec"],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode != 0
-    assert "not supported with privilege separation" in r.stdout + r.stderr
+    return subprocess.run([ctl, "--socket", str(daemon.control_socket), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_reexec_under_privsep(daemon, portierd_bin):
+    """The monitor executes the new image with the network process's state: same main pid, a
+    new unprivileged network process, the servers adopted (reaped with their EXIT lines by
+    the new pair), and an open built-in connection drained by the old network process."""
+    p_hold = daemon.add("holder", "/bin/sh", server("hold.sh"))
+    p_echo = daemon.add("echo", type="INTERNAL UNLISTED", id="echo-stream", user=None,
+                        _name="echo")
+    net1 = start(daemon)
+    pid = daemon.pid
+    held, server_pid = hold(p_hold)
+    echo = connect(p_echo)
+    echo.sendall(b"one\n")
+    assert echo.recv(100) == b"one\n"
+    r = _ctl(daemon, portierd_bin, "reexec")
+    assert r.returncode == 0 and "re-executed" in r.stdout and "1 servers adopted" in r.stdout, r
+    assert daemon.pid == pid and proc_status(pid)["Uid"].split()[0] == "0"
+    net2 = wait_for(lambda: network_pid(daemon) != net1 and network_pid(daemon),
+                    what="a new network process")
+    st = proc_status(net2)
+    assert st["Uid"].split() == [str(NOBODY.pw_uid)] * 4
+    assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
+    assert st["NoNewPrivs"] == "1"
+    # the old network process drains the open connection; new ones go to the new one
+    assert network_pids(daemon) == [net1, net2]
+    echo.sendall(b"two\n")
+    assert echo.recv(100) == b"two\n"
+    with connect(p_echo) as e2:
+        e2.sendall(b"new\n")
+        assert e2.recv(100) == b"new\n"
+    # the server started before the re-exec is the monitor's child still, and reaped
+    assert proc_stat(server_pid)["ppid"] == pid
+    held.close()
+    daemon.wait_log(rf"EXIT: holder status=0 pid={server_pid} duration=\d+\(sec\)")
+    echo.close()
+    wait_for(lambda: not pid_alive(net1), what="the old network process to end")
+    assert network_pids(daemon) == [net2]
+    # and the new pair starts servers
+    s2, pid2 = hold(p_hold)
+    s2.close()
+    daemon.wait_log(rf"EXIT: holder status=0 pid={pid2} duration=\d+\(sec\)")
+    assert len([x for x in daemon.log() if x.startswith("EXIT: echo-stream")]) == 2
+    assert not [x for x in daemon.messages() if "lost the monitor" in x]
+
+
+def test_reexec_under_privsep_fallback(daemon, portierd_bin, tmp_path):
+    """A new image that cannot load the configuration: the monitor runs the previous binary
+    again; it serves on (same main pid, an unprivileged network process) and says so."""
+    import shutil
+    copy = tmp_path / "bin" / "portierd"
+    copy.parent.mkdir()
+    shutil.copy2(portierd_bin, copy)
+    real = copy.with_name("real-portierd")
+    shutil.copy2(copy, real)
+    daemon.bin = copy
+    p_hold = daemon.add("holder", "/bin/sh", server("hold.sh"))
+    start(daemon)
+    pid = daemon.pid
+    held, server_pid = hold(p_hold)
+    tmp = copy.with_name("new")
+    tmp.write_text(f'#!/bin/sh\nexec {real} "$@" -f /nonexistent/portier.conf\n')
+    os.chmod(tmp, 0o755)
+    os.rename(tmp, copy)
+    r = _ctl(daemon, portierd_bin, "reexec")
+    assert r.returncode == 1 and "the previous binary serves again" in r.stderr, r
+    assert daemon.pid == pid
+    net = network_pid(daemon)
+    assert int(proc_status(net)["CapEff"], 16) == 0
+    s2, pid2 = hold(p_hold)
+    assert pid2 != server_pid
+    s2.close()
+    held.close()
+    daemon.wait_log(rf"EXIT: holder status=0 pid={server_pid} duration=\d+\(sec\)")
+    daemon.wait_log(rf"EXIT: holder status=0 pid={pid2} duration=\d+\(sec\)")
 
 
 def test_control_socket_refuses_privsep_user(daemon, portierd_bin):
