@@ -610,7 +610,9 @@ int inventory_parse(Reexec *x, char *text)
         if (!ended || x->pidfile_fd < 0)
                 return -EBADMSG;
         /* By key, for reexec_take_fd(): 10,000 services are matched in O(n log n). */
-        qsort(x->services, x->n_services, sizeof(*x->services), inventory_cmp_service);
+        if (x->n_services > 0)  /* (an inventory without services: no array to sort) */
+                qsort(x->services, x->n_services, sizeof(*x->services),
+                      inventory_cmp_service);
         /* The fallback binary: keep the one the old image ran, unless we are it. */
         if (fallback >= 0) {
                 if (x->error) {
