@@ -443,6 +443,57 @@ def test_forged_requests_refused(daemon, tmp_path):
     assert not (tmp_path / "shadow").exists()
 
 
+def _inventory(*lines):
+    text = "\n".join(["portier-reexec 2", "generation 1", "started 1 1", "pidfile 3",
+                      "control -1", "client -1", *lines, "end"]) + "\n"
+    fd = os.memfd_create("forged")
+    os.write(fd, text.encode())
+    return fd, len(text)
+
+
+def test_forged_reexec_refused(daemon):
+    """A forged REEXEC cannot make the monitor take a descriptor that is not a socket or that
+    the network process does not have, adopt a process that is not its server, or name a
+    drainer it does not know; each is refused with its reason and the pair serves on."""
+    p_hold = daemon.add("holder", "/bin/sh", server("hold.sh"))
+    net = start(daemon)
+    pid = daemon.pid
+    held, server_pid = hold(p_hold)
+    s = steal_request_socket(net)
+    not_a_socket = next(int(n) for n in sorted(os.listdir(f"/proc/{net}/fd"), key=int)
+                        if not os.readlink(f"/proc/{net}/fd/{n}").startswith("socket:"))
+    key = "forged"
+    zeros = " ".join(["0"] * 20)
+    cases = [
+        ([f"service {not_a_socket} {zeros} {key}"], -errno.ENOTSOCK, "not a socket"),
+        ([f"service 4000 {zeros} {key}"], -errno.EBADF, "cannot be taken"),
+        ([f"server 1 0 - - {key}"], -errno.EPERM, "no running server"),
+        ([f"server {os.getpid()} 0 - - {key}"], -errno.EPERM, "no running server"),
+        (["drainer 1"], -errno.EPERM, "no drainer"),
+        (["nonsense line"], -errno.EBADMSG, "does not parse"),
+    ]
+    try:
+        for lines, want, why in cases:
+            fd, size = _inventory(*lines)
+            try:
+                mtype, result = ask(s, msg(REEXEC, struct.pack("=Q", size)), [fd])
+            finally:
+                os.close(fd)
+            assert (mtype, result) == (REEXEC_FAILED, want), (lines, mtype, result)
+            daemon.wait_message(why)
+        # without its memfd the message itself is refused
+        assert ask(s, msg(REEXEC, struct.pack("=Q", 0))) == (RESULT, -errno.EBADMSG)
+    finally:
+        s.close()
+    assert daemon.pid == pid and pid_alive(pid) and network_pid(daemon) == net
+    assert network_pids(daemon) == [net]
+    s2, pid2 = hold(p_hold)
+    s2.close()
+    held.close()
+    daemon.wait_log(rf"EXIT: holder status=0 pid={server_pid} duration=\d+\(sec\)")
+    daemon.wait_log(rf"EXIT: holder status=0 pid={pid2} duration=\d+\(sec\)")
+
+
 def test_key_behaviours_under_privsep(daemon):
     """EXIT lines, instances, wait = yes over UDP, redirect and a built-in, in one daemon."""
     h = daemon.add("h", "/bin/sh", server("hold.sh"), instances="1")
