@@ -12,7 +12,9 @@
  *     (getpeername), the message's only for datagrams;
  *   - SIGNAL names a pid: it must be one of the monitor's running servers (its own children,
  *     reaped here, so the pid cannot have been reused), the signal SIGTERM or SIGKILL;
- *   - OPEN_LOG names a path: it must be -filelog or a log_type FILE of a held generation.
+ *   - OPEN_LOG names a path: it must be -filelog or a log_type FILE of a held generation;
+ *   - REEXEC carries the inventory: monitor_reexec.c checks it and executes the new image
+ *     (refused while a reload is under way or events wait for the network process).
  * A refused request is answered with an error and logged; the monitor keeps running.
  *
  * Reload (SIGHUP/SIGUSR2 here, or RELOAD from the network process): the monitor loads the

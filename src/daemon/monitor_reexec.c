@@ -249,8 +249,10 @@ static int check(const char *text, const MonitorReexecChecks *c, const char **wh
                 *why = "the inventory does not parse";
         for (size_t i = 0; r == 0 && i < x.n_servers; i++)
                 if (!c->is_server(c->userdata, x.servers[i].pid)) {
+                        /* (normally one that exited after the inventory was written: the
+                         * network process takes its events and asks again) */
                         *why = "a server line names no running server of the monitor";
-                        r = -EPERM;
+                        r = -EAGAIN;
                 }
         reexec_state_free(&x, false);
         return r;

@@ -18,7 +18,9 @@
  *     which are pipelined: their results arrive, with server exits and new configurations,
  *     as events on a second one.
  *
- * Not supported with privilege separation: live re-exec (refused with a message).
+ * Live re-exec: the network process writes the inventory and asks (REEXEC); the monitor
+ * takes the descriptors it names, checks it and executes the new image, which forks a new
+ * network process; the old one drains (monitor_reexec.c has the details).
  */
 
 #include <stdbool.h>

@@ -234,6 +234,8 @@ static void pass_fds(Daemon *d, int pidfile_fd, int client_fd, int state_fd, boo
 
 /* Under privilege separation: the monitor executes the new image (monitor_reexec.c) with
  * this process's inventory; this process, the old network process, then drains. */
+#define REEXEC_TRIES 3
+
 static int reexec_by_monitor(Daemon *d, int client_fd, char *err, size_t errsize)
 {
         pid_t monitor = getppid();
@@ -244,18 +246,27 @@ static int reexec_by_monitor(Daemon *d, int client_fd, char *err, size_t errsize
         portier_log(d->log, LOG_NOTICE, "re-executing through the monitor (%zu services, %u "
                     "servers running, %u in-process connections)", d->n_services, d->running,
                     d->inproc_running);
-        /* This process drains its own in-process connections: it names itself the drainer. */
-        fd = inventory_write(d, d->pidfile_fd, client_fd, d->inproc_running ? getpid() : 0);
-        if (fd < 0 || fstat(fd, &st) < 0) {
-                r = fd < 0 ? fd : -errno;
-                (void)safe_close(fd);
-                snprintf(err, errsize, "re-exec refused: cannot write the state: %s",
-                         strerror(-r));
-                return r;
+        /* A server that exited while the inventory was written makes it out of date (the
+         * monitor says -EAGAIN): take the exits and write it again, a few times. */
+        for (int tries = 0; tries < REEXEC_TRIES; tries++) {
+                if (tries > 0)
+                        privsep_take_events(d);
+                /* This process drains its own in-process connections: it names itself. */
+                fd = inventory_write(d, d->pidfile_fd, client_fd,
+                                     d->inproc_running ? getpid() : 0);
+                if (fd < 0 || fstat(fd, &st) < 0) {
+                        r = fd < 0 ? fd : -errno;
+                        (void)safe_close(fd);
+                        snprintf(err, errsize, "re-exec refused: cannot write the state: %s",
+                                 strerror(-r));
+                        return r;
+                }
+                logset_flush(d->logs);
+                r = privsep_reexec(d, fd, (uint64_t)st.st_size, why, sizeof(why));
+                (void)close(fd);
+                if (r != -EAGAIN || d->reload_running || d->stopping)
+                        break;
         }
-        logset_flush(d->logs);
-        r = privsep_reexec(d, fd, (uint64_t)st.st_size, why, sizeof(why));
-        (void)close(fd);
         if (r < 0) {
                 snprintf(err, errsize, "re-exec %s: %s; still serving", r == -EBUSY ||
                          r == -EAGAIN || r == -ENOEXEC ? "refused" : "failed", why);

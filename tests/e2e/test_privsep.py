@@ -467,8 +467,8 @@ def test_forged_reexec_refused(daemon):
     cases = [
         ([f"service {not_a_socket} {zeros} {key}"], -errno.ENOTSOCK, "not a socket"),
         ([f"service 4000 {zeros} {key}"], -errno.EBADF, "cannot be taken"),
-        ([f"server 1 0 - - {key}"], -errno.EPERM, "no running server"),
-        ([f"server {os.getpid()} 0 - - {key}"], -errno.EPERM, "no running server"),
+        ([f"server 1 0 - - {key}"], -errno.EAGAIN, "no running server"),
+        ([f"server {os.getpid()} 0 - - {key}"], -errno.EAGAIN, "no running server"),
         (["drainer 1"], -errno.EPERM, "no drainer"),
         (["nonsense line"], -errno.EBADMSG, "does not parse"),
     ]
