@@ -12,10 +12,7 @@ import time
 
 from conftest import wait_for
 from ctl_util import ctl  # noqa: F401 (fixture)
-from portierd_util import PRIVSEP, hold, serving_pid, socket_inode
-
-import pytest
-
+from portierd_util import hold, serving_pid, socket_inode
 
 
 def _fd_flags(pid, fd):

@@ -25,7 +25,6 @@ import pytest  # noqa: E402
 from access_util import IdentdBase, netns_usable  # noqa: E402
 from conftest import wait_for  # noqa: E402
 
-from portierd_util import PRIVSEP  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(120),
               pytest.mark.skipif(not netns_usable(), reason="needs root, unshare and ip")]

@@ -11,7 +11,7 @@ import pytest
 from access_util import connect_from, read_to_eof, refused_by_kernel
 from conftest import pid_alive, wait_for
 from ctl_util import ctl  # noqa: F401 (fixture)
-from portierd_util import PRIVSEP, hold, server
+from portierd_util import hold, server
 
 pytestmark = [pytest.mark.timeout(120)]
 

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import wait_for
 from ctl_util import ctl  # noqa: F401 (fixture)
-from portierd_util import Daemon, need_no_privsep, need_portierd
+from portierd_util import Daemon, need_portierd
 from unix_util import NOBODY, add_unix, exchange
 
 NOGROUP = 65534
@@ -136,7 +136,6 @@ def test_stop_removes_files(daemon, sockdir):
 
 
 def test_reexec_keeps_socket(ctl, sockdir):
-    need_no_privsep("re-exec")
     d = ctl.daemon
     path = _echo(d, "x", sockdir / "x.sock")
     ctl.start()
