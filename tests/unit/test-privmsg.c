@@ -4,7 +4,7 @@
  * of every type, and every way a message is refused (short, unknown type, a payload length
  * that is not the type's, a string without its NUL, fields out of range, the wrong number of
  * descriptors); then the transport over a real SOCK_SEQPACKET pair, with descriptors,
- * oversized datagrams and extra descriptors.
+ * oversized datagrams and extra descriptors; the re-exec's request and reply.
  */
 
 #include <stdarg.h>
@@ -137,6 +137,28 @@ static void test_refused(void **state)
         assert_int_equal(privmsg_encode(&m, buf, 9), -ENOBUFS);
 }
 
+/* The live re-exec's request (with its memfd) and its reply (a failure, with its reason). */
+static void test_reexec_messages(void **state)
+{
+        PrivMsg m = { .type = PRIVMSG_REEXEC, .u.reexec.size = 4096 }, back;
+        int n;
+
+        assert_int_equal(privmsg_fds(&m), 1);
+        round_trip(&m);
+        n = privmsg_encode(&m, buf, sizeof(buf));
+        assert_int_equal(privmsg_decode(buf, (size_t)n, 0, &back), -EPROTO);
+        m = (PrivMsg){ .type = PRIVMSG_REEXEC_FAILED, .u.reexec_failed.result = -EAGAIN };
+        strcpy(m.u.reexec_failed.text, "servers exited meanwhile; try again");
+        assert_int_equal(privmsg_fds(&m), 0);
+        round_trip(&m);
+        /* a reason without its NUL; a "failure" that is none */
+        n = privmsg_encode(&m, buf, sizeof(buf));
+        memset(buf + 12, 'a', PRIVMSG_TEXT_MAX);
+        assert_int_equal(privmsg_decode(buf, (size_t)n, 0, &back), -EBADMSG);
+        m.u.reexec_failed.result = 0;
+        assert_int_equal(privmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
+}
+
 static void test_transport(void **state)
 {
         int sp[2], fd, got;
@@ -194,6 +216,7 @@ int main(void)
                 cmocka_unit_test(test_round_trips),
                 cmocka_unit_test(test_refused),
                 cmocka_unit_test(test_transport),
+                cmocka_unit_test(test_reexec_messages),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
