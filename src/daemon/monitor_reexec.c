@@ -189,9 +189,10 @@ static int rewrite_line(FILE *out, Taken *t, const char *line, pid_t net_pid,
                 _cleanup_free_ char *path = exitlog_path(line);
 
                 if (path && !c->is_log_path(c->userdata, path)) {
-                        portier_log(c->log, LOG_WARNING, "re-exec: '%s' is no log file of the "
-                                    "configuration: a server is reaped without its EXIT line",
-                                    path);
+                        /* (the path is the network process's word: not logged) */
+                        portier_log(c->log, LOG_WARNING, "re-exec: an EXIT line's file is no "
+                                    "log file of the configuration: a server is reaped "
+                                    "without it");
                         return 0;
                 }
         }
