@@ -46,11 +46,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
 #include "conf/bundle.h"
 #include "daemon/control.h"
@@ -780,15 +782,19 @@ static void do_reexec(Monitor *m, const PrivMsg *req, int fd)
         PrivMsg rep = { .type = PRIVMSG_REEXEC_FAILED };
         char *err = rep.u.reexec_failed.text;
         size_t errsize = sizeof(rep.u.reexec_failed.text);
-        int r;
+        int r, unread = 0;
 
         if (m->stopping || m->quitting || m->reload_waiting || m->reload_running) {
                 snprintf(err, errsize, "%s", m->stopping || m->quitting ?
                          "the daemon is stopping" : "a reload is under way; try again");
                 r = -EBUSY;
-        } else if (m->n_queue > 0) {
-                /* events the network process has not read: its inventory is out of date */
-                snprintf(err, errsize, "servers exited meanwhile; try again");
+        } else if (m->n_queue > 0 || m->spawned.u.spawned.n > 0 ||
+                   (ioctl(m->ev_fd, SIOCOUTQ, &unread) == 0 && unread > 0)) {
+                /* events the network process has not read (or this wake-up's spawn
+                 * results, not sent yet): its inventory is out of date, and they would be
+                 * lost with the socket at the exec */
+                snprintf(err, errsize, "events for the network process are under way; "
+                         "try again");
                 r = -EAGAIN;
         } else {
                 r = monitor_reexec(m->d, m->net_pid, fd, &c, err, errsize);

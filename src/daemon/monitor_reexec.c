@@ -28,6 +28,13 @@
  *   - then executes its binary (the path /proc/self/exe named at start, the same command
  *     line, so --privsep-user is there again) as reexec_start() does.
  *
+ * Nothing may be in flight between the two at the exec (it would be lost with the sockets):
+ * the network process first takes its events until no spawn it sent is unanswered
+ * (privsep_settle()), and the monitor refuses (-EAGAIN, "try again") while events wait
+ * for the network process — queued, not yet sent, or sent and unread (SIOCOUTQ). A server
+ * that exited after the inventory was written shows as a server line the monitor no longer
+ * runs: -EAGAIN too, and the network process writes the inventory again (3 tries).
+ *
  * If execve() returns, everything taken is closed and the error answered: the pair serves
  * on. When it succeeds, the request socket closes (close-on-exec): the network process takes
  * that as "done" and becomes the drainer of its in-process connections (drainer.c). The new

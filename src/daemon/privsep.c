@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 #include "daemon/privsep.h"
 #include "util.h"
 
+#define SETTLE_MSEC 2000
 #define BUNDLE_SIZE_MAX ((uint64_t)CONF_MAX_TOTAL_SIZE + (64u << 20))
 
 const struct ConfBundle *privsep_bundle(const Daemon *d)
@@ -706,6 +708,40 @@ fail:
 void privsep_take_events(Daemon *d)
 {
         (void)on_event(&d->privsep->ev, EPOLLIN);
+}
+
+static bool spawns_in_flight(const Privsep *p)
+{
+        for (uint32_t i = 0; i < p->n_jobs; i++)
+                if (p->jobs[i].svc)
+                        return true;
+        return false;
+}
+
+/**
+ * privsep_settle() - take the monitor's events until no spawn is in flight (before a
+ * re-exec writes the inventory: a server whose start was not reported yet would be missing
+ * from it, and its result lost with the socket at the exec)
+ * @d: the daemon
+ *
+ * Blocks the loop for at most SETTLE_MSEC (the spawns are answered in one wake-up of the
+ * monitor each).
+ *
+ * Return: 0, or -EBUSY when spawns are still in flight.
+ */
+int privsep_settle(Daemon *d)
+{
+        Privsep *p = d->privsep;
+        uint64_t deadline = ev_clock_now() + (uint64_t)SETTLE_MSEC * 1000;
+
+        privsep_take_events(d);
+        while (spawns_in_flight(p) && ev_clock_now() < deadline) {
+                struct pollfd pfd = { .fd = p->ev_fd, .events = POLLIN };
+
+                (void)poll(&pfd, 1, 100);
+                privsep_take_events(d);
+        }
+        return spawns_in_flight(p) ? -EBUSY : 0;
 }
 
 /**

@@ -76,6 +76,7 @@ bool privsep_conf_pending(const Daemon *d);
 bool privsep_conf_refused(const Daemon *d);
 Privsep *privsep_free(Privsep *p);
 void privsep_take_events(Daemon *d);
+int privsep_settle(Daemon *d);
 int privsep_reexec(Daemon *d, int memfd, uint64_t size, char *err, size_t errsize);
 
 /* monitor.c: the privileged parent; never returns (exits with the daemon's status) */

@@ -249,8 +249,8 @@ static int reexec_by_monitor(Daemon *d, int client_fd, char *err, size_t errsize
         /* A server that exited while the inventory was written makes it out of date (the
          * monitor says -EAGAIN): take the exits and write it again, a few times. */
         for (int tries = 0; tries < REEXEC_TRIES; tries++) {
-                if (tries > 0)
-                        privsep_take_events(d);
+                if (tries > 0 && privsep_settle(d) < 0)
+                        break;
                 /* This process drains its own in-process connections: it names itself. */
                 fd = inventory_write(d, d->pidfile_fd, client_fd,
                                      d->inproc_running ? getpid() : 0);
@@ -307,8 +307,10 @@ int reexec_start(Daemon *d, int client_fd, char *err, size_t errsize)
         int fd, r, go_fd;
         pid_t drainer;
 
-        if (d->privsep)
-                privsep_take_events(d);         /* (may start a reload: checked next) */
+        if (d->privsep && privsep_settle(d) < 0) {     /* (may start a reload: checked next) */
+                snprintf(err, errsize, "re-exec refused: servers are being started; try again");
+                return -EBUSY;
+        }
         if (d->stopping || d->reload_running) {
                 snprintf(err, errsize, "re-exec refused: %s", d->stopping ? "the daemon is "
                          "stopping" : "a reload is under way; try again");

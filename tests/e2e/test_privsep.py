@@ -42,7 +42,7 @@ NOBODY = pwd.getpwnam("nobody")
 HELLO, BIND, SPAWN, SIGNAL, OPEN_LOG, RELOAD, RELOADED, OPEN_DUMP, STATUS, REMOVE_FILE = \
     range(1, 11)
 RESULT, BOUND, SPAWNED, OPENED = range(11, 15)
-REEXEC, REEXEC_FAILED = 17, 18
+REEXEC, REEXEC_FAILED = 19, 20
 
 
 @pytest.fixture(autouse=True)
@@ -441,6 +441,53 @@ def test_forged_requests_refused(daemon, tmp_path):
         e.sendall(b"still\n")
         assert e.recv(100) == b"still\n"
     assert not (tmp_path / "shadow").exists()
+
+
+def test_reexec_with_spawns_under_way(daemon, portierd_bin):
+    """Re-exec while clients keep the monitor starting servers (spawns pipelined): no
+    server is lost across it — every START gets its EXIT line, no zombie stays — and a
+    re-exec refused because results were under way says to try again."""
+    import threading
+    port = daemon.add("quick", "/bin/echo", "hi", log_on_success="PID EXIT")
+    start(daemon)
+    stop, served, errors = threading.Event(), [0], []
+
+    def clients():
+        for _ in range(2000):
+            if stop.is_set():
+                return
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+                    if read_all(c) == b"hi\n":
+                        served[0] += 1
+            except OSError as e:
+                errors.append(e)
+    threads = [threading.Thread(target=clients) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        done = 0
+        for _ in range(20):
+            if done == 3:
+                break
+            r = _ctl(daemon, portierd_bin, "reexec")
+            if r.returncode == 0:
+                done += 1
+            else:
+                assert "try again" in r.stderr, r
+        assert done == 3
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert served[0] > 0 and errors == [], errors[:3]
+
+    def balanced():
+        log = daemon.log()
+        return len([x for x in log if x.startswith("START: quick")]) == \
+            len([x for x in log if x.startswith("EXIT: quick")]) > 0
+    wait_for(balanced, what="an EXIT line for every START")
+    wait_for(lambda: not daemon.zombies(), what="no zombie")
 
 
 def _inventory(*lines):
