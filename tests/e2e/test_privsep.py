@@ -506,6 +506,8 @@ def test_forged_reexec_refused(daemon):
     net = start(daemon)
     pid = daemon.pid
     held, server_pid = hold(p_hold)
+    # the network process took the spawn's result (else the monitor says "try again")
+    daemon.wait_log(rf"START: holder pid={server_pid} from=127\.0\.0\.1")
     s = steal_request_socket(net)
     not_a_socket = next(int(n) for n in sorted(os.listdir(f"/proc/{net}/fd"), key=int)
                         if not os.readlink(f"/proc/{net}/fd/{n}").startswith("socket:"))
