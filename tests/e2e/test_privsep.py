@@ -356,10 +356,15 @@ def ask(sock, data, fds=()):
         socket.send_fds(sock, [data], list(fds))
     else:
         sock.send(data)
-    ready, _, _ = select.select([sock], [], [], 10)
-    assert ready, f"no reply to {data[:16]!r}"
-    reply = sock.recv(4096)
-    mtype, length = struct.unpack("=II", reply[:8])
+    for _ in range(64):
+        ready, _, _ = select.select([sock], [], [], 10)
+        assert ready, f"no reply to {data[:16]!r}"
+        reply = sock.recv(4096)
+        mtype, length = struct.unpack("=II", reply[:8])
+        # a spawn result of the network process's own (one of its connections) may come by
+        # on a shared socket: not the reply to this request
+        if mtype != SPAWNED:
+            break
     result = struct.unpack("=i", reply[8:12])[0]
     return mtype, result
 
