@@ -41,6 +41,33 @@ int access_unix_peer_of(int fd, AccessUnixPeer *ret)
         return 0;
 }
 
+ssize_t access_unix_datagram_peer(int fd, AccessUnixPeer *ret)
+{
+        union {
+                char buf[CMSG_SPACE(sizeof(struct ucred))];
+                struct cmsghdr align;
+        } ctl;
+        char c;
+        struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                             .msg_controllen = sizeof(ctl.buf) };
+        ssize_t n = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
+
+        *ret = (AccessUnixPeer){ .family = AF_UNIX };
+        if (n < 0)
+                return -errno;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS &&
+                    cm->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+                        struct ucred u;
+
+                        memcpy(&u, CMSG_DATA(cm), sizeof(u));
+                        *ret = (AccessUnixPeer){ .family = AF_UNIX, .has_cred = 1,
+                                                 .uid = u.uid, .gid = u.gid, .pid = u.pid };
+                }
+        return n;
+}
+
 void access_unix_peer_format(const AccessUnixPeer *p, char *buf, size_t size)
 {
         if (!p->has_cred)

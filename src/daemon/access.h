@@ -133,6 +133,17 @@ _Static_assert(sizeof(AccessUnixPeer) == 16, "carried where a sockaddr_in fits")
 int access_unix_peer_of(int fd, AccessUnixPeer *ret);
 
 /**
+ * access_unix_datagram_peer() - the sender of the datagram waiting on a unix dgram socket:
+ * the credentials the kernel attached to it (SO_PASSCRED, listener.c), peeked at so that the
+ * server still reads the datagram
+ * @fd: the socket
+ * @ret: receives the sender (has_cred 0 when none came with it)
+ *
+ * Return: the datagram's length, or -errno (-EAGAIN: none is waiting).
+ */
+ssize_t access_unix_datagram_peer(int fd, AccessUnixPeer *ret);
+
+/**
  * access_unix_peer_format() - a unix client as text: "uid:U,gid:G,pid:P" (at most 41
  * characters: it fits where an IPv6 address does), "unix" without credentials
  * @p: the client

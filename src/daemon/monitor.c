@@ -314,32 +314,9 @@ static bool unix_client(int fd, const ConfService *cs, struct sockaddr_storage *
 {
         AccessUnixPeer p = { .family = AF_UNIX };
 
-        if (cs->socket_type != SOCK_DGRAM) {
-                if (access_unix_peer_of(fd, &p) < 0)
-                        return false;
-        } else {
-                union {
-                        char buf[CMSG_SPACE(sizeof(struct ucred))];
-                        struct cmsghdr align;
-                } ctl;
-                char c;
-                struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                                     .msg_controllen = sizeof(ctl.buf) };
-
-                if (recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC) < 0)
-                        return false;
-                for (struct cmsghdr *c2 = CMSG_FIRSTHDR(&mh); c2; c2 = CMSG_NXTHDR(&mh, c2))
-                        if (c2->cmsg_level == SOL_SOCKET && c2->cmsg_type == SCM_CREDENTIALS &&
-                            c2->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
-                                struct ucred u;
-
-                                memcpy(&u, CMSG_DATA(c2), sizeof(u));
-                                p = (AccessUnixPeer){ .family = AF_UNIX, .has_cred = 1,
-                                                      .uid = u.uid, .gid = u.gid,
-                                                      .pid = u.pid };
-                        }
-        }
+        if (cs->socket_type != SOCK_DGRAM ? access_unix_peer_of(fd, &p) < 0
+                                          : access_unix_datagram_peer(fd, &p) < 0)
+                return false;
         memset(ret, 0, sizeof(*ret));
         memcpy(ret, &p, sizeof(p));
         return true;

@@ -734,28 +734,13 @@ static void rest_after_spawn_failure(Service *s)
  */
 static ssize_t unix_datagram_client(const Service *s, int fd, struct sockaddr_storage *peer)
 {
-        union {
-                char buf[CMSG_SPACE(sizeof(struct ucred))];
-                struct cmsghdr align;
-        } ctl;
-        char c;
-        struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                             .msg_controllen = sizeof(ctl.buf) };
-        AccessUnixPeer p = { .family = AF_UNIX };
-        ssize_t n = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
+        AccessUnixPeer p;
+        ssize_t n = access_unix_datagram_peer(fd, &p);
 
-        if (n < 0)
-                return n;
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS &&
-                    cm->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
-                        struct ucred u;
-
-                        memcpy(&u, CMSG_DATA(cm), sizeof(u));
-                        p = (AccessUnixPeer){ .family = AF_UNIX, .has_cred = 1, .uid = u.uid,
-                                              .gid = u.gid, .pid = u.pid };
-                }
+        if (n < 0) {
+                errno = (int)-n;
+                return -1;
+        }
         /* no supplementary groups come with a datagram */
         access_unix_peer_groups(-1, &s->conf->only_from, &s->conf->no_access, &p);
         memset(peer, 0, sizeof(*peer));
