@@ -23,53 +23,12 @@
 
 #include "conf/conf.h"
 
-typedef struct L {
-        Config *c;
-        ConfDiag d;
-} L;
-
-static L load_flags(const char *text, unsigned flags)
-{
-        L l = { .d = CONF_DIAG_NULL };
-        ConfLoadOptions o = {
-                .path = "t.conf", .buffer = text, .buffer_size = strlen(text),
-                .flags = flags,
-        };
-        assert_int_equal(conf_load(&o, &l.c, &l.d), 0);
-        return l;
-}
+#include "conf-util.h"
 
 static L load(const char *text)
 {
         return load_flags(text, CONF_LOAD_NO_RESOLVE | CONF_LOAD_NO_FS_CHECKS |
                                 CONF_LOAD_NO_INCLUDE);
-}
-
-static void done(L *l)
-{
-        config_free(l->c);
-        conf_diag_deinit(&l->d);
-}
-
-/* the diagnostic containing @needle, with its severity; fails if none */
-static const ConfDiagEntry *find_diag(const L *l, const char *needle)
-{
-        for (size_t i = 0; i < l->d.n_entries; i++)
-                if (strstr(l->d.entries[i].message, needle))
-                        return &l->d.entries[i];
-        print_error("no diagnostic containing '%s'; got:\n", needle);
-        for (size_t i = 0; i < l->d.n_entries; i++)
-                print_error("  %u: %s\n", l->d.entries[i].line, l->d.entries[i].message);
-        fail();
-        return NULL;
-}
-
-static const ConfService *svc(const L *l, const char *id)
-{
-        const ConfService *s = config_find(l->c, id);
-        if (!s)
-                fail_msg("no service '%s'", id);
-        return s;
 }
 
 #define ECHO_BASE "service echo\n{\n type = INTERNAL\n socket_type = stream\n wait = no\n"
