@@ -655,6 +655,8 @@ const ConfBundleEntry *conf_bundle_find(const ConfBundle *b, ConfBundleKind kind
                 return NULL;
         if (b->recs || b->in_fd >= 0 || b->in_done || b->in_error)
                 return stream_find((ConfBundle *)b, kind, path);
+        if (b->n == 0)
+                return NULL;    /* (and no bsearch() of a NULL array) */
         if (!b->sorted) {
                 for (size_t i = 0; i < b->n; i++)
                         if (cmp_entry(&key, &b->e[i]) == 0)
