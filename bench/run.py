@@ -552,18 +552,22 @@ def print_spawn_table(args, cons, concs, out):
         r = ratio(val(a, conc, "hi"), val(b, conc, "hi"))
         return f"   best/best {r:.2f}" if r is not None else ""
 
+    def targets(name, conc):
+        """The three Core targets of one portierd contender at one concurrency."""
+        p(f"  c={conc:<3} conn/s vs limitref   "
+          + verdict(rr(name, "limitref", conc), TARGET_VS_LIMITREF.get(conc, 0.9))
+          + best(name, "limitref", conc))
+        p(f"  c={conc:<3} conn/s vs tcpserver  "
+          + verdict(rr(name, "tcpserver", conc), TARGET_VS_TCPSERVER)
+          + best(name, "tcpserver", conc))
+        p(f"  c={conc:<3} CPU/conn vs xinetd   "
+          + verdict(ratio(val(name, conc, "cpu_us"), val("xinetd", conc, "cpu_us")),
+                    TARGET_CPU_VS_XINETD, higher_is_better=False))
+
     p("Ratios, portierd / other (conn/s: median of the per-round ratios, judged against the "
       "target; best/best: ratio of the fastest rounds, for a busy machine):")
     for conc in concs:
-        t = TARGET_VS_LIMITREF.get(conc, 0.9)
-        p(f"  c={conc:<3} conn/s vs limitref   " + verdict(rr("portierd", "limitref", conc), t)
-          + best("portierd", "limitref", conc))
-        p(f"  c={conc:<3} conn/s vs tcpserver  "
-          + verdict(rr("portierd", "tcpserver", conc), TARGET_VS_TCPSERVER)
-          + best("portierd", "tcpserver", conc))
-        p(f"  c={conc:<3} CPU/conn vs xinetd   "
-          + verdict(ratio(val("portierd", conc, "cpu_us"), val("xinetd", conc, "cpu_us")),
-                    TARGET_CPU_VS_XINETD, higher_is_better=False))
+        targets("portierd", conc)
         r = ratio(val("limitref", conc, "all_us"), val("portierd", conc, "all_us"))
         if r is not None:
             p(f"  c={conc:<3} CPU-bound capacity vs limitref (limitref / portierd CPU per "
@@ -572,15 +576,7 @@ def print_spawn_table(args, cons, concs, out):
         p("Privilege separation (portierd --privsep-user nobody; CPU: monitor + network "
           "process):")
         for conc in concs:
-            t = TARGET_VS_LIMITREF.get(conc, 0.9)
-            p(f"  c={conc:<3} conn/s vs limitref   " + verdict(rr("privsep", "limitref", conc), t)
-              + best("privsep", "limitref", conc))
-            p(f"  c={conc:<3} conn/s vs tcpserver  "
-              + verdict(rr("privsep", "tcpserver", conc), TARGET_VS_TCPSERVER)
-              + best("privsep", "tcpserver", conc))
-            p(f"  c={conc:<3} CPU/conn vs xinetd   "
-              + verdict(ratio(val("privsep", conc, "cpu_us"), val("xinetd", conc, "cpu_us")),
-                        TARGET_CPU_VS_XINETD, higher_is_better=False))
+            targets("privsep", conc)
             r = rr("privsep", "portierd", conc)
             rc = ratio(val("privsep", conc, "cpu_us"), val("portierd", conc, "cpu_us"))
             p(f"  c={conc:<3} against portierd without it: conn/s "
