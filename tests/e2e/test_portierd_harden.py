@@ -71,26 +71,35 @@ def test_chroot_server_must_exist_inside(daemon, tmp_path):
     assert r.returncode == 1 and "jailed" in r.stderr and "/bin/ls" in r.stderr, r.stderr
 
 
+def check_unprivileged(daemon, add):
+    """`portierd -n` run as uid 65534 on the services add(pub) adds (pub: a directory uid
+    65534 can read, removed afterwards); its CompletedProcess. Needs root and setpriv."""
+    pub = Path(tempfile.mkdtemp(prefix="ptr-harden-", dir="/tmp"))
+    try:
+        add(pub)
+        conf = pub / "portier.conf"
+        conf.write_text(daemon.text())
+        os.chmod(pub, 0o755)
+        prefix = [SETPRIV, "--reuid=65534", "--regid=65534", "--clear-groups"]
+        return subprocess.run(prefix + [daemon.bin, "-n", "-f", conf], capture_output=True,
+                              text=True, timeout=60)
+    finally:
+        shutil.rmtree(pub, ignore_errors=True)
+
+
 @ROOT_ONLY
 @pytest.mark.skipif(SETPRIV is None, reason="setpriv (util-linux) is not installed")
 def test_chroot_refused_without_root(daemon, tmp_path):
     """portierd as uid 65534 cannot chroot: `-n` says so, naming the service (the daemon
     skips it the same way, in generation.c)."""
     need_portierd()
-    pub = Path(tempfile.mkdtemp(prefix="ptr-harden-", dir="/tmp"))  # readable by uid 65534
-    try:
-        jail = pub / "jail"
-        _populate_chroot(jail, "/bin/ls")
+
+    def add(pub):
+        _populate_chroot(pub / "jail", "/bin/ls")
         daemon.add("ok", "/bin/echo", "ok")
-        daemon.add("jailed", "/bin/ls", "/", chroot=str(jail))
-        conf = pub / "portier.conf"
-        conf.write_text(daemon.text())
-        os.chmod(pub, 0o755)
-        prefix = [SETPRIV, "--reuid=65534", "--regid=65534", "--clear-groups"]
-        r = subprocess.run(prefix + [daemon.bin, "-n", "-f", conf], capture_output=True,
-                           text=True, timeout=60)
-    finally:
-        shutil.rmtree(pub, ignore_errors=True)
+        daemon.add("jailed", "/bin/ls", "/", chroot=str(pub / "jail"))
+
+    r = check_unprivileged(daemon, add)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "jailed" in r.stderr and "not run as root" in r.stderr, r.stderr
     assert "'ok'" not in r.stderr, r.stderr

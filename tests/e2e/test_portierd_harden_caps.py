@@ -156,18 +156,10 @@ def test_capability_portierd_lacks_is_refused(daemon):
 def test_refused_without_root(daemon):
     """portierd as uid 65534 cannot set a server's capabilities: `-n` refuses the service."""
     need_portierd()
-    pub = Path(tempfile.mkdtemp(prefix="ptr-harden-", dir="/tmp"))  # readable by uid 65534
-    try:
-        daemon.add("ok", "/bin/echo", "ok")
-        daemon.add("capped", "/bin/true", capabilities="NET_BIND_SERVICE")
-        conf = pub / "portier.conf"
-        conf.write_text(daemon.text())
-        os.chmod(pub, 0o755)
-        prefix = [shutil.which("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"]
-        r = subprocess.run(prefix + [daemon.bin, "-n", "-f", conf], capture_output=True,
-                           text=True, timeout=60)
-    finally:
-        shutil.rmtree(pub, ignore_errors=True)
+    from test_portierd_harden import check_unprivileged
+    daemon.add("ok", "/bin/echo", "ok")
+    daemon.add("capped", "/bin/true", capabilities="NET_BIND_SERVICE")
+    r = check_unprivileged(daemon, lambda pub: None)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "'capped'" in r.stderr and "capabilities" in r.stderr, r.stderr
     assert "not run as root" in r.stderr and "'ok'" not in r.stderr, r.stderr

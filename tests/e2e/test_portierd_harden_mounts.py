@@ -6,7 +6,6 @@ does not allow a mount namespace, the service is refused at load, never run with
 import os
 import shutil
 import subprocess
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -130,19 +129,11 @@ def test_refused_without_mount_namespace(daemon):
     """portierd as uid 65534 cannot unshare a mount namespace (EPERM): `-n` refuses each
     service that asks for one, naming it and the reason; the others are fine."""
     need_portierd()
-    pub = Path(tempfile.mkdtemp(prefix="ptr-harden-", dir="/tmp"))  # readable by uid 65534
-    try:
-        daemon.add("ok", "/bin/echo", "ok")
-        daemon.add("tmp", "/bin/true", private_tmp="yes")
-        daemon.add("ro", "/bin/true", read_only_root="yes")
-        conf = pub / "portier.conf"
-        conf.write_text(daemon.text())
-        os.chmod(pub, 0o755)
-        prefix = [SETPRIV, "--reuid=65534", "--regid=65534", "--clear-groups"]
-        r = subprocess.run(prefix + [daemon.bin, "-n", "-f", conf], capture_output=True,
-                           text=True, timeout=60)
-    finally:
-        shutil.rmtree(pub, ignore_errors=True)
+    from test_portierd_harden import check_unprivileged
+    daemon.add("ok", "/bin/echo", "ok")
+    daemon.add("tmp", "/bin/true", private_tmp="yes")
+    daemon.add("ro", "/bin/true", read_only_root="yes")
+    r = check_unprivileged(daemon, lambda pub: None)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "'tmp'" in r.stderr and "'ro'" in r.stderr and "mount namespace" in r.stderr, \
         r.stderr
