@@ -66,14 +66,14 @@ def children(pid, network=False):
         if name.isdigit():
             try:
                 if proc_stat(int(name))["ppid"] == pid and \
-                        (network or not (PRIVSEP and _is_network_process(int(name), pid))):
+                        (network or not (PRIVSEP and is_network_process(int(name), pid))):
                     out.append(int(name))
             except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
                 pass
     return out
 
 
-def _is_network_process(child, parent):
+def is_network_process(child, parent):
     from conftest import proc_cmdline, proc_status
     return proc_status(child)["Uid"].split()[0] == str(pwd.getpwnam("nobody").pw_uid) and \
         proc_cmdline(child)[:1] == proc_cmdline(parent)[:1]
@@ -438,15 +438,15 @@ def serving_pid(daemon):
         for name in os.listdir("/proc"):
             try:
                 if name.isdigit() and proc_stat(int(name))["ppid"] == daemon.pid and \
-                        _is_network_process(int(name), daemon.pid):
-                    found.append((_start_time(int(name)), int(name)))
+                        is_network_process(int(name), daemon.pid):
+                    found.append((start_time(int(name)), int(name)))
             except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
                 continue
         return max(found)[1] if found else None
     return wait_for(find, what="the network process")
 
 
-def _start_time(pid):
+def start_time(pid):
     with open(f"/proc/{pid}/stat") as f:
         return int(f.read().rsplit(")", 1)[1].split()[19])
 

@@ -15,7 +15,7 @@ import pytest
 from builtin_util import add_builtin, echo_roundtrip, recv_exactly, wait_eof
 from conftest import pid_alive, proc_stat, wait_for
 from ctl_util import ctl  # noqa: F401 (fixture)
-from portierd_util import PRIVSEP, children, connect, serving_pid
+from portierd_util import PRIVSEP, children, connect, is_network_process, serving_pid, start_time
 from redirect_util import Backend, add_redirect
 
 
@@ -39,22 +39,38 @@ def chargen_expected(offset, n):
 
 def drainers(d):
     """The daemon's children that are portierd processes (the drainers), not servers. With
-    privilege separation the drainer is the old network process: all but the newest."""
+    privilege separation the drainer is an old network process: every network process but the
+    newest. A child still becoming the new network process (forked, not yet running as
+    nobody) is neither, so it is not mistaken for the drainer while the old one looks newest."""
     out = []
-    serving = serving_pid(d) if PRIVSEP else None
-    for c in children(d.pid, network=True):
-        if c == serving:
-            continue
+    kids = children(d.pid, network=True)
+    if PRIVSEP:
+        kids = [c for c in kids if _alive_network_process(c, d.pid)]
+        if kids:
+            newest = max(kids, key=lambda c: (start_time(c), c))
+            kids.remove(newest)
+    for c in kids:
         try:
             st = proc_stat(c)
-            with open(f"/proc/{c}/exe", "rb"):
-                pass
             if os.path.realpath(f"/proc/{c}/exe") == os.path.realpath(d.bin) and \
                     st["state"] != "Z":
                 out.append(c)
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             pass
     return out
+
+
+def _alive_network_process(child, parent):
+    try:
+        return is_network_process(child, parent)
+    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return False
+
+
+def announced_drainer(d):
+    """The pid the drainer names in its notice."""
+    m = d.wait_message("in-process connections until they end")
+    return int(re.search(r"pid (\d+) serves", m).group(1))
 
 
 def _three_services(d):
@@ -85,9 +101,10 @@ def test_inproc_connections_survive_reexec(ctl):
         assert r.rc == 0, r
         assert re.fullmatch(rf"re-executed '.*': pid {pid}, 3 services, 0 servers adopted\n",
                             r.out), r.out
-        d.wait_message("in-process connections until they end")
+        announced = announced_drainer(d)
         assert d.pid == pid
         (drainer,) = wait_for(lambda: drainers(d), what="the drainer")
+        assert drainer == announced
 
         # every connection goes on where it was
         assert echo_roundtrip(echo, b"after\n" * 1000) == b"after\n" * 1000
