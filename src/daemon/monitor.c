@@ -35,8 +35,10 @@
  *
  * Spawns are pipelined (privsep.c): the network process does not wait for their results,
  * so after a burst of connections several SPAWN requests wait here. One wake-up serves all
- * that wait (on_request()) and sends their results as one SPAWNED event on the event
- * socket, ahead of the EXITED events of the same loop turn.
+ * that wait (on_request()) and their results go as one SPAWNED event on the event socket:
+ * a failure at once; successes when one of the servers exits (just before its EXITED, so a
+ * short-lived server's start and exit wake the network process once), when another kind
+ * of request comes, or SPAWNED_HOLD_USEC after the first of them.
  */
 
 #include <errno.h>
@@ -104,12 +106,17 @@ typedef struct Monitor {
                 int fd;
         } *queue;
         size_t n_queue, queue_allocated;
-        /* SPAWNED results of this wake-up's requests, sent as one event at its end */
+        /* SPAWNED results not sent yet: held until their server exits (they go with its
+         * EXITED), another request but a spawn comes, or spawned_due (ev_clock_now(), µs) */
         PrivMsg spawned;
+        uint64_t spawned_due;
         /* Drainers (the old network processes after a re-exec): children, not servers; their
          * exits go to the network process as a server's (reexec_child_exited() there). */
         PidSet drainers;
 } Monitor;
+
+/* How long a spawn's success waits for its server's exit, to go in one event with it. */
+#define SPAWNED_HOLD_USEC 2000
 
 /* --- the servers' pids ------------------------------------------------------------------ */
 
@@ -341,26 +348,34 @@ static void flush_spawned(Monitor *m)
                 return;
         send_event(m, &m->spawned, -1);
         m->spawned.u.spawned.n = 0;
+        m->spawned_due = 0;
 }
 
-/* A spawn request's result: into this wake-up's batch; one carrying libwrap's report pipe
- * goes alone, after the results before it (the order of the replies is the requests'). */
+/*
+ * A spawn request's result, into the batch of results not sent yet. A success the request
+ * let wait (@hold: no limit of the service counts its servers) waits there for its server's
+ * exit (reap()) or SPAWNED_HOLD_USEC, so that a short-lived server costs the network
+ * process one wake-up for its start and exit, not two; anything else goes at once.
+ * One carrying a descriptor (@fd: libwrap's report pipe, or the connection back after a
+ * failed fork) goes alone, after the results before it (the order of the replies is the
+ * requests').
+ */
 static void spawned(Monitor *m, uint32_t id, int result, pid_t pid, const SpawnError *err,
-                    int report)
+                    int fd, bool hold)
 {
         PrivMsg one = { .type = PRIVMSG_SPAWNED, .u.spawned.n = 1 };
-        PrivMsg *batch = report >= 0 ? &one : &m->spawned;
+        PrivMsg *batch = fd >= 0 ? &one : &m->spawned;
         typeof(one.u.spawned.e[0]) *e;
 
-        if (report >= 0)
+        if (fd >= 0)
                 flush_spawned(m);
         m->spawned.type = PRIVMSG_SPAWNED;
-        e = &batch->u.spawned.e[report >= 0 ? 0 : batch->u.spawned.n++];
+        e = &batch->u.spawned.e[fd >= 0 ? 0 : batch->u.spawned.n++];
         *e = (typeof(*e)){ .id = id, .result = result, .pid = result == 0 ? pid : 0,
-                           .step = err->step, .error = err->error, .has_report = report >= 0 };
-        if (report >= 0)
-                send_event(m, &one, report);
-        else if (m->spawned.u.spawned.n == PRIVMSG_SPAWNED_MAX)
+                           .step = err->step, .error = err->error, .has_fd = fd >= 0 };
+        if (fd >= 0)
+                send_event(m, &one, fd);
+        else if (m->spawned.u.spawned.n == PRIVMSG_SPAWNED_MAX || result != 0 || !hold)
                 flush_spawned(m);
 }
 
@@ -387,7 +402,7 @@ static void do_spawn(Monitor *m, const PrivMsg *req, int fd)
         if (!cs) {
                 refuse(m, "spawn", why);
                 (void)close(fd);
-                spawned(m, req->u.spawn.id, -EPERM, 0, &err, -1);
+                spawned(m, req->u.spawn.id, -EPERM, 0, &err, -1, false);
                 return;
         }
         sp.tcp = cs->protocol == IPPROTO_TCP;
@@ -411,14 +426,19 @@ static void do_spawn(Monitor *m, const PrivMsg *req, int fd)
                 sp.banner_fail = b->data[BANNER_FAIL];
                 sp.banner_fail_len = b->len[BANNER_FAIL];
                 sp.banner_success = b->data[BANNER_SUCCESS];
-                sp.banner_success_len = req->u.spawn.first_try ? b->len[BANNER_SUCCESS] : 0;
+                sp.banner_success_len = req->u.spawn.flags & PRIVMSG_SPAWN_FIRST_TRY ? b->len[BANNER_SUCCESS]
+                                                                      : 0;
         }
         r = spawn_run(g->templates[req->u.spawn.index], fd, &sp, &pid, &err, &report);
-        (void)close(fd);
         if (r == 0 && pidset_add(&m->servers, pid) < 0)
                 portier_log(m->log, LOG_ERR, "privilege separation: out of memory recording "
                             "server %d", (int)pid);
-        spawned(m, req->u.spawn.id, r, pid, &err, r == 0 ? report : -1);
+        /* the fork failed: a connection goes back for the retry (the network process's
+         * copy was closed when it asked; a wait = yes socket is its own) */
+        spawned(m, req->u.spawn.id, r, pid, &err,
+                r == 0 ? report : err.step == SPAWN_STEP_NONE && listener_accepts(cs) ? fd : -1,
+                req->u.spawn.flags & PRIVMSG_SPAWN_HOLD);
+        (void)close(fd);
         (void)safe_close(report);
 }
 
@@ -565,7 +585,13 @@ static void flush_events(Monitor *m)
 /* Send an event now, or queue it (with a copy of its descriptor) behind those waiting. */
 static void send_event(Monitor *m, const PrivMsg *ev, int fd)
 {
-        int r = m->n_queue == 0 ? privmsg_send(m->ev_fd, ev, fd) : -EAGAIN;
+        int r;
+
+        /* Held results go first: a server's start before its exit, and before a new
+         * configuration (whose reload re-checks the servers running). */
+        if (ev != &m->spawned)
+                flush_spawned(m);
+        r = m->n_queue == 0 ? privmsg_send(m->ev_fd, ev, fd) : -EAGAIN;
 
         if (r == -EAGAIN && !m->net_gone) {
                 if (m->n_queue == m->queue_allocated) {
@@ -813,7 +839,7 @@ static bool serve_request(Monitor *m)
         if (r == -EMFILE && req.type == PRIVMSG_SPAWN) {
                 portier_log(m->log, LOG_ERR, "privilege separation: out of descriptors: a "
                             "connection to start a server for is lost");
-                spawned(m, req.u.spawn.id, -EMFILE, 0, &(SpawnError){ 0 }, -1);
+                spawned(m, req.u.spawn.id, -EMFILE, 0, &(SpawnError){ 0 }, -1, false);
                 return true;
         }
         if (r < 0) {
@@ -821,6 +847,8 @@ static bool serve_request(Monitor *m)
                 reply_result(m, -EBADMSG);
                 return true;
         }
+        if (req.type != PRIVMSG_SPAWN)
+                flush_spawned(m);
         switch (req.type) {
         case PRIVMSG_HELLO:
                 reply_result(m, 0);
@@ -876,7 +904,8 @@ static void on_request(Monitor *m)
 {
         for (int i = 0; i < REQUESTS_PER_WAKE && serve_request(m); i++)
                 ;
-        flush_spawned(m);
+        if (m->spawned.u.spawned.n > 0 && !m->spawned_due)
+                m->spawned_due = ev_clock_now() + SPAWNED_HOLD_USEC;
 }
 
 /* --- children and signals --------------------------------------------------------------- */
@@ -1058,8 +1087,19 @@ _Noreturn void monitor_run(Daemon *d, pid_t net_pid, int req_fd, int ev_fd,
                                        { .fd = m.reload_fd, .events = POLLIN },
                                        { .fd = m.ev_fd, .events = m.n_queue ? POLLOUT : 0 } };
 
-                if (poll(p, 4, -1) < 0 && errno != EINTR)
+                struct timespec ts, *timeout = NULL;
+
+                if (m.spawned_due) {
+                        uint64_t now = ev_clock_now();
+                        uint64_t left = m.spawned_due > now ? m.spawned_due - now : 0;
+
+                        ts = (struct timespec){ left / 1000000, left % 1000000 * 1000 };
+                        timeout = &ts;
+                }
+                if (ppoll(p, 4, timeout, NULL) < 0 && errno != EINTR)
                         break;
+                if (m.spawned_due && ev_clock_now() >= m.spawned_due)
+                        flush_spawned(&m);
                 if (p[3].revents)
                         flush_events(&m);
                 if (p[1].revents)

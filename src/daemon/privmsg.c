@@ -65,8 +65,7 @@ size_t privmsg_fds(const PrivMsg *m)
         case PRIVMSG_OPENED:
                 return m->u.opened.result == 0;
         case PRIVMSG_SPAWNED:
-                return m->u.spawned.n == 1 && m->u.spawned.e[0].result == 0 &&
-                       m->u.spawned.e[0].has_report;
+                return m->u.spawned.n == 1 && m->u.spawned.e[0].has_fd;
         default:
                 return 0;
         }
@@ -77,7 +76,9 @@ static bool terminated(const char *s, size_t size)
         return memchr(s, '\0', size) != NULL;
 }
 
-/* A batch of one to PRIVMSG_SPAWNED_MAX results; a report pipe only in a batch of one. */
+/* A batch of one to PRIVMSG_SPAWNED_MAX results. A descriptor only in a batch of one: a
+ * started server's libwrap report pipe, or the connection back after a failed fork (step
+ * none), for the network process to retry. */
 static bool spawned_valid(const PrivMsg *m)
 {
         uint32_t n = m->u.spawned.n;
@@ -87,8 +88,9 @@ static bool spawned_valid(const PrivMsg *m)
         for (uint32_t i = 0; i < n; i++) {
                 const typeof(m->u.spawned.e[0]) *e = &m->u.spawned.e[i];
 
-                if (e->result > 0 || (e->has_report & ~1) != 0 ||
-                    (e->result == 0 && e->pid <= 0) || (e->has_report && n != 1))
+                if (e->result > 0 || (e->has_fd & ~1) != 0 ||
+                    (e->result == 0 && e->pid <= 0) || (e->has_fd && n != 1) ||
+                    (e->has_fd && e->result < 0 && e->step != 0))
                         return false;
         }
         return true;
@@ -101,7 +103,7 @@ static bool fields_valid(const PrivMsg *m)
         case PRIVMSG_SPAWN: {
                 uint16_t f = m->u.spawn.peer.family;
 
-                return (f == 0 || f == AF_INET || f == AF_INET6) && m->u.spawn.first_try <= 1;
+                return (f == 0 || f == AF_INET || f == AF_INET6) && (m->u.spawn.flags & ~(PRIVMSG_SPAWN_FIRST_TRY | PRIVMSG_SPAWN_HOLD)) == 0;
         }
         case PRIVMSG_OPEN_LOG:
                 return terminated(m->u.open_log.path, sizeof(m->u.open_log.path)) &&

@@ -33,10 +33,13 @@
  *              -> REEXEC_FAILED (why) when it did not; on success the monitor execve()s:
  *              the socket closes
  * Events (monitor -> network process, on a second socket, never answered):
- *   SPAWNED    the results of @n SPAWN requests, each with the request's id (batched: the
- *              requests one wake-up of the monitor served, up to PRIVMSG_SPAWNED_MAX; a
- *              result carrying a descriptor, libwrap's report pipe, travels alone). On the
- *              event socket so that a server's EXITED can never overtake its SPAWNED.
+ *   SPAWNED    the results of @n SPAWN requests, each with the request's id (batched, up
+ *              to PRIVMSG_SPAWNED_MAX: a success whose request had PRIVMSG_SPAWN_HOLD waits
+ *              up to 2 ms for its server's exit and goes just before its EXITED). A result
+ *              carrying a descriptor travels alone: libwrap's report pipe of a started
+ *              server, or the connection back after a failed fork (the network process
+ *              retries it; it closed its own copy when it asked). On the event socket, so that a server's EXITED can
+ *              never overtake its SPAWNED.
  *   EXITED     @n servers exited: each a pid and its wait status (batched: one message for
  *              what one SIGCHLD reaped, up to PRIVMSG_EXITED_MAX)
  *   NEWCONF    load generation @gen from the bundle in the memfd (+1 fd)
@@ -56,6 +59,11 @@
 #define PRIVMSG_FDS_MAX 1
 #define PRIVMSG_EXITED_MAX 32
 #define PRIVMSG_SPAWNED_MAX 32
+
+/* SPAWN's flags */
+#define PRIVMSG_SPAWN_FIRST_TRY 1u      /* not a fork retry: banner_success goes first */
+#define PRIVMSG_SPAWN_HOLD 2u           /* the result may wait for the server's exit (no
+                                           limit of the service counts its servers) */
 #define PRIVMSG_SIZE_MAX 2048           /* bigger than any message: a receive buffer */
 
 typedef enum PrivMsgType {
@@ -105,7 +113,7 @@ typedef struct PrivMsg {
         uint32_t type;                  /* PrivMsgType */
         union {
                 struct { uint32_t gen, index; } bind;
-                struct { uint32_t gen, index, first_try; PrivMsgAddr peer; uint32_t id; } spawn;
+                struct { uint32_t gen, index, flags; PrivMsgAddr peer; uint32_t id; } spawn;
                 struct { int32_t pid, sig; } signal;
                 struct { char path[PRIVMSG_PATH_MAX]; } open_log;
                 struct { uint32_t gen, oldest; } reloaded;
@@ -115,7 +123,7 @@ typedef struct PrivMsg {
                 struct { int32_t result; char text[PRIVMSG_TEXT_MAX]; PrivMsgFile file; } bound;
                 struct {
                         uint32_t n;
-                        struct { uint32_t id; int32_t result, pid, step, error, has_report; }
+                        struct { uint32_t id; int32_t result, pid, step, error, has_fd; }
                                 e[PRIVMSG_SPAWNED_MAX];
                 } spawned;
                 struct { int32_t result; } opened;

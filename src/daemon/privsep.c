@@ -62,7 +62,7 @@ static void lost_descriptor(Privsep *p, PrivMsg *rep)
         else if (rep->type == PRIVMSG_OPENED)
                 rep->u.opened.result = -EMFILE;
         else if (rep->type == PRIVMSG_SPAWNED)
-                rep->u.spawned.e[0].has_report = 0;
+                rep->u.spawned.e[0].has_fd = 0;
 }
 
 /* One request and its reply. A reply of another type than expected is the monitor's bug:
@@ -193,13 +193,26 @@ void privsep_spawn_send(Daemon *d, const SpawnJob *j, int fd, bool first_try)
         p->jobs[id] = *j;
         req.u.spawn.gen = s->gen->number;
         req.u.spawn.index = s->index;
-        req.u.spawn.first_try = first_try;
+        /* The result may wait for the server's exit unless a limit counts the service's
+         * servers: a connection refused at the limit is logged after the START of the
+         * server that filled it, as the monitor sends the held results first. */
+        req.u.spawn.flags = (first_try ? PRIVMSG_SPAWN_FIRST_TRY : 0) |
+                            (s->conf->instances == CONF_UNLIMITED &&
+                             s->conf->per_source == CONF_UNLIMITED && d->opts->limit <= 0
+                                     ? PRIVMSG_SPAWN_HOLD : 0);
         req.u.spawn.id = id;
         if (s->conf->socket_type != SOCK_STREAM && j->has_peer)
                 privmsg_addr_from_sockaddr((const struct sockaddr *)&j->peer, &req.u.spawn.peer);
         r = privmsg_send(p->req_fd, &req, fd);
         if (r < 0)
                 lost_monitor(p, r);
+        /* The server has the connection now, or it comes back if the fork fails: close this
+         * copy at once, so that the client sees the end when the server closes (the
+         * result may wait for the server's exit). */
+        if (p->jobs[id].fd >= 0) {
+                (void)close(p->jobs[id].fd);
+                p->jobs[id].fd = -1;
+        }
 }
 
 /* SPAWNED: each result to its job. An id that is no spawn in flight is a reply to a request
@@ -208,17 +221,21 @@ static void take_spawned(Privsep *p, const PrivMsg *m, int fd)
 {
         for (uint32_t i = 0; i < m->u.spawned.n; i++) {
                 const typeof(m->u.spawned.e[0]) *e = &m->u.spawned.e[i];
-                int report = e->has_report ? fd : -1;
+                /* the descriptor: a started server's libwrap report pipe, or the
+                 * connection back after a failed fork */
+                int report = e->has_fd && e->result == 0 ? fd : -1;
                 SpawnJob job;
 
                 if (e->id >= p->n_jobs || !p->jobs[e->id].svc) {
                         portier_log(p->d->log, LOG_WARNING, "privilege separation: a spawn "
                                     "result for no request of this process (id %u); dropped",
                                     e->id);
-                        (void)safe_close(report);
+                        (void)safe_close(e->has_fd ? fd : -1);
                         continue;
                 }
                 job = p->jobs[e->id];
+                if (e->has_fd && e->result < 0)
+                        job.fd = fd;
                 p->jobs[e->id].svc = NULL;
                 p->jobs[e->id].next_free = p->free_job;
                 p->free_job = e->id + 1;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "daemon/privmsg.h"
+#include "daemon/spawn.h"
 
 static char buf[PRIVMSG_SIZE_MAX];
 
@@ -58,12 +59,18 @@ static void test_round_trips(void **state)
         assert_int_equal(privmsg_fds(&m), 0);
         round_trip(&m);
         /* a report pipe only travels alone; a batch of none or of more than fit */
-        m.u.spawned.e[2].has_report = 1;
+        m.u.spawned.e[2].has_fd = 1;
         assert_int_equal(privmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
-        m.u.spawned.e[2].has_report = 0;
+        m.u.spawned.e[2].has_fd = 0;
         m.u.spawned.n = 0;
         assert_int_equal(privmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
         m.u.spawned.n = PRIVMSG_SPAWNED_MAX + 1;
+        assert_int_equal(privmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
+        /* a failed fork (step none) hands the connection back; a failed step does not */
+        m = (PrivMsg){ .type = PRIVMSG_SPAWNED, .u.spawned = { 1, { { 7, -EAGAIN, 0, 0, 0, 1 } } } };
+        assert_int_equal(privmsg_fds(&m), 1);
+        round_trip(&m);
+        m.u.spawned.e[0].step = SPAWN_STEP_EXEC;
         assert_int_equal(privmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
         m = (PrivMsg){ .type = PRIVMSG_BOUND, .u.bound.result = -EADDRINUSE };
         strcpy(m.u.bound.text, "cannot bind");
@@ -107,13 +114,13 @@ static void test_refused(void **state)
         n = privmsg_encode(&m, buf, sizeof(buf));
         assert_int_equal(privmsg_decode(buf, (size_t)n, 0, &back), -EPROTO);
         assert_int_equal(privmsg_decode(buf, (size_t)n, 2, &back), -EPROTO);
-        /* a peer of another family, a first_try that is not 0 or 1 */
+        /* a peer of another family, a flag that is none */
         m.u.spawn.peer.family = AF_UNIX;
         assert_int_equal(privmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
         memcpy(buf + 8, &m.u.spawn, sizeof(m.u.spawn));
         assert_int_equal(privmsg_decode(buf, (size_t)n, 1, &back), -EBADMSG);
         m.u.spawn.peer.family = 0;
-        m.u.spawn.first_try = 2;
+        m.u.spawn.flags = 4;
         memcpy(buf + 8, &m.u.spawn, sizeof(m.u.spawn));
         assert_int_equal(privmsg_decode(buf, (size_t)n, 1, &back), -EBADMSG);
         /* a path without its NUL, a relative path */
