@@ -478,9 +478,13 @@ static void daemon_deinit(Daemon *d)
  *
  * Return: the process exit status.
  */
+/* The signals the daemon takes on its signalfd: SIGCHLD last (the monitor moves it to a
+ * signalfd of its own). */
+const int daemon_signals[DAEMON_N_SIGNALS] = { SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT,
+                                               SIGQUIT, SIGCHLD };
+
 int daemon_run(const Options *o)
 {
-        static const int sigs[] = { SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGQUIT, SIGCHLD };
         PortierDaemonOptions dopts = { .foreground = o->debug || o->dontfork,
                                        .keep_listen_fds = true };
         Daemon d = { .opts = o, .signal_fd = -1, .reload_fd = -1, .pidfile_fd = -1,
@@ -562,7 +566,7 @@ started:
         raise_nofile(&d);
         (void)signal(SIGPIPE, SIG_IGN);
         if ((r = ev_loop_new(&d.loop)) < 0 || (r = server_table_init(&d)) < 0 ||
-            (r = portier_signalfd_open(sigs, ELEMENTSOF(sigs), &d.signal_fd)) < 0 ||
+            (r = portier_signalfd_open(daemon_signals, DAEMON_N_SIGNALS, &d.signal_fd)) < 0 ||
             (r = ev_file_add(d.loop, &d.signal_ev, d.signal_fd, EPOLLIN, on_signal)) < 0 ||
             (r = reload_init(&d)) < 0 ||
             (r = sensor_list_new(SENSOR_CAPACITY_DEFAULT, 128, &d.sensor)) < 0 ||

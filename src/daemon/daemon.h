@@ -292,6 +292,9 @@ struct Daemon {
 };
 
 /* daemon.c */
+#define DAEMON_N_SIGNALS 7
+extern const int daemon_signals[DAEMON_N_SIGNALS];
+
 int daemon_run(const Options *o);
 int daemon_sensor_expire(EvTimer *t);
 void daemon_dump_state(Daemon *d);

@@ -38,7 +38,9 @@
  * that wait (on_request()) and their results go as one SPAWNED event on the event socket:
  * a failure at once; successes when one of the servers exits (just before its EXITED, so a
  * short-lived server's start and exit wake the network process once), when another kind
- * of request comes, or SPAWNED_HOLD_USEC after the first of them.
+ * of request comes, or SPAWNED_HOLD_USEC after the first of them. And while every running
+ * server is one whose exit may wait (PRIVMSG_SPAWN_HOLD), SIGCHLD is not waited for up to
+ * SPAWNED_HOLD_USEC after a spawn: the next request's wake-up reaps (lazy()).
  */
 
 #include <errno.h>
@@ -50,6 +52,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/signalfd.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -79,6 +82,7 @@ typedef struct Monitor {
         Daemon *d;
         PortierLog *log;
         int req_fd, ev_fd, sig_fd;
+        int chld_fd;                    /* signalfd of SIGCHLD alone (see lazy_until) */
         pid_t net_pid;
         int net_status;                 /* wait status, once it is gone */
         bool net_gone, stopping, quitting;
@@ -110,6 +114,14 @@ typedef struct Monitor {
          * EXITED), another request but a spawn comes, or spawned_due (ev_clock_now(), µs) */
         PrivMsg spawned;
         uint64_t spawned_due;
+        /* Servers whose exit the network process needs at once (a limit counts them, or a
+         * wait = yes service listens again after it): every server not started with
+         * PRIVMSG_SPAWN_HOLD. While there is none, SIGCHLD is not waited for until
+         * lazy_until (ev_clock_now(), µs; 0: not lazy) after a spawn: the exits are reaped
+         * when the next request wakes the monitor anyway, so that back-to-back short
+         * connections cost it one wake-up fewer each. */
+        PidSet prompt;
+        uint64_t lazy_until;
         /* Drainers (the old network processes after a re-exec): children, not servers; their
          * exits go to the network process as a server's (reexec_child_exited() there). */
         PidSet drainers;
@@ -430,9 +442,13 @@ static void do_spawn(Monitor *m, const PrivMsg *req, int fd)
                                                                       : 0;
         }
         r = spawn_run(g->templates[req->u.spawn.index], fd, &sp, &pid, &err, &report);
-        if (r == 0 && pidset_add(&m->servers, pid) < 0)
+        if (r == 0 && (pidset_add(&m->servers, pid) < 0 ||
+                       (!(req->u.spawn.flags & PRIVMSG_SPAWN_HOLD) &&
+                        pidset_add(&m->prompt, pid) < 0)))
                 portier_log(m->log, LOG_ERR, "privilege separation: out of memory recording "
                             "server %d", (int)pid);
+        if (r == 0 && req->u.spawn.flags & PRIVMSG_SPAWN_HOLD)
+                m->lazy_until = ev_clock_now() + SPAWNED_HOLD_USEC;
         /* the fork failed: a connection goes back for the retry (the network process's
          * copy was closed when it asked; a wait = yes socket is its own) */
         spawned(m, req->u.spawn.id, r, pid, &err,
@@ -900,10 +916,17 @@ static bool serve_request(Monitor *m)
  * pipelines its spawns, so several wait here after a burst of connections, and one wake-up
  * of each side serves them all. The results go before any EXITED of this loop turn's
  * reaping (on_signal() comes after), so a server's exit never overtakes its start. */
+static void reap(Monitor *m);
+
 static void on_request(Monitor *m)
 {
+        bool was_lazy = m->lazy_until != 0;
+
         for (int i = 0; i < REQUESTS_PER_WAKE && serve_request(m); i++)
                 ;
+        /* (awake anyway: the exits SIGCHLD was not waited for) */
+        if (was_lazy)
+                reap(m);
         if (m->spawned.u.spawned.n > 0 && !m->spawned_due)
                 m->spawned_due = ev_clock_now() + SPAWNED_HOLD_USEC;
 }
@@ -927,6 +950,7 @@ static void reap(Monitor *m)
                         m->net_status = status;
                         continue;
                 }
+                (void)pidset_remove(&m->prompt, pid);
                 if ((!pidset_remove(&m->servers, pid) && !pidset_remove(&m->drainers, pid)) ||
                     m->net_gone)
                         continue;       /* a spawn that failed, reaped by spawn_run() */
@@ -939,6 +963,49 @@ static void reap(Monitor *m)
         }
         if (ev.u.exited.n > 0 && !m->net_gone)
                 send_event(m, &ev, -1);
+}
+
+/* SIGCHLD came, or a lazy spell ended: reap. */
+static void on_child(Monitor *m)
+{
+        PortierSignal sig;
+
+        while (portier_signalfd_read(m->chld_fd, &sig) > 0)
+                ;
+        reap(m);
+}
+
+/* SIGCHLD is waited for unless every running server was started with PRIVMSG_SPAWN_HOLD
+ * and a spawn was served less than SPAWNED_HOLD_USEC ago (on_request() reaps then). */
+static bool lazy(const Monitor *m, uint64_t now)
+{
+        return m->lazy_until > now && m->prompt.n == 0 && m->drainers.n == 0 &&
+               !m->stopping && !m->quitting;
+}
+
+/* SIGCHLD on a signalfd of its own (lazy()), the other signals on another: new ones, as
+ * the daemon's is the network process's too. Return: 0, or -1 (the daemon's kept). */
+static int split_signals(Monitor *m)
+{
+        sigset_t chld, rest;
+        int fd;
+
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        sigemptyset(&rest);
+        for (size_t i = 0; i < DAEMON_N_SIGNALS; i++)
+                if (daemon_signals[i] != SIGCHLD)
+                        sigaddset(&rest, daemon_signals[i]);
+        m->chld_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+        fd = signalfd(-1, &rest, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (m->chld_fd < 0 || fd < 0) {
+                m->chld_fd = safe_close(m->chld_fd);
+                (void)safe_close(fd);
+                return -1;
+        }
+        (void)close(m->sig_fd);
+        m->sig_fd = m->d->signal_fd = fd;
+        return 0;
 }
 
 static void on_signal(Monitor *m)
@@ -991,10 +1058,10 @@ static void end_servers(Monitor *m)
         kill_servers(m, SIGTERM);
         deadline = ev_clock_now() + (uint64_t)END_GRACE_MSEC * 1000;
         while (m->servers.n > 0 && ev_clock_now() < deadline) {
-                struct pollfd p = { .fd = m->sig_fd, .events = POLLIN };
+                struct pollfd p = { .fd = m->chld_fd, .events = POLLIN };
 
                 (void)poll(&p, 1, 100);
-                reap(m);
+                on_child(m);
         }
         kill_servers(m, SIGKILL);
         for (int i = 0; i < 20 && m->servers.n > 0; i++) {
@@ -1057,7 +1124,8 @@ _Noreturn void monitor_run(Daemon *d, pid_t net_pid, int req_fd, int ev_fd,
                            PortierPidfile *pf, PortierDaemon *startup)
 {
         Monitor m = { .d = d, .log = d->log, .req_fd = req_fd, .ev_fd = ev_fd,
-                      .sig_fd = d->signal_fd, .net_pid = net_pid, .reload_stream = -1 };
+                      .sig_fd = d->signal_fd, .chld_fd = -1, .net_pid = net_pid,
+                      .reload_stream = -1 };
         int status = 1, r;
 
         adopt_children(&m);     /* (before the first configuration's services go) */
@@ -1067,10 +1135,11 @@ _Noreturn void monitor_run(Daemon *d, pid_t net_pid, int req_fd, int ev_fd,
         d->gen = NULL;
         close_network_side(d);
         m.reload_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        r = split_signals(&m);
         /* Neither socket may block the monitor (flush_events(), reply()). */
         (void)fcntl(req_fd, F_SETFL, fcntl(req_fd, F_GETFL) | O_NONBLOCK);
         (void)fcntl(ev_fd, F_SETFL, fcntl(ev_fd, F_GETFL) | O_NONBLOCK);
-        if (m.reload_fd < 0 || m.n_gens == 0 || (r = wait_hello(&m)) < 0) {
+        if (m.reload_fd < 0 || r < 0 || m.n_gens == 0 || (r = wait_hello(&m)) < 0) {
                 (void)kill(net_pid, SIGKILL);
                 (void)waitpid(net_pid, NULL, 0);
                 portier_log(m.log, LOG_ERR, "privilege separation: the network process did "
@@ -1082,23 +1151,28 @@ _Noreturn void monitor_run(Daemon *d, pid_t net_pid, int req_fd, int ev_fd,
         }
         (void)portier_daemon_ready(startup);
         while (!m.net_gone) {
-                struct pollfd p[4] = { { .fd = m.sig_fd, .events = POLLIN },
+                uint64_t now = ev_clock_now();
+                bool lazy_now = lazy(&m, now);
+                struct pollfd p[5] = { { .fd = m.sig_fd, .events = POLLIN },
                                        { .fd = m.req_fd, .events = POLLIN },
                                        { .fd = m.reload_fd, .events = POLLIN },
-                                       { .fd = m.ev_fd, .events = m.n_queue ? POLLOUT : 0 } };
-
+                                       { .fd = m.ev_fd, .events = m.n_queue ? POLLOUT : 0 },
+                                       { .fd = m.chld_fd, .events = lazy_now ? 0 : POLLIN } };
+                uint64_t due = m.spawned_due;
                 struct timespec ts, *timeout = NULL;
 
-                if (m.spawned_due) {
-                        uint64_t now = ev_clock_now();
-                        uint64_t left = m.spawned_due > now ? m.spawned_due - now : 0;
+                if (lazy_now && (!due || m.lazy_until < due))
+                        due = m.lazy_until;
+                if (due) {
+                        uint64_t left = due > now ? due - now : 0;
 
                         ts = (struct timespec){ left / 1000000, left % 1000000 * 1000 };
                         timeout = &ts;
                 }
-                if (ppoll(p, 4, timeout, NULL) < 0 && errno != EINTR)
+                if (ppoll(p, 5, timeout, NULL) < 0 && errno != EINTR)
                         break;
-                if (m.spawned_due && ev_clock_now() >= m.spawned_due)
+                now = ev_clock_now();
+                if (m.spawned_due && now >= m.spawned_due)
                         flush_spawned(&m);
                 if (p[3].revents)
                         flush_events(&m);
@@ -1108,6 +1182,13 @@ _Noreturn void monitor_run(Daemon *d, pid_t net_pid, int req_fd, int ev_fd,
                         reload_loaded(&m);
                 if (p[0].revents)
                         on_signal(&m);
+                /* SIGCHLD, or the end of a lazy spell (or of its reason: a prompt server,
+                 * a drainer, the stop) */
+                if (p[4].revents || (m.lazy_until && !lazy(&m, now))) {
+                        if (!lazy(&m, now))
+                                m.lazy_until = 0;
+                        on_child(&m);
+                }
         }
         if (m.reload_running)
                 (void)pthread_join(m.reload_thread, NULL);

@@ -62,8 +62,10 @@
 
 /* SPAWN's flags */
 #define PRIVMSG_SPAWN_FIRST_TRY 1u      /* not a fork retry: banner_success goes first */
-#define PRIVMSG_SPAWN_HOLD 2u           /* the result may wait for the server's exit (no
-                                           limit of the service counts its servers) */
+#define PRIVMSG_SPAWN_HOLD 2u           /* the result may wait for the server's exit, and
+                                           the exit for the monitor's next wake-up (up to
+                                           2 ms): no limit counts the service's servers,
+                                           and it is not wait = yes */
 #define PRIVMSG_SIZE_MAX 2048           /* bigger than any message: a receive buffer */
 
 typedef enum PrivMsgType {

@@ -193,11 +193,13 @@ void privsep_spawn_send(Daemon *d, const SpawnJob *j, int fd, bool first_try)
         p->jobs[id] = *j;
         req.u.spawn.gen = s->gen->number;
         req.u.spawn.index = s->index;
-        /* The result may wait for the server's exit unless a limit counts the service's
-         * servers: a connection refused at the limit is logged after the START of the
-         * server that filled it, as the monitor sends the held results first. */
+        /* The result, and the server's exit, may wait (PRIVMSG_SPAWN_HOLD) unless this
+         * process needs them at once: a limit counts the service's servers (a connection
+         * refused at the limit is logged after the START of the server that filled it),
+         * or a wait = yes service listens again when its server exits. */
         req.u.spawn.flags = (first_try ? PRIVMSG_SPAWN_FIRST_TRY : 0) |
-                            (s->conf->instances == CONF_UNLIMITED &&
+                            (listener_accepts(s->conf) &&
+                             s->conf->instances == CONF_UNLIMITED &&
                              s->conf->per_source == CONF_UNLIMITED && d->opts->limit <= 0
                                      ? PRIVMSG_SPAWN_HOLD : 0);
         req.u.spawn.id = id;
