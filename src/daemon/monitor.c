@@ -45,6 +45,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -767,6 +768,10 @@ static void do_reloaded(Monitor *m, const PrivMsg *req)
                 return;
         m->reload_waiting = false;
         drop_before(m, req->u.reloaded.oldest);
+        /* The load built a whole syntax tree on the worker thread, and the generations
+         * dropped are free now: give the pages back (generation_apply() does it too), so
+         * that RSS does not climb with each reload of a large configuration. */
+        malloc_trim(0);
         (void)portier_notify(false, "READY=1");
         if (m->reload_pending && !m->reload_running) {
                 m->reload_pending = false;

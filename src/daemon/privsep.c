@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -400,8 +401,12 @@ void privsep_reloaded(Daemon *d)
                         oldest = d->services[i]->gen->number;
         req.u.reloaded.gen = d->next_generation;
         req.u.reloaded.oldest = oldest;
-        /* the load that read it is over */
-        d->privsep->bundle = conf_bundle_free(d->privsep->bundle);
+        /* the load that read it is over: its pages go back (as generation_apply() gives
+         * back the syntax tree's) */
+        if (d->privsep->bundle) {
+                d->privsep->bundle = conf_bundle_free(d->privsep->bundle);
+                malloc_trim(0);
+        }
         call(d->privsep, &req, -1, PRIVMSG_RESULT, &rep, NULL);
 }
 
