@@ -768,11 +768,11 @@ static void do_reloaded(Monitor *m, const PrivMsg *req)
                 return;
         m->reload_waiting = false;
         drop_before(m, req->u.reloaded.oldest);
+        (void)portier_notify(false, "READY=1");
         /* The load built a whole syntax tree on the worker thread, and the generations
          * dropped are free now: give the pages back (generation_apply() does it too), so
          * that RSS does not climb with each reload of a large configuration. */
         malloc_trim(0);
-        (void)portier_notify(false, "READY=1");
         if (m->reload_pending && !m->reload_running) {
                 m->reload_pending = false;
                 reload(m);
