@@ -205,6 +205,7 @@ typedef struct SpawnJob {
         bool after_owned;               /* after_start is the job's (malloc'd) */
         const char *after_start;        /* a line to log after START (the IDONLY gate's
                                            USERID line), or NULL */
+        unsigned gen;                   /* the service's generation when it was asked for */
         uint32_t next_free;             /* privsep.c's free list of slots */
 } SpawnJob;
 

@@ -192,6 +192,7 @@ void privsep_spawn_send(Daemon *d, const SpawnJob *j, int fd, bool first_try)
         if (id == UINT32_MAX)
                 lost_monitor(p, -ENOMEM);       /* a server could not be accounted for */
         p->jobs[id] = *j;
+        p->jobs[id].gen = s->gen->number;
         req.u.spawn.gen = s->gen->number;
         req.u.spawn.index = s->index;
         /* The result, and the server's exit, may wait (PRIVMSG_SPAWN_HOLD) unless this

@@ -417,6 +417,8 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
         spawn_finish(&j, r, pid, &err, report_fd);
 }
 
+static void recheck_running(Service *s, const Server *only);
+
 /**
  * service_spawn_done() - privilege separation: the monitor's result of a spawn request
  * @j: the request's job (its connection taken over)
@@ -426,8 +428,10 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
  * @report_fd: libwrap's report pipe, or -1 (taken over)
  *
  * A server started for a service that was retired or for a daemon that is stopping
- * meanwhile is ended at once, as its fellows were; a wait = yes service whose server could
- * not be started listens again after a rest, as after a synchronous failure.
+ * meanwhile is ended at once, as its fellows were; one whose request went before a reload
+ * that has been applied meanwhile gets the reload's re-check of running servers; a wait =
+ * yes service whose server could not be started listens again after a rest, as after a
+ * synchronous failure.
  */
 void service_spawn_done(SpawnJob *j, int r, pid_t pid, SpawnError err, int report_fd)
 {
@@ -442,6 +446,12 @@ void service_spawn_done(SpawnJob *j, int r, pid_t pid, SpawnError err, int repor
         spawn_finish(j, r, pid, &err, report_fd);
         if (r == 0 && (s->state == SERVICE_RETIRED || d->stopping)) {
                 (void)privsep_signal(d, pid, SIGTERM);
+        } else if (r == 0 && j->gen != s->gen->number) {
+                /* admitted under the rules a reload has replaced meanwhile: re-checked as
+                 * the servers running at the reload were */
+                for (Server *srv = s->servers; srv; srv = srv->next)
+                        if (srv->pid == pid)
+                                recheck_running(s, srv);
         } else if (r < 0 && !takes_connections(s->conf) && s->state == SERVICE_SUSPENDED &&
                    s->running == 0) {
                 s->state = SERVICE_LISTENING;
@@ -940,9 +950,10 @@ void service_watch_all(Daemon *d)
 /*
  * xinetd re-applies its checks to the servers already running when it reloads, and ends
  * those that now fail: clients the new address rules or access_times refuse, and servers
- * beyond a lowered `instances` (the most recent ones). Ended with SIGTERM.
+ * beyond a lowered `instances` (the most recent ones). Ended with SIGTERM. @only: just that
+ * server (one whose start was reported after the reload), or NULL for all.
  */
-static void recheck_running(Service *s)
+static void recheck_running(Service *s, const Server *only)
 {
         const ConfService *cs = s->conf;
         bool times_ok = true;
@@ -962,6 +973,8 @@ static void recheck_running(Service *s)
         for (Server *srv = s->servers; srv; srv = srv->next, n--) {
                 bool end = !times_ok || (keep != CONF_UNLIMITED && n > keep);
 
+                if (only && srv != only)
+                        continue;
                 if (!end && srv->has_client && (cs->only_from.set || cs->no_access.n_addrs))
                         end = access_check_addr(&cs->only_from, &cs->no_access, &srv->client,
                                                 NULL) == ACCESS_DENY;
@@ -995,7 +1008,7 @@ void service_update(Service *s, Generation *g, size_t index)
         (void)logset_target(s->d->logs, &cs->log_type, &s->log);
         generation_unref(prev);
         ensure_sources(s);
-        recheck_running(s);
+        recheck_running(s, NULL);
         inproc_recheck(s);
         if (reopen) {
                 service_close(s);
