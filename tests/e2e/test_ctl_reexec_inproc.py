@@ -7,10 +7,8 @@ import hashlib
 import os
 import re
 import socket
-import threading
 import time
 
-import pytest
 
 from builtin_util import add_builtin, echo_roundtrip, recv_exactly, wait_eof
 from conftest import pid_alive, proc_stat, wait_for

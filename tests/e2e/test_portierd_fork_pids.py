@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fetch, pid_alive, wait_for
-from portierd_util import PRIVSEP, connect, hold, need_portierd, read_line, server
+from fork_util import fails_then_serves_again, served_once_a_server_ends
+from portierd_util import PRIVSEP, hold, need_portierd, server
 
 PIDS_ROOT = Path("/sys/fs/cgroup/pids")
 
@@ -65,38 +65,13 @@ def start_in_group(d, group, mode, tasks):
 
 def test_fork_failure_is_retried_once_a_server_ends(daemon, pids_group, mode):
     need_portierd("xinetd retries forking and is hard to bound here")
-    d = daemon
-    port = d.add("r", server("hold.sh"))
-    start_in_group(d, pids_group, mode, 3)     # the main pid and two servers
-    (a, pa), (b, pb) = hold(port), hold(port)
-    c = connect(port)
-    d.wait_message("service 'r': cannot fork")
-    a.close()
-    wait_for(lambda: not pid_alive(pa), what="a process slot to free")
-    line = read_line(c, timeout=10)
-    assert line.startswith("pid "), f"the connection retried was not served: {line!r}"
-    c.sendall(b"late but served\n")
-    assert read_line(c) == "late but served\n"
-    for s in (b, c):
-        s.close()
-    d.wait_log(r"EXIT: r status=0 .*", count=3)
-    assert not [x for x in d.log() if x.startswith("FAIL:")], d.log()
-    assert pid_alive(d.pid)
+    port = daemon.add("r", server("hold.sh"))
+    start_in_group(daemon, pids_group, mode, 3)     # the main pid and two servers
+    served_once_a_server_ends(daemon, port, "r", [hold(port), hold(port)])
 
 
 def test_fork_failure_with_noretry_fails_the_connection(daemon, pids_group, mode):
     need_portierd("xinetd retries forking and is hard to bound here")
-    d = daemon
-    port = d.add("f", server("hold.sh"), flags="NORETRY")
-    start_in_group(d, pids_group, mode, 3)
-    (a, pa), (b, pb) = hold(port), hold(port)
-    assert fetch(port, timeout=5) == b"", "a third server was started over pids.max"
-    d.wait_log(r"FAIL: f fork from=127\.0\.0\.1")
-    a.close()
-    wait_for(lambda: not pid_alive(pa), what="the first server gone")
-    c, pc = hold(port)
-    c.sendall(b"served again\n")
-    assert read_line(c) == "served again\n"
-    for s in (b, c):
-        s.close()
-    d.wait_log(r"EXIT: f status=0 .*", count=3)
+    port = daemon.add("f", server("hold.sh"), flags="NORETRY")
+    start_in_group(daemon, pids_group, mode, 3)
+    fails_then_serves_again(daemon, port, "f", [hold(port), hold(port)])

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import fetch, pid_alive, port_refuses, proc_status, wait_for
-from portierd_util import Daemon, connect, hold, need_portierd, read_all, read_line, report, server
+from fork_util import fails_then_serves_again, served_once_a_server_ends
+from portierd_util import Daemon, connect, hold, need_portierd, read_all, report, server
 
 NOBODY = 65534
 SETPRIV = shutil.which("setpriv")
@@ -115,20 +116,7 @@ def test_fork_failure(nobody_daemon):
     d.start(prefix=PREFIX, preexec_fn=low_nproc)
     wait_for(lambda: _tasks_of(NOBODY) == limit - 2,
              what=f"uid {NOBODY} to run {limit - 2} tasks (the daemon started)")
-    a, pa = hold(port)
-    b, pb = hold(port)
-    assert fetch(port, timeout=5) == b"", "a third server was started despite RLIMIT_NPROC"
-    d.wait_log(r"FAIL: f fork from=127\.0\.0\.1")
-    assert pid_alive(d.pid)
-    a.close()
-    d.wait_log(rf"EXIT: f status=0 pid={pa} .*")
-    wait_for(lambda: not pid_alive(pa), what="the first server gone")
-    c, pc = hold(port)
-    c.sendall(b"served again\n")
-    assert read_line(c) == "served again\n"
-    for s in (b, c):
-        s.close()
-    d.wait_log(r"EXIT: f status=0 .*", count=3)
+    fails_then_serves_again(d, port, "f", [hold(port), hold(port)])
     os.kill(d.pid, signal.SIGTERM)
     d.procs.wait_exit(d.pid)
 
@@ -151,19 +139,7 @@ def test_fork_retry_serves_once_a_process_frees(nobody_daemon):
     need_portierd("xinetd retries forking and is hard to bound here")
     d = nobody_daemon
     port = d.add("r", server("hold.sh"))
-    (a, pa), (b, pb) = _at_nproc_limit(d, port)
-    c = connect(port)
-    d.wait_message("service 'r': cannot fork")
-    a.close()
-    wait_for(lambda: not pid_alive(pa), what="a process slot to free")
-    line = read_line(c)
-    assert line.startswith("pid "), f"the queued connection was not served: {line!r}"
-    c.sendall(b"late but served\n")
-    assert read_line(c) == "late but served\n"
-    for s in (b, c):
-        s.close()
-    d.wait_log(r"EXIT: r status=0 .*", count=3)
-    assert not [x for x in d.log() if x.startswith("FAIL:")], d.log()
+    served_once_a_server_ends(d, port, "r", _at_nproc_limit(d, port))
 
 
 def test_stop_with_fork_retry_pending(nobody_daemon):
