@@ -9,7 +9,6 @@ import re
 import socket
 import time
 
-
 from builtin_util import add_builtin, echo_roundtrip, recv_exactly, wait_eof
 from conftest import pid_alive, proc_stat, wait_for
 from ctl_util import ctl  # noqa: F401 (fixture)
