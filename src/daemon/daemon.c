@@ -472,17 +472,17 @@ static void daemon_deinit(Daemon *d)
         portier_log_free(d->log);
 }
 
+/* The signals the daemon takes on its signalfd (the monitor of privilege separation takes
+ * SIGCHLD on a signalfd of its own). */
+const int daemon_signals[DAEMON_N_SIGNALS] = { SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT,
+                                               SIGQUIT, SIGCHLD };
+
 /**
  * daemon_run() - run portierd until it is stopped
  * @o: the command line
  *
  * Return: the process exit status.
  */
-/* The signals the daemon takes on its signalfd: SIGCHLD last (the monitor moves it to a
- * signalfd of its own). */
-const int daemon_signals[DAEMON_N_SIGNALS] = { SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT,
-                                               SIGQUIT, SIGCHLD };
-
 int daemon_run(const Options *o)
 {
         PortierDaemonOptions dopts = { .foreground = o->debug || o->dontfork,

@@ -439,8 +439,8 @@ static void do_spawn(Monitor *m, const PrivMsg *req, int fd)
                 sp.banner_fail = b->data[BANNER_FAIL];
                 sp.banner_fail_len = b->len[BANNER_FAIL];
                 sp.banner_success = b->data[BANNER_SUCCESS];
-                sp.banner_success_len = req->u.spawn.flags & PRIVMSG_SPAWN_FIRST_TRY ? b->len[BANNER_SUCCESS]
-                                                                      : 0;
+                sp.banner_success_len = req->u.spawn.flags & PRIVMSG_SPAWN_FIRST_TRY
+                                                ? b->len[BANNER_SUCCESS] : 0;
         }
         r = spawn_run(g->templates[req->u.spawn.index], fd, &sp, &pid, &err, &report);
         if (r == 0 && (pidset_add(&m->servers, pid) < 0 ||
@@ -448,8 +448,9 @@ static void do_spawn(Monitor *m, const PrivMsg *req, int fd)
                         pidset_add(&m->prompt, pid) < 0)))
                 portier_log(m->log, LOG_ERR, "privilege separation: out of memory recording "
                             "server %d", (int)pid);
-        if (r == 0 && req->u.spawn.flags & PRIVMSG_SPAWN_HOLD)
-                m->lazy_until = ev_clock_now() + SPAWNED_HOLD_USEC;
+        if (r == 0 && req->u.spawn.flags & PRIVMSG_SPAWN_HOLD && m->prompt.n == 0 &&
+            m->drainers.n == 0)
+                m->lazy_until = ev_clock_now() + SPAWNED_HOLD_USEC;     /* (lazy()) */
         /* the fork failed: a connection goes back for the retry (the network process's
          * copy was closed when it asked; a wait = yes socket is its own) */
         spawned(m, req->u.spawn.id, r, pid, &err,
@@ -916,13 +917,14 @@ static bool serve_request(Monitor *m)
         return true;
 }
 
-/* Every request waiting, up to REQUESTS_PER_WAKE (a forged flood cannot keep the monitor
- * from its signals), then the SPAWNED results in as few events as fit: the network process
- * pipelines its spawns, so several wait here after a burst of connections, and one wake-up
- * of each side serves them all. The results go before any EXITED of this loop turn's
- * reaping (on_signal() comes after), so a server's exit never overtakes its start. */
 static void reap(Monitor *m);
 
+/* Every request waiting, up to REQUESTS_PER_WAKE (a forged flood cannot keep the monitor
+ * from its signals), their SPAWNED results gathered in as few events as fit (the network
+ * process pipelines its spawns, so several wait here after a burst of connections, and one
+ * wake-up of each side serves them all); then, in a lazy spell, the exits SIGCHLD was not
+ * waited for. send_event() sends held results before any other event, so a server's exit
+ * never overtakes its start. */
 static void on_request(Monitor *m)
 {
         bool was_lazy = m->lazy_until != 0;

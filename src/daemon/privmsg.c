@@ -103,7 +103,8 @@ static bool fields_valid(const PrivMsg *m)
         case PRIVMSG_SPAWN: {
                 uint16_t f = m->u.spawn.peer.family;
 
-                return (f == 0 || f == AF_INET || f == AF_INET6) && (m->u.spawn.flags & ~(PRIVMSG_SPAWN_FIRST_TRY | PRIVMSG_SPAWN_HOLD)) == 0;
+                return (f == 0 || f == AF_INET || f == AF_INET6) &&
+                       (m->u.spawn.flags & ~(PRIVMSG_SPAWN_FIRST_TRY | PRIVMSG_SPAWN_HOLD)) == 0;
         }
         case PRIVMSG_OPEN_LOG:
                 return terminated(m->u.open_log.path, sizeof(m->u.open_log.path)) &&
