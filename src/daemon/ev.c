@@ -129,6 +129,7 @@ int ev_file_add(EvLoop *l, EvFile *f, int fd, uint32_t events, EvFileFn fn)
         f->events = events;
         f->fn = fn;
         f->added = true;
+        f->first = false;
         return 0;
 }
 
@@ -338,6 +339,18 @@ int ev_loop_run(EvLoop *l)
                 }
                 l->now = ev_clock_now();
 
+                /* (the files marked first go to the front of the batch) */
+                for (int i = 0, k = 0; i < n; i++) {
+                        EvFile *f = ev[i].data.ptr;
+
+                        if (f->first) {
+                                struct epoll_event e = ev[k];
+
+                                ev[k] = ev[i];
+                                ev[i] = e;
+                                k++;
+                        }
+                }
                 l->n_dispatching = (size_t)n;
                 for (int i = 0; i < n; i++)
                         l->dispatching[i] = ev[i].data.ptr;

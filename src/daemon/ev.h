@@ -36,6 +36,8 @@ struct EvFile {
         uint32_t events;        /* EPOLLIN, EPOLLOUT, ... as registered */
         EvFileFn fn;
         bool added;
+        bool first;             /* dispatched before the others ready in the same turn
+                                   (false from ev_file_add(); set after it) */
 };
 
 #define EV_FILE_NULL ((EvFile){ .fd = -1 })

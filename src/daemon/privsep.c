@@ -653,6 +653,10 @@ static int network_setup(Daemon *d, pid_t monitor, uid_t uid, gid_t gid, int req
                 snprintf(err, errsize, "cannot watch the monitor's events: %m");
                 return -errno;
         }
+        /* A server's start is taken before the connections that came with it in one turn:
+         * one refused at the limit it filled is logged after its START, as without
+         * privilege separation. */
+        p->ev.first = true;
         logset_set_opener(d->logs, privsep_open_log, d);
         call(p, &hello, -1, PRIVMSG_RESULT, &rep, NULL);
         return 0;

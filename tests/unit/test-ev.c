@@ -2,7 +2,7 @@
 /*
  * test-ev.c — the event loop: timers fire in order and not early, disarming and re-arming,
  * descriptors dispatched, and a descriptor removed by an earlier callback of the same batch
- * never reaches its (freed) owner.
+ * never reaches its (freed) owner; one marked first goes before the others of its batch.
  */
 
 #include <stdarg.h>
@@ -147,12 +147,58 @@ static void test_set_events(void **state)
         ev_loop_free(l);
 }
 
+static int seen[8], n_seen;
+
+static int on_ready(EvFile *f, uint32_t events)
+{
+        Pipe *p = container_of(f, Pipe, f);
+        char c;
+
+        if (read(p->fds[0], &c, 1) != 1)
+                return -1;
+        seen[n_seen++] = p->hits;       /* (its number) */
+        return 0;
+}
+
+/* Ready in one turn, a file marked first is dispatched before the others, whatever order
+ * epoll gives (its ready list is in the order the files became ready: the marked one is
+ * made ready fourth). */
+static void test_first_dispatched_first(void **state)
+{
+        Pipe p[6];
+        EvLoop *l = NULL;
+        Tick stop = { .t = EV_TIMER_NULL, .id = 0 };
+
+        assert_int_equal(ev_loop_new(&l), 0);
+        for (int i = 0; i < 6; i++) {
+                p[i] = (Pipe){ .f = EV_FILE_NULL, .hits = i };
+                assert_int_equal(pipe(p[i].fds), 0);
+                assert_int_equal(ev_file_add(l, &p[i].f, p[i].fds[0], EPOLLIN, on_ready), 0);
+        }
+        p[3].f.first = true;
+        for (int i = 0; i < 6; i++)
+                assert_int_equal(write(p[i].fds[1], "x", 1), 1);
+        n_seen = 0;
+        n_order = 4;
+        ev_timer_arm_in(l, &stop.t, 20000, on_tick);
+        assert_int_equal(ev_loop_run(l), EV_EXIT);
+        assert_int_equal(n_seen, 6);
+        assert_int_equal(seen[0], 3);
+        for (int i = 0; i < 6; i++) {
+                ev_file_remove(&p[i].f);
+                close(p[i].fds[0]);
+                close(p[i].fds[1]);
+        }
+        ev_loop_free(l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_timers_in_order),
                 cmocka_unit_test(test_removed_file_not_dispatched),
                 cmocka_unit_test(test_set_events),
+                cmocka_unit_test(test_first_dispatched_first),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
