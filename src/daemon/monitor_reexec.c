@@ -327,7 +327,6 @@ int monitor_reexec(Daemon *d, pid_t net_pid, int memfd, const MonitorReexecCheck
         size_t len = 0;
         struct stat st;
         int exe_fd = -1, state_fd = -1, r;
-        char num[16];
 
         if (!x || !x->exe || !d->opts->argv || d->pidfile_fd < 0) {
                 snprintf(err, errsize, "the daemon's binary or pid file is unknown");
@@ -367,22 +366,10 @@ int monitor_reexec(Daemon *d, pid_t net_pid, int memfd, const MonitorReexecCheck
         }
         int own[] = { d->pidfile_fd, exe_fd, state_fd };
 
-        snprintf(num, sizeof(num), "%d", state_fd);
         set_cloexec_all(&t, own, ELEMENTSOF(own), false);
         portier_log(c->log, LOG_NOTICE, "re-executing '%s' with the network process's "
                     "state (%zu descriptors)", x->exe, t.n);
-        if (setenv(REEXEC_ENV, num, 1) == 0) {
-                (void)unsetenv(REEXEC_ERROR_ENV);
-                if (x->cwd && chdir(x->cwd) < 0)
-                        portier_log(c->log, LOG_WARNING, "re-exec: cannot enter '%s': %m; "
-                                    "relative paths of the command line may not be found",
-                                    x->cwd);
-                execve(x->exe, d->opts->argv, environ);
-        }
-        r = -errno;
-        (void)unsetenv(REEXEC_ENV);
-        if (chdir("/") < 0)
-                portier_log(c->log, LOG_WARNING, "cannot go back to '/': %m");
+        r = reexec_execve(x, c->log, state_fd, d->opts->argv);
         set_cloexec_all(&t, own, ELEMENTSOF(own), true);
         snprintf(err, errsize, "cannot execute '%s': %s", x->exe, strerror(-r));
 fail:

@@ -117,6 +117,38 @@ static int set_cloexec(int fd, bool on)
 }
 
 /**
+ * reexec_execve() - execute the new image with the state in @state_fd (its number in
+ * REEXEC_ENV), in the directory portierd was started from
+ * @x: the re-exec's binary and starting directory
+ * @log: for the warnings
+ * @state_fd: the inventory (not close-on-exec)
+ * @argv: the command line
+ *
+ * Return: only when execve() failed: -errno, with the environment and the working
+ * directory (/) as they were.
+ */
+int reexec_execve(const Reexec *x, PortierLog *log, int state_fd, char *const argv[])
+{
+        char num[16];
+        int r;
+
+        snprintf(num, sizeof(num), "%d", state_fd);
+        if (setenv(REEXEC_ENV, num, 1) == 0) {
+                (void)unsetenv(REEXEC_ERROR_ENV);
+                if (x->cwd && chdir(x->cwd) < 0)
+                        portier_log(log, LOG_WARNING, "re-exec: cannot enter '%s': %m; "
+                                    "relative paths of the command line may not be found",
+                                    x->cwd);
+                execve(x->exe, argv, environ);
+        }
+        r = -errno;
+        (void)unsetenv(REEXEC_ENV);
+        if (chdir("/") < 0)
+                portier_log(log, LOG_WARNING, "cannot go back to '/': %m");
+        return r;
+}
+
+/**
  * reexec_init() - remember the binary and the command line, for a later reexec
  * @d: the daemon
  *
@@ -302,7 +334,6 @@ int reexec_start(Daemon *d, int client_fd, char *err, size_t errsize)
 {
         Reexec *x = d->reexec;
         int pidfile_fd = d->pidfile_fd;
-        char num[16];
         struct stat st;
         int fd, r, go_fd;
         pid_t drainer;
@@ -349,21 +380,9 @@ int reexec_start(Daemon *d, int client_fd, char *err, size_t errsize)
                          strerror(-fd));
                 return fd;
         }
-        snprintf(num, sizeof(num), "%d", fd);
         pass_fds(d, pidfile_fd, client_fd, fd, false);
-        if (setenv(REEXEC_ENV, num, 1) == 0) {
-                (void)unsetenv(REEXEC_ERROR_ENV);
-                if (x->cwd && chdir(x->cwd) < 0)
-                        portier_log(d->log, LOG_WARNING, "re-exec: cannot enter '%s': %m; "
-                                    "relative paths of the command line may not be found",
-                                    x->cwd);
-                execve(x->exe, d->opts->argv, environ);
-        }
-        r = -errno;
+        r = reexec_execve(x, d->log, fd, d->opts->argv);
         drainer_abort(go_fd);
-        if (chdir("/") < 0)
-                portier_log(d->log, LOG_WARNING, "cannot go back to '/': %m");
-        (void)unsetenv(REEXEC_ENV);
         pass_fds(d, pidfile_fd, client_fd, fd, true);
         close(fd);
         snprintf(err, errsize, "re-exec failed: cannot execute '%s': %s; still serving", x->exe,

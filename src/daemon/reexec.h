@@ -137,6 +137,7 @@ _Noreturn void drainer_serve(Daemon *d);
 
 /* reexec.c */
 void reexec_state_free(Reexec *x, bool close_fds);
+int reexec_execve(const Reexec *x, PortierLog *log, int state_fd, char *const argv[]);
 
 /* monitor_reexec.c: what the monitor knows, for checking the network process's inventory */
 typedef struct MonitorReexecChecks {
