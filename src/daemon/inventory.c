@@ -161,6 +161,23 @@ static void write_orphan(FILE *f, const ReexecOrphan *o)
         write_exitlog_fields(f, key, o->log_on_success, &o->log_type, o->id);
 }
 
+/**
+ * inventory_write_end() - an inventory's last lines: the command line (hex, an arg line
+ * each) and "end"
+ * @f: the inventory
+ * @argv: the command line
+ */
+void inventory_write_end(FILE *f, char *const argv[])
+{
+        for (char *const *a = argv; a && *a; a++) {
+                fputs("arg ", f);
+                for (const unsigned char *p = (const unsigned char *)*a; *p; p++)
+                        fprintf(f, "%02x", *p);
+                fputc('\n', f);
+        }
+        fputs("end\n", f);
+}
+
 int inventory_write(Daemon *d, int pidfile_fd, int client_fd, pid_t drainer)
 {
         _cleanup_close_ int fd = memfd_create("portierd-reexec", 0);
@@ -188,13 +205,7 @@ int inventory_write(Daemon *d, int pidfile_fd, int client_fd, pid_t drainer)
         inventory_each_held(d, write_held, f);
         if (drainer > 0)
                 fprintf(f, "drainer %d\n", (int)drainer);
-        for (char **a = d->opts->argv; a && *a; a++) {
-                fputs("arg ", f);
-                for (const unsigned char *p = (const unsigned char *)*a; *p; p++)
-                        fprintf(f, "%02x", *p);
-                fputc('\n', f);
-        }
-        fputs("end\n", f);
+        inventory_write_end(f, d->opts->argv);
         r = ferror(f) ? -EIO : 0;
         if (fclose(f) != 0 && r == 0)
                 r = -errno;

@@ -226,13 +226,7 @@ static int rewrite(Daemon *d, char *text, Taken *t, pid_t net_pid, int exe_fd,
                 r = -EBADMSG;
         }
         fprintf(out, "pidfile %d\nfallback %d\n", d->pidfile_fd, exe_fd);
-        for (char **a = d->opts->argv; a && *a; a++) {
-                fputs("arg ", out);
-                for (const unsigned char *p = (const unsigned char *)*a; *p; p++)
-                        fprintf(out, "%02x", *p);
-                fputc('\n', out);
-        }
-        fputs("end\n", out);
+        inventory_write_end(out, d->opts->argv);
         if (fclose(out) != 0 && r == 0)
                 r = -ENOMEM;
         if (r < 0) {
@@ -288,23 +282,13 @@ static int write_memfd(const char *text, size_t len)
         return fd;
 }
 
-static int fd_set_cloexec(int fd, bool on)
-{
-        int fl = fcntl(fd, F_GETFD);
-
-        if (fl < 0)
-                return -errno;
-        fl = on ? fl | FD_CLOEXEC : fl & ~FD_CLOEXEC;
-        return fcntl(fd, F_SETFD, fl) < 0 ? -errno : 0;
-}
-
 static void set_cloexec_all(const Taken *t, const int *own, size_t n_own, bool on)
 {
         for (size_t i = 0; i < t->n; i++)
-                (void)fd_set_cloexec(t->fds[i], on);
+                (void)reexec_set_cloexec(t->fds[i], on);
         for (size_t i = 0; i < n_own; i++)
                 if (own[i] >= 0)
-                        (void)fd_set_cloexec(own[i], on);
+                        (void)reexec_set_cloexec(own[i], on);
 }
 
 /**

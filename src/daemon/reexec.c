@@ -106,7 +106,14 @@
 
 extern char **environ;
 
-static int set_cloexec(int fd, bool on)
+/**
+ * reexec_set_cloexec() - set or clear a descriptor's close-on-exec flag
+ * @fd: the descriptor
+ * @on: set it
+ *
+ * Return: 0 or -errno.
+ */
+int reexec_set_cloexec(int fd, bool on)
 {
         int fl = fcntl(fd, F_GETFD);
 
@@ -239,14 +246,14 @@ static void held_cloexec_on(void *userdata, Service *s, HeldStage stage, unsigne
                             int fd, const struct sockaddr *peer, const char *from)
 {
         if (s->state != SERVICE_RETIRED)
-                (void)set_cloexec(fd, true);
+                (void)reexec_set_cloexec(fd, true);
 }
 
 static void held_cloexec_off(void *userdata, Service *s, HeldStage stage, unsigned tries,
                              int fd, const struct sockaddr *peer, const char *from)
 {
         if (s->state != SERVICE_RETIRED)
-                (void)set_cloexec(fd, false);
+                (void)reexec_set_cloexec(fd, false);
 }
 
 /* The descriptors that cross execve(): FD_CLOEXEC off (on = false) or back on (undo). */
@@ -257,10 +264,10 @@ static void pass_fds(Daemon *d, int pidfile_fd, int client_fd, int state_fd, boo
 
         for (size_t i = 0; i < ELEMENTSOF(fds); i++)
                 if (fds[i] >= 0)
-                        (void)set_cloexec(fds[i], on);
+                        (void)reexec_set_cloexec(fds[i], on);
         for (size_t i = 0; i < d->n_services; i++)
                 if (d->services[i]->fd >= 0)
-                        (void)set_cloexec(d->services[i]->fd, on);
+                        (void)reexec_set_cloexec(d->services[i]->fd, on);
         inventory_each_held(d, on ? held_cloexec_on : held_cloexec_off, NULL);
 }
 
@@ -425,21 +432,21 @@ int reexec_load(Daemon *d, char *err, size_t errsize)
                 return -EINVAL;
         }
         x->state_fd = (int)fd;
-        (void)set_cloexec(x->state_fd, true);
+        (void)reexec_set_cloexec(x->state_fd, true);
         r = inventory_read(x->state_fd, &text);
         if (r == 0)
                 r = inventory_parse(x, text);
         /* Whatever happens now, the inherited descriptors close on the next exec. */
         for (size_t i = 0; i < x->n_services; i++)
                 if (x->services[i].fd >= 0)
-                        (void)set_cloexec(x->services[i].fd, true);
+                        (void)reexec_set_cloexec(x->services[i].fd, true);
         for (size_t i = 0; i < x->n_held; i++)
-                (void)set_cloexec(x->held[i].fd, true);
+                (void)reexec_set_cloexec(x->held[i].fd, true);
         int fds[] = { x->pidfile_fd, x->control_fd, x->client_fd, x->exe_fd };
 
         for (size_t i = 0; i < ELEMENTSOF(fds); i++)
                 if (fds[i] >= 0)
-                        (void)set_cloexec(fds[i], true);
+                        (void)reexec_set_cloexec(fds[i], true);
         if (r < 0) {
                 snprintf(err, errsize, "re-exec: cannot read the state handed over: %s",
                          strerror(-r));
@@ -472,14 +479,14 @@ void reexec_fail(Daemon *d, const char *why)
 
                 for (size_t i = 0; i < ELEMENTSOF(fds); i++)
                         if (fds[i] >= 0)
-                                (void)set_cloexec(fds[i], false);
+                                (void)reexec_set_cloexec(fds[i], false);
                 /* Taken or not, the inherited sockets are still open under the same numbers:
                  * nothing closes them before the daemon exits. */
                 for (size_t i = 0; i < x->n_services; i++)
                         if (x->services[i].fd >= 0)
-                                (void)set_cloexec(x->services[i].fd, false);
+                                (void)reexec_set_cloexec(x->services[i].fd, false);
                 for (size_t i = 0; i < x->n_held; i++)
-                        (void)set_cloexec(x->held[i].fd, false);
+                        (void)reexec_set_cloexec(x->held[i].fd, false);
                 snprintf(num, sizeof(num), "%d", x->state_fd);
                 if (setenv(REEXEC_ENV, num, 1) == 0 && setenv(REEXEC_ERROR_ENV, why, 1) == 0) {
                         logset_flush(d->logs);

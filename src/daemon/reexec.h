@@ -126,6 +126,7 @@ typedef void (*InventoryHeldFn)(void *userdata, Service *s, HeldStage stage, uns
                                 int fd, const struct sockaddr *peer, const char *from);
 void inventory_each_held(Daemon *d, InventoryHeldFn fn, void *userdata);
 int inventory_write(Daemon *d, int pidfile_fd, int client_fd, pid_t drainer);
+void inventory_write_end(FILE *f, char *const argv[]);
 int inventory_read(int fd, char **ret);
 int inventory_parse(Reexec *x, char *text);
 int inventory_cmp_service(const void *a, const void *b);
@@ -137,6 +138,7 @@ _Noreturn void drainer_serve(Daemon *d);
 
 /* reexec.c */
 void reexec_state_free(Reexec *x, bool close_fds);
+int reexec_set_cloexec(int fd, bool on);
 int reexec_execve(const Reexec *x, PortierLog *log, int state_fd, char *const argv[]);
 
 /* monitor_reexec.c: what the monitor knows, for checking the network process's inventory */
