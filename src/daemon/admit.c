@@ -110,7 +110,7 @@ void admit_refuse(Service *s, int fd, const struct sockaddr *peer, Refusal why,
                 size_t n = logline_fail(line, sizeof(line), s->conf->id, refusal_reason(why),
                                         s->conf->log_on_failure, from);
 
-                service_log(s, line, n);
+                service_log_after_spawns(s, line, n);
         }
         if (fd >= 0 && peer)
                 admit_send_banner(s, fd, BANNER_FAIL);

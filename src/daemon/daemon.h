@@ -180,6 +180,8 @@ typedef struct Service {
                                            queue is empty again (service.c) */
         uint64_t fail_suppressed;       /* those suppressed since the last report, */
         FailReport *fail_report;        /* and the timer that reports them (NULL until then) */
+        struct HeldLine *held_lines;    /* FAIL lines waiting for the spawns in flight, */
+        struct HeldLine **held_tail;    /* oldest first (service_log_after_spawns()) */
         ServiceCounters counters;
 } Service;
 
@@ -339,6 +341,7 @@ bool service_queue_fork_retry(Service *s, int fd, const struct sockaddr *peer, c
 void service_resume_paused(Daemon *d);
 void service_dispatch(Service *s, int fd, const struct sockaddr *peer, const char *from);
 void service_log(Service *s, const char *line, size_t len);
+void service_log_after_spawns(Service *s, const char *line, size_t len);
 void service_admit_with_name(Service *s, int fd, const struct sockaddr *peer, const char *from,
                              const char *name);
 const char *service_state_name(ServiceState st);

@@ -196,9 +196,8 @@ void privsep_spawn_send(Daemon *d, const SpawnJob *j, int fd, bool first_try)
         req.u.spawn.gen = s->gen->number;
         req.u.spawn.index = s->index;
         /* The result, and the server's exit, may wait (PRIVMSG_SPAWN_HOLD) unless this
-         * process needs them at once: a limit counts the service's servers (a connection
-         * refused at the limit is logged after the START of the server that filled it),
-         * or a wait = yes service listens again when its server exits. */
+         * process needs them at once: a limit counts the service's servers (their exits
+         * free places), or a wait = yes service listens again when its server exits. */
         req.u.spawn.flags = (first_try ? PRIVMSG_SPAWN_FIRST_TRY : 0) |
                             (listener_accepts(s->conf) &&
                              s->conf->instances == CONF_UNLIMITED &&
@@ -653,9 +652,10 @@ static int network_setup(Daemon *d, pid_t monitor, uid_t uid, gid_t gid, int req
                 snprintf(err, errsize, "cannot watch the monitor's events: %m");
                 return -errno;
         }
-        /* A server's start is taken before the connections that came with it in one turn:
-         * one refused at the limit it filled is logged after its START, as without
-         * privilege separation. */
+        /* The monitor's events are taken before the connections ready in the same turn: a
+         * server that exited frees its place under a limit before they are judged (and
+         * the START lines come before the refusals that follow them without waiting:
+         * service_log_after_spawns()). */
         p->ev.first = true;
         logset_set_opener(d->logs, privsep_open_log, d);
         call(p, &hello, -1, PRIVMSG_RESULT, &rep, NULL);

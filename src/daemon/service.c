@@ -160,6 +160,61 @@ void service_remove_socket_file(Service *s)
         }
 }
 
+void service_log(Service *s, const char *line, size_t len)
+{
+        logset_write(s->d->logs, &s->log, line, len);
+}
+
+struct HeldLine {
+        struct HeldLine *next;
+        size_t len;
+        char text[];
+};
+
+/**
+ * service_log_after_spawns() - log a line about a connection after the START lines of the
+ * servers started for earlier ones
+ * @s: the service
+ * @line: the line
+ * @len: its length
+ *
+ * Under privilege separation a server's START is logged when the monitor's result comes,
+ * and the network process goes on accepting meanwhile: the FAIL of a connection refused
+ * at the limit that server filled could be written first. Such a line waits while the
+ * service has spawns in flight (flush_held_lines()), so that the log keeps xinetd's order
+ * (START for a connection, then what happened to the ones after it). FAIL lines are at
+ * most FAIL_LINES_PER_SEC a second, so the wait is bounded; without memory the line is
+ * written at once.
+ */
+void service_log_after_spawns(Service *s, const char *line, size_t len)
+{
+        struct HeldLine *h;
+
+        if (s->spawning == 0 || !(h = malloc(sizeof(*h) + len))) {
+                service_log(s, line, len);
+                return;
+        }
+        h->next = NULL;
+        h->len = len;
+        memcpy(h->text, line, len);
+        if (!s->held_lines)
+                s->held_tail = &s->held_lines;
+        *s->held_tail = h;
+        s->held_tail = &h->next;
+}
+
+/* Write the lines that waited for the spawns in flight. */
+static void flush_held_lines(Service *s)
+{
+        while (s->held_lines) {
+                struct HeldLine *h = s->held_lines;
+
+                s->held_lines = h->next;
+                service_log(s, h->text, h->len);
+                free(h);
+        }
+}
+
 /**
  * service_free() - free a service without servers
  * @s: the service, or NULL
@@ -182,6 +237,7 @@ Service *service_free(Service *s)
         revdns_cancel_service(s);
         service_drop_fork_retries(s);
         service_close(s);
+        flush_held_lines(s);
         if (s->fail_report)
                 ev_timer_disarm(&s->fail_report->timer);
         free(s->fail_report);
@@ -192,11 +248,6 @@ Service *service_free(Service *s)
         free(s->file);
         free(s);
         return NULL;
-}
-
-void service_log(Service *s, const char *line, size_t len)
-{
-        logset_write(s->d->logs, &s->log, line, len);
 }
 
 static int fork_retry_due(EvTimer *t);
@@ -444,6 +495,8 @@ void service_spawn_done(SpawnJob *j, int r, pid_t pid, SpawnError err, int repor
         if (r < 0 && err.step > SPAWN_STEP_EXEC)
                 err = (SpawnError){ SPAWN_STEP_NONE, 0 };
         spawn_finish(j, r, pid, &err, report_fd);
+        if (s->spawning == 0)
+                flush_held_lines(s);
         if (r == 0 && (s->state == SERVICE_RETIRED || d->stopping)) {
                 (void)privsep_signal(d, pid, SIGTERM);
         } else if (r == 0 && j->gen != s->gen->number) {

@@ -73,13 +73,16 @@ static void job_free(UseridJob *j)
         free(j);
 }
 
-/* n: what the formatter returned; -ENOBUFS still leaves a shortened, terminated line. */
-static void log_line(Service *s, const char *line, int n)
+/* n: what the formatter returned; -ENOBUFS still leaves a shortened, terminated line.
+ * after_fail: the line follows a FAIL line, which may wait for spawns in flight. */
+static void log_line(Service *s, const char *line, int n, bool after_fail)
 {
         if (n == -ENOBUFS)
                 n = (int)strlen(line);
-        if (n > 0)
-                logset_write(s->d->logs, &s->log, line, (size_t)n);
+        if (n > 0 && after_fail)
+                service_log_after_spawns(s, line, (size_t)n);
+        else if (n > 0)
+                service_log(s, line, (size_t)n);
 }
 
 static void finish(UseridJob *j, IdentResult result)
@@ -106,14 +109,15 @@ static void finish(UseridJob *j, IdentResult result)
                 } else {
                         s->counters.noid++;
                         log_line(s, line, ident_format_noid(line, sizeof(line), s->conf->id,
-                                                            j->from, result));
+                                                            j->from, result), false);
                 }
                 break;
         case USERID_LOG:
         case USERID_AFTER_FAIL:
                 if (reply)
                         log_line(s, line, ident_format_userid(line, sizeof(line), s->conf->id,
-                                                              reply));
+                                                              reply),
+                                 j->kind == USERID_AFTER_FAIL);
                 else if (j->kind == USERID_AFTER_FAIL)
                         portier_log(s->d->log, LOG_INFO, "service '%s': no ident answer from "
                                     "%s: %s", s->conf->id, j->from,
@@ -207,7 +211,7 @@ fail:
 
                 s->counters.noid++;
                 log_line(s, line, ident_format_noid(line, sizeof(line), s->conf->id, from,
-                                                    IDENT_RESULT_SYSTEM_ERROR));
+                                                    IDENT_RESULT_SYSTEM_ERROR), false);
         }
         if (fd >= 0)
                 (void)close(fd);
