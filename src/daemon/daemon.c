@@ -436,6 +436,9 @@ static int first_configuration(Daemon *d, char *err, size_t errsize)
 
 static void daemon_deinit(Daemon *d)
 {
+        /* A load under way ends first: under privilege separation its worker reads the
+         * monitor's stream into the privsep state (privsep_stream_finish()). */
+        reload_deinit(d);
         d->control = control_free(d->control, false);
         d->privsep = privsep_free(d->privsep);
         reexec_free(d);
@@ -443,7 +446,6 @@ static void daemon_deinit(Daemon *d)
         ev_timer_disarm(&d->stop_timer);
         ev_timer_disarm(&d->sensor_timer);
         sensor_list_free(d->sensor);
-        reload_deinit(d);
         inproc_end_all(d);      /* SIGQUIT, or a failed start: their EXIT lines */
         redirect_deinit(d);
         for (size_t i = 0; i < d->n_services; i++) {

@@ -308,7 +308,7 @@ def test_sigterm_during_reload(daemon):
     os.kill(daemon.pid, signal.SIGHUP)
     code = daemon.stop()
     if daemon.procs.subreaper:
-        assert code == 0
+        assert code == 0, daemon.dlog_text()
     assert not daemon.pidfile.exists()
     assert not listening(port)
     assert not listening(daemon.services["t2"]["port"])
