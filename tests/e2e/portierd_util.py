@@ -224,6 +224,11 @@ class Daemon:
         self.extra_text = ""
         self.pid = None
         self.sanitizer_dir = self.dir
+        if PRIVSEP:
+            # the network process (nobody) cannot enter tmp_path: its reports go where it can
+            self.sanitizer_dir = Path(sockdir) / "sanitizer"
+            self.sanitizer_dir.mkdir()
+            os.chmod(self.sanitizer_dir, 0o1777)
 
     # configuration
 
@@ -352,7 +357,8 @@ class Daemon:
     def sanitizer_reports(self):
         """Reports left by an ASan/UBSan build of the daemon (log_path files)."""
         out = []
-        for p in sorted(Path(self.sanitizer_dir).glob("[au][sb]san.*")):
+        for p in sorted([*Path(self.sanitizer_dir).glob("asan.*"),
+                         *Path(self.sanitizer_dir).glob("ubsan.*")]):
             out.append(f"== {p.name}\n{p.read_text(errors='replace')}")
         return out
 
