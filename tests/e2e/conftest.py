@@ -624,9 +624,14 @@ class ExampledEnv:
             a += ["--syslog-socket", self.syslog.address]
         return a + [str(x) for x in extra]
 
-    def run(self, *extra, conf=None, pidfile=None, timeout=90.0, **kw):
-        """Run the starting command to completion; adopt the daemon named by the pid file."""
-        r = self.procs.run(self.args(*extra, conf=conf, pidfile=pidfile), timeout=timeout, **kw)
+    def run(self, *extra, conf=None, pidfile=None, timeout=90.0, env=None, **kw):
+        """Run the starting command to completion; adopt the daemon named by the pid file.
+        Sanitizer reports of the detached daemon go to files the fixture checks."""
+        env = dict(env if env is not None else clean_env())
+        env.setdefault("ASAN_OPTIONS", f"log_path={self.dir}/asan")
+        env.setdefault("UBSAN_OPTIONS", f"log_path={self.dir}/ubsan:print_stacktrace=1")
+        r = self.procs.run(self.args(*extra, conf=conf, pidfile=pidfile), timeout=timeout,
+                           env=env, **kw)
         content = read_pidfile(pidfile or self.pidfile)
         if content and content.strip().isdigit() and pid_alive(int(content)):
             self.procs.adopt(int(content))
@@ -657,6 +662,12 @@ def exampled(exampled_bin, procs, tmp_path, sockdir):
     env = ExampledEnv(exampled_bin, procs, tmp_path, sockdir)
     yield env
     env.syslog.close()
+    procs.cleanup()     # (the daemons end, and write their reports)
+    reports = [f"== {p.name}\n{p.read_text(errors='replace')}"
+               for p in sorted([*tmp_path.glob("asan.*"), *tmp_path.glob("ubsan.*")])]
+    if reports:
+        pytest.fail("sanitizer reports from exampled:\n" + "\n".join(reports)[:20000],
+                    pytrace=False)
 
 
 # --- portierd serving (test_portierd_*.py; helpers in portierd_util.py) ---------------------
