@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,17 @@ def exchange(path, data, timeout=10.0):
     END message); status None when the daemon closed without an END frame."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
         s.settimeout(timeout)
-        s.connect(str(path))
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                s.connect(str(path))
+                break
+            except BlockingIOError:
+                # a full listen backlog (the daemon has not accepted those before us yet):
+                # AF_UNIX says EAGAIN to a socket with a timeout
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
         for d in data:
             try:
                 s.send(d)
