@@ -180,7 +180,9 @@ typedef struct Service {
                                            queue is empty again (service.c) */
         uint64_t fail_suppressed;       /* those suppressed since the last report, */
         FailReport *fail_report;        /* and the timer that reports them (NULL until then) */
-        struct HeldLine *held_lines;    /* FAIL lines waiting for the spawns in flight, */
+        uint64_t spawns_asked;          /* spawns sent to the monitor, and those it has */
+        uint64_t spawns_answered;       /* answered (privsep; it answers in order) */
+        struct HeldLine *held_lines;    /* FAIL lines waiting for spawns asked before them, */
         struct HeldLine **held_tail;    /* oldest first (service_log_after_spawns()) */
         ServiceCounters counters;
 } Service;

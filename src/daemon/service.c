@@ -167,6 +167,7 @@ void service_log(Service *s, const char *line, size_t len)
 
 struct HeldLine {
         struct HeldLine *next;
+        uint64_t after;                 /* goes once this many spawns are answered */
         size_t len;
         char text[];
 };
@@ -180,11 +181,11 @@ struct HeldLine {
  *
  * Under privilege separation a server's START is logged when the monitor's result comes,
  * and the network process goes on accepting meanwhile: the FAIL of a connection refused
- * at the limit that server filled could be written first. Such a line waits while the
- * service has spawns in flight (flush_held_lines()), so that the log keeps xinetd's order
- * (START for a connection, then what happened to the ones after it). FAIL lines are at
- * most FAIL_LINES_PER_SEC a second, so the wait is bounded; without memory the line is
- * written at once.
+ * at the limit that server filled could be written first. Such a line waits for the
+ * answers to the spawns asked before it (flush_held_lines()), not for later ones, so that
+ * the log keeps xinetd's order (START for a connection, then what happened to those after
+ * it) and a busy service never keeps it waiting. FAIL lines are at most FAIL_LINES_PER_SEC
+ * a second, so few wait; without memory the line is written at once.
  */
 void service_log_after_spawns(Service *s, const char *line, size_t len)
 {
@@ -195,6 +196,7 @@ void service_log_after_spawns(Service *s, const char *line, size_t len)
                 return;
         }
         h->next = NULL;
+        h->after = s->spawns_asked;
         h->len = len;
         memcpy(h->text, line, len);
         if (!s->held_lines)
@@ -203,10 +205,10 @@ void service_log_after_spawns(Service *s, const char *line, size_t len)
         s->held_tail = &h->next;
 }
 
-/* Write the lines that waited for the spawns in flight. */
-static void flush_held_lines(Service *s)
+/* Write the lines whose spawns have been answered (all of them: @all). */
+static void flush_held_lines(Service *s, bool all)
 {
-        while (s->held_lines) {
+        while (s->held_lines && (all || s->held_lines->after <= s->spawns_answered)) {
                 struct HeldLine *h = s->held_lines;
 
                 s->held_lines = h->next;
@@ -237,7 +239,7 @@ Service *service_free(Service *s)
         revdns_cancel_service(s);
         service_drop_fork_retries(s);
         service_close(s);
-        flush_held_lines(s);
+        flush_held_lines(s, true);
         if (s->fail_report)
                 ev_timer_disarm(&s->fail_report->timer);
         free(s->fail_report);
@@ -453,6 +455,7 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
                         service_log(s, after, strlen(after));
                 j.after_owned = j.after_start != NULL;
                 privsep_spawn_send(s->d, &j, fd, tries == 0);
+                s->spawns_asked++;
                 s->spawning++;
                 s->running++;
                 s->d->running++;
@@ -495,8 +498,8 @@ void service_spawn_done(SpawnJob *j, int r, pid_t pid, SpawnError err, int repor
         if (r < 0 && err.step > SPAWN_STEP_EXEC)
                 err = (SpawnError){ SPAWN_STEP_NONE, 0 };
         spawn_finish(j, r, pid, &err, report_fd);
-        if (s->spawning == 0)
-                flush_held_lines(s);
+        s->spawns_answered++;
+        flush_held_lines(s, false);
         if (r == 0 && (s->state == SERVICE_RETIRED || d->stopping)) {
                 (void)privsep_signal(d, pid, SIGTERM);
         } else if (r == 0 && j->gen != s->gen->number) {
