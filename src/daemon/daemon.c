@@ -354,10 +354,10 @@ static int consistency_check(EvTimer *t)
                                             (int)srv->pid, s->conf->id);
                                 errors++;
                         }
-                if (n + s->n_inproc + s->spawning != s->running) {
+                if (n + s->n_inproc + service_spawns_in_flight(s) != s->running) {
                         portier_log(d->log, LOG_ERR, "consistency check: service '%s' counts "
                                     "%u running servers but has %u", s->conf->id,
-                                    s->running - s->n_inproc - s->spawning, n);
+                                    s->running - s->n_inproc - service_spawns_in_flight(s), n);
                         errors++;
                 }
                 if ((s->fd >= 0) != (s->state != SERVICE_BIND_RETRY && s->state != SERVICE_RETIRED &&
@@ -367,7 +367,7 @@ static int consistency_check(EvTimer *t)
                                     s->fd);
                         errors++;
                 }
-                sum += n + s->spawning;
+                sum += n + service_spawns_in_flight(s);
         }
         if (sum != d->running) {
                 portier_log(d->log, LOG_ERR, "consistency check: %u servers counted, %u found",

@@ -171,7 +171,9 @@ typedef struct Service {
         ForkQueue *fork_queue;          /* NULL until a fork fails */
         uint32_t running;               /* servers, in-process connections, and spawns in
                                            flight (privsep: sent, no reply yet) now */
-        uint32_t spawning;              /* how many of `running` are spawns in flight */
+        uint64_t spawns_asked;          /* spawns sent to the monitor, and those it has */
+        uint64_t spawns_answered;       /* answered (in order): the difference is how many
+                                           of `running` are spawns in flight */
         uint32_t gated;                 /* connections held for an IDONLY answer */
         uint32_t fail_second;           /* FAIL lines under a flood: the current second, */
         uint32_t fail_logged;           /* the lines written in it, */
@@ -180,8 +182,6 @@ typedef struct Service {
                                            queue is empty again (service.c) */
         uint64_t fail_suppressed;       /* those suppressed since the last report, */
         FailReport *fail_report;        /* and the timer that reports them (NULL until then) */
-        uint64_t spawns_asked;          /* spawns sent to the monitor, and those it has */
-        uint64_t spawns_answered;       /* answered (privsep; it answers in order) */
         struct HeldLine *held_lines;    /* FAIL lines waiting for spawns asked before them, */
         struct HeldLine **held_tail;    /* oldest first (service_log_after_spawns()) */
         ServiceCounters counters;
@@ -344,6 +344,12 @@ void service_resume_paused(Daemon *d);
 void service_dispatch(Service *s, int fd, const struct sockaddr *peer, const char *from);
 void service_log(Service *s, const char *line, size_t len);
 void service_log_after_spawns(Service *s, const char *line, size_t len);
+
+/* Privilege separation: spawns asked of the monitor and not answered yet. */
+static inline uint32_t service_spawns_in_flight(const Service *s)
+{
+        return (uint32_t)(s->spawns_asked - s->spawns_answered);
+}
 void service_admit_with_name(Service *s, int fd, const struct sockaddr *peer, const char *from,
                              const char *name);
 const char *service_state_name(ServiceState st);

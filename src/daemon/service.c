@@ -191,7 +191,7 @@ void service_log_after_spawns(Service *s, const char *line, size_t len)
 {
         struct HeldLine *h;
 
-        if (s->spawning == 0 || !(h = malloc(sizeof(*h) + len))) {
+        if (service_spawns_in_flight(s) == 0 || !(h = malloc(sizeof(*h) + len))) {
                 service_log(s, line, len);
                 return;
         }
@@ -456,7 +456,6 @@ static void spawn_and_log_try(Service *s, int fd, const struct sockaddr *peer, c
                 j.after_owned = j.after_start != NULL;
                 privsep_spawn_send(s->d, &j, fd, tries == 0);
                 s->spawns_asked++;
-                s->spawning++;
                 s->running++;
                 s->d->running++;
                 return;
@@ -492,13 +491,12 @@ void service_spawn_done(SpawnJob *j, int r, pid_t pid, SpawnError err, int repor
         Service *s = j->svc;
         Daemon *d = s->d;
 
-        s->spawning--;
+        s->spawns_answered++;
         s->running--;
         d->running--;
         if (r < 0 && err.step > SPAWN_STEP_EXEC)
                 err = (SpawnError){ SPAWN_STEP_NONE, 0 };
         spawn_finish(j, r, pid, &err, report_fd);
-        s->spawns_answered++;
         flush_held_lines(s, false);
         if (r == 0 && (s->state == SERVICE_RETIRED || d->stopping)) {
                 (void)privsep_signal(d, pid, SIGTERM);
@@ -857,12 +855,12 @@ static void hand_over(Service *s)
                 return;
         }
         uint64_t started = s->counters.started;
-        uint32_t spawning = s->spawning;
+        uint64_t asked = s->spawns_asked;
 
         spawn_and_log(s, s->fd, p, p ? from : NULL, false);
         /* (under privilege separation the spawn is under way: the service waits for it,
          * suspended, and a failure resumes it: service_spawn_done()) */
-        if (s->counters.started == started && s->spawning == spawning) {
+        if (s->counters.started == started && s->spawns_asked == asked) {
                 rest_after_spawn_failure(s);
                 return;
         }
